@@ -1,0 +1,3 @@
+//! Per-channel affine (standalone BatchNormalization), f32.
+
+pub mod float;

@@ -1,0 +1,4 @@
+//! binary kernels.
+
+pub mod float;
+pub mod scalar;

@@ -1,0 +1,4 @@
+//! conv kernels.
+
+pub mod float;
+pub mod scalar;

@@ -1,0 +1,3 @@
+//! Data movement (dtype-agnostic, byte level): chunk copies (Concat, Reshape), transpose, per-axis gather (Resize nearest).
+
+pub mod scalar;

@@ -1,0 +1,4 @@
+//! fc kernels.
+
+pub mod float;
+pub mod scalar;

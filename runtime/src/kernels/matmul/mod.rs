@@ -1,0 +1,3 @@
+//! Batched matrix product of two runtime tensors (f32).
+
+pub mod float;

@@ -1,0 +1,57 @@
+//! Kernels, one folder per operator. In each folder:
+//! - `scalar.rs`: the int8 reference kernel (portable Rust, the bit-exact contract
+//!   every SIMD twin is tested against);
+//! - `float.rs`: the f32 kernel;
+//! - later `avx2.rs`, `neon.rs`, `dsp.rs`: SIMD twins of `scalar.rs`, selected by
+//!   `mod.rs` (at run time on x86_64/aarch64, at compile time on Cortex-M).
+//!
+//! Contract of every kernel function: it first checks that every slice has exactly
+//! the length its geometry implies (returning [`Error::BadGeometry`] or
+//! [`Error::Overflow`] otherwise), then only does math; it never allocates and never
+//! panics. Geometry lengths are computed by the `*_lens` functions next to each
+//! kernel, which the model validator uses too (one place for each piece of logic).
+//! Indexing inside kernels happens after those checks.
+
+use crate::error::Error;
+
+pub mod affine;
+pub mod binary;
+pub mod conv;
+pub mod copy;
+pub mod fc;
+pub mod matmul;
+pub mod pool;
+pub mod quantize;
+pub mod softmax;
+pub mod unary;
+
+/// Requantization parameters of an int8 kernel, resolved from a
+/// [`crate::format::schema::Requant`] record (see [`crate::quant::requantize`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RequantParams<'a> {
+    /// Q31 multipliers: one per output channel (or one for per-tensor ops).
+    pub mult: &'a [i32],
+    /// Shifts, same length as `mult`.
+    pub shift: &'a [i32],
+    pub output_offset: i32,
+    pub act_min: i32,
+    pub act_max: i32,
+}
+
+/// Multiply dimensions, failing on overflow.
+#[inline]
+pub fn prod(dims: &[u32]) -> Result<usize, Error> {
+    dims.iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d as usize))
+        .ok_or(Error::Overflow)
+}
+
+/// `Ok(())` when `got == expected`, else [`Error::BadGeometry`].
+#[inline]
+pub fn check_len(got: usize, expected: usize) -> Result<(), Error> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(Error::BadGeometry)
+    }
+}

@@ -1,0 +1,4 @@
+//! pool kernels.
+
+pub mod float;
+pub mod scalar;

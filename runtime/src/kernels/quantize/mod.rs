@@ -1,0 +1,3 @@
+//! QuantizeLinear / DequantizeLinear.
+
+pub mod scalar;

@@ -1,0 +1,4 @@
+//! softmax kernels.
+
+pub mod float;
+pub mod scalar;

@@ -1,0 +1,40 @@
+//! edgerun runtime: executes `.edge` models (int8 and f32) with no allocator.
+//!
+//! The compiler (`edgerun-compiler`) does everything that can be done ahead of
+//! time: shapes, layouts (NHWC inside, ONNX layout at the boundary), requantization
+//! multipliers, clamps, lookup tables, padding geometry and the static arena plan.
+//! This crate only validates a model once ([`Model::parse`]) and then does math
+//! ([`Interpreter::invoke`]) in memory the caller owns.
+//!
+//! ```no_run
+//! # fn demo(model_bytes: &[u8]) -> Result<(), edgerun::Error> {
+//! let model = edgerun::Model::parse(model_bytes)?;
+//! let mut arena = [0u8; 64 * 1024];
+//! let mut interp = edgerun::Interpreter::new(&model, &mut arena)?;
+//! interp.input_f32_mut(0)?.fill(0.0);
+//! interp.invoke()?;
+//! let logits = interp.output_f32(0)?;
+//! # let _ = logits; Ok(()) }
+//! ```
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+#[cfg(target_endian = "big")]
+compile_error!("edgerun's .edge format and kernels assume a little-endian target");
+
+pub mod error;
+pub mod format;
+// pub mod interp;
+pub mod kernels;
+pub mod quant;
+
+pub use error::Error;
+pub use format::schema::{DType, Op, OpKind};
+// pub use format::Model;
+// pub use interp::{Interpreter, NoHook, OpHook, TensorInfo};

@@ -1,0 +1,167 @@
+//! The one requantization function of edgerun, and the helpers the compiler uses
+//! to build its parameters.
+//!
+//! # Rounding (the one documented rounding)
+//!
+//! An int32 accumulator `acc` is scaled by a real multiplier `M = mult * 2^(shift - 31)`
+//! (`mult` a Q31 value in `[2^30, 2^31)`, or 0) with **one** rounding step:
+//!
+//! ```text
+//! requantize(acc, mult, shift) = floor((acc * mult + 2^(30 - shift)) / 2^(31 - shift))
+//! ```
+//!
+//! computed exactly in 64-bit integers, i.e. *round half toward +infinity* of the
+//! exact product `acc * mult * 2^(shift-31)`, saturated to `i32`. This is TFLite's
+//! `TFLITE_SINGLE_ROUNDING` and CMSIS-NN's `CMSIS_NN_USE_SINGLE_ROUNDING` variant of
+//! `MultiplyByQuantizedMultiplier` / `arm_nn_requantize`, bit for bit.
+//!
+//! ## Difference from ONNX's float reference
+//!
+//! ONNX `QLinearConv` / `QLinearMatMul` / `QuantizeLinear` compute `acc * (sx*sw/sy)` in
+//! floating point and round half to *even*. Two differences follow, and both are
+//! bounded by one quantization step (1 LSB) of the output:
+//! 1. ties (`x.5` exactly) round up here, to even there (e.g. `-1.5 -> -1` here, `-2` there);
+//! 2. `M` is held in Q31 (relative error <= 2^-31) and ONNX's product is rounded
+//!    float arithmetic; for `|acc * M| < 2^22` the results only differ at ties.
+
+/// Scale an int32 accumulator by `mult * 2^(shift - 31)`, rounding half toward +infinity.
+///
+/// `shift` must be in `[-31, 30]` (the compiler only emits such values; values outside
+/// are clamped so that this function can never panic or shift out of range).
+#[inline(always)]
+pub fn requantize(acc: i32, mult: i32, shift: i32) -> i32 {
+    let total_shift = (31 - shift).clamp(1, 62) as u32;
+    let round = 1i64 << (total_shift - 1);
+    let v = ((acc as i64) * (mult as i64) + round) >> total_shift;
+    v.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+}
+
+/// Split a positive real multiplier into a Q31 `mult` and a `shift` for [`requantize`].
+///
+/// Returns `None` for a negative, NaN or infinite multiplier, or one too large to
+/// represent (`>= 2^30`). Multipliers below `2^-32` become `(0, 0)` (the product is
+/// then always 0).
+pub fn quantize_multiplier(real: f64) -> Option<(i32, i32)> {
+    if !real.is_finite() || real < 0.0 {
+        return None;
+    }
+    if real == 0.0 {
+        return Some((0, 0));
+    }
+    let (q, mut e) = libm::frexp(real); // real = q * 2^e, q in [0.5, 1)
+    let mut m = libm::round(q * (1u64 << 31) as f64) as i64;
+    if m == 1i64 << 31 {
+        m /= 2;
+        e += 1;
+    }
+    if e < -31 {
+        return Some((0, 0));
+    }
+    if e > 30 {
+        return None;
+    }
+    Some((m as i32, e))
+}
+
+/// The value of a (`mult`, `shift`) pair as a real number.
+pub fn multiplier_value(mult: i32, shift: i32) -> f64 {
+    mult as f64 * libm::exp2((shift - 31) as f64)
+}
+
+/// Clamp to `[lo, hi]` and narrow to `i8` (`lo`/`hi` are always within the i8 range).
+#[inline(always)]
+pub fn clamp_i8(v: i32, lo: i32, hi: i32) -> i8 {
+    v.clamp(lo, hi).clamp(-128, 127) as i8
+}
+
+/// Round half to even, as ONNX `QuantizeLinear` does.
+#[inline(always)]
+pub fn round_half_even(x: f32) -> f32 {
+    libm::rintf(x)
+}
+
+/// ONNX `QuantizeLinear` of one value: `saturate(round_half_even(x / scale) + zero_point)`.
+#[inline(always)]
+pub fn quantize_f32(x: f32, scale: f32, zero_point: i32, lo: i32, hi: i32) -> i32 {
+    let q = round_half_even(x / scale) + zero_point as f32;
+    if q.is_nan() {
+        // NaN quantizes to the zero point (ONNX leaves it implementation-defined).
+        return zero_point.clamp(lo, hi);
+    }
+    (q.clamp(lo as f32, hi as f32)) as i32
+}
+
+/// ONNX `DequantizeLinear` of one value: `(q - zero_point) * scale`.
+#[inline(always)]
+pub fn dequantize(q: i32, scale: f32, zero_point: i32) -> f32 {
+    (q - zero_point) as f32 * scale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Golden vectors worked by hand from the formula in the module docs.
+    #[test]
+    fn requantize_golden() {
+        let half = 1 << 30; // 0.5 with shift 0
+        let cases: &[(i32, i32, i32, i32)] = &[
+            (100, half, 0, 50),
+            (3, half, 0, 2),    // 1.5 -> 2 (half up)
+            (-3, half, 0, -1),  // -1.5 -> -1 (half toward +inf)
+            (5, half, 0, 3),    // 2.5 -> 3
+            (-5, half, 0, -2),  // -2.5 -> -2
+            (7, half, -1, 2),   // 7 * 0.25 = 1.75 -> 2
+            (-7, half, -1, -2), // -1.75 -> -2
+            (6, half, -2, 1),   // 6 * 0.125 = 0.75 -> 1
+            (1000, half, 1, 1000),
+            (i32::MAX, i32::MAX, 30, i32::MAX), // saturates
+            (i32::MIN, i32::MAX, 30, i32::MIN),
+            (12345, 0, 0, 0),
+            // 0.3 = 1288490189 * 2^-32: 1000 * 0.3 = 300.0000000302 -> 300
+            (1000, 1_288_490_189, -1, 300),
+        ];
+        for &(acc, m, s, want) in cases {
+            assert_eq!(requantize(acc, m, s), want, "requantize({acc}, {m}, {s})");
+        }
+    }
+
+    #[test]
+    fn multiplier_round_trip() {
+        for &r in &[0.3f64, 0.5, 1.0, 1.5, 0.00012, 3.0e-7, 123.25, 0.999_999_999_9] {
+            let (m, s) = quantize_multiplier(r).expect("representable");
+            assert!(m >= 1 << 30, "{r}: {m}");
+            let back = multiplier_value(m, s);
+            assert!(((back - r) / r).abs() < 1e-9, "{r} -> {back}");
+        }
+        assert_eq!(quantize_multiplier(0.0), Some((0, 0)));
+        assert_eq!(quantize_multiplier(-1.0), None);
+        assert_eq!(quantize_multiplier(f64::NAN), None);
+        assert_eq!(quantize_multiplier(1e-20), Some((0, 0)));
+        assert_eq!(quantize_multiplier(2e9), None);
+    }
+
+    #[test]
+    fn requantize_matches_exact_rational() {
+        // Exhaustive over a grid: compare with exact i128 arithmetic of the formula.
+        for &(m, s) in &[(1 << 30, 0), (1_288_490_189, -1), (2_000_000_000, -7), (1_500_000_000, 3)] {
+            for acc in (-100_000..100_000).step_by(7) {
+                let num = acc as i128 * m as i128;
+                let den = 1i128 << (31 - s);
+                // floor((num + den/2) / den)
+                let want = (num + den / 2).div_euclid(den);
+                assert_eq!(requantize(acc, m, s) as i128, want);
+            }
+        }
+    }
+
+    #[test]
+    fn onnx_quantize_rounds_half_even() {
+        assert_eq!(quantize_f32(2.5, 1.0, 0, -128, 127), 2);
+        assert_eq!(quantize_f32(3.5, 1.0, 0, -128, 127), 4);
+        assert_eq!(quantize_f32(-2.5, 1.0, 0, -128, 127), -2);
+        assert_eq!(quantize_f32(1000.0, 1.0, 0, -128, 127), 127);
+        assert_eq!(quantize_f32(f32::NAN, 1.0, 3, -128, 127), 3);
+        assert_eq!(quantize_f32(f32::NEG_INFINITY, 1.0, 3, 0, 255), 0);
+    }
+}
