@@ -30,11 +30,11 @@ compile_error!("edgerun's .edge format and kernels assume a little-endian target
 
 pub mod error;
 pub mod format;
-// pub mod interp;
+pub mod interp;
 pub mod kernels;
 pub mod quant;
 
 pub use error::Error;
+pub use format::Model;
 pub use format::schema::{DType, Op, OpKind};
-// pub use format::Model;
-// pub use interp::{Interpreter, NoHook, OpHook, TensorInfo};
+pub use interp::{Interpreter, NoHook, OpHook, TensorInfo};

@@ -94,7 +94,7 @@ pub fn quantize_f32(x: f32, scale: f32, zero_point: i32, lo: i32, hi: i32) -> i3
 /// ONNX `DequantizeLinear` of one value: `(q - zero_point) * scale`.
 #[inline(always)]
 pub fn dequantize(q: i32, scale: f32, zero_point: i32) -> f32 {
-    (q - zero_point) as f32 * scale
+    (q as i64 - zero_point as i64) as f32 * scale
 }
 
 #[cfg(test)]
@@ -128,7 +128,16 @@ mod tests {
 
     #[test]
     fn multiplier_round_trip() {
-        for &r in &[0.3f64, 0.5, 1.0, 1.5, 0.00012, 3.0e-7, 123.25, 0.999_999_999_9] {
+        for &r in &[
+            0.3f64,
+            0.5,
+            1.0,
+            1.5,
+            0.00012,
+            3.0e-7,
+            123.25,
+            0.999_999_999_9,
+        ] {
             let (m, s) = quantize_multiplier(r).expect("representable");
             assert!(m >= 1 << 30, "{r}: {m}");
             let back = multiplier_value(m, s);
@@ -144,7 +153,12 @@ mod tests {
     #[test]
     fn requantize_matches_exact_rational() {
         // Exhaustive over a grid: compare with exact i128 arithmetic of the formula.
-        for &(m, s) in &[(1 << 30, 0), (1_288_490_189, -1), (2_000_000_000, -7), (1_500_000_000, 3)] {
+        for &(m, s) in &[
+            (1 << 30, 0),
+            (1_288_490_189, -1),
+            (2_000_000_000, -7),
+            (1_500_000_000, 3),
+        ] {
             for acc in (-100_000..100_000).step_by(7) {
                 let num = acc as i128 * m as i128;
                 let den = 1i128 << (31 - s);

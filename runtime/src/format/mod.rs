@@ -1,3 +1,217 @@
-//! The `.edge` model format (reader; the writer is behind the `alloc` feature).
+//! The `.edge` model format.
+//!
+//! ```text
+//! offset  size  field
+//! 0       4     magic "EDGE"
+//! 4       2     format major version (readers accept only their own major)
+//! 6       2     format minor version (grows when fields/ops are appended)
+//! 8       4     file length in bytes
+//! 12      4     FNV-1a 32 checksum of bytes [32, file length)
+//! 16      4     meta offset        20  4  meta length   (postcard `Meta`)
+//! 24      4     blob offset (16-aligned)  28  4  blob length (weights, tables)
+//! ```
+//! Everything is little-endian. The model is read in place (from flash); its
+//! start must be 4-byte aligned (16 recommended for SIMD loads), every blob buffer
+//! is 16-aligned inside the file. [`Model::parse`] validates every offset,
+//! length, shape and operator geometry once, so that running a model can only
+//! fail on caller mistakes, never read out of bounds.
 
 pub mod schema;
+mod validate;
+#[cfg(feature = "alloc")]
+pub mod write;
+
+use crate::error::Error;
+use schema::{Meta, OpRecord, TensorDesc};
+use serde::Deserialize;
+
+pub const MAGIC: [u8; 4] = *b"EDGE";
+pub const VERSION_MAJOR: u16 = 1;
+pub const VERSION_MINOR: u16 = 0;
+pub const HEADER_LEN: usize = 32;
+/// Alignment of blob buffers and of arena offsets.
+pub const ALIGN: usize = 16;
+
+/// FNV-1a, 32 bit.
+pub fn checksum(bytes: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for &b in bytes {
+        h ^= b as u32;
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+fn read_u16(bytes: &[u8], at: usize) -> Result<u16, Error> {
+    let b = bytes.get(at..at + 2).ok_or(Error::Truncated)?;
+    Ok(u16::from_le_bytes([b[0], b[1]]))
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> Result<u32, Error> {
+    let b = bytes.get(at..at + 4).ok_or(Error::Truncated)?;
+    Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+fn section(bytes: &[u8], offset: u32, len: u32) -> Result<&[u8], Error> {
+    let start = offset as usize;
+    let end = start.checked_add(len as usize).ok_or(Error::OutOfBounds)?;
+    bytes.get(start..end).ok_or(Error::OutOfBounds)
+}
+
+/// Decode one postcard value, mapping errors to [`Error::Decode`]. Trailing bytes
+/// (fields appended by a newer writer) are ignored.
+pub(crate) fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Error> {
+    postcard::from_bytes(bytes).map_err(|_| Error::Decode)
+}
+
+/// Iterator over a record stream: `varint length + record bytes`, repeated.
+#[derive(Clone)]
+pub struct Records<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Records<'a> {
+    pub fn new(stream: &'a [u8]) -> Self {
+        Records { rest: stream }
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<&'a [u8], Error>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        match postcard::take_from_bytes::<&'a [u8]>(self.rest) {
+            Ok((rec, rest)) => {
+                self.rest = rest;
+                Some(Ok(rec))
+            }
+            Err(_) => {
+                self.rest = &[];
+                Some(Err(Error::Decode))
+            }
+        }
+    }
+}
+
+/// A validated model, borrowing the file's bytes. Cheap to copy.
+#[derive(Clone, Copy)]
+pub struct Model<'m> {
+    meta: Meta<'m>,
+    blob: &'m [u8],
+    version_minor: u16,
+}
+
+impl<'m> Model<'m> {
+    /// Check the header, checksum, every buffer and every operator, once.
+    pub fn parse(bytes: &'m [u8]) -> Result<Self, Error> {
+        if bytes.len() < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        if bytes.get(0..4) != Some(&MAGIC[..]) {
+            return Err(Error::BadMagic);
+        }
+        let major = read_u16(bytes, 4)?;
+        let minor = read_u16(bytes, 6)?;
+        if major != VERSION_MAJOR {
+            return Err(Error::UnsupportedVersion { major, minor });
+        }
+        let file_len = read_u32(bytes, 8)? as usize;
+        if file_len < HEADER_LEN || file_len > bytes.len() {
+            return Err(Error::Truncated);
+        }
+        let bytes = bytes.get(..file_len).ok_or(Error::Truncated)?;
+        let payload = bytes.get(HEADER_LEN..).ok_or(Error::Truncated)?;
+        if checksum(payload) != read_u32(bytes, 12)? {
+            return Err(Error::ChecksumMismatch);
+        }
+        if bytes.as_ptr() as usize % 4 != 0 {
+            return Err(Error::MisalignedModel);
+        }
+        let meta_bytes = section(bytes, read_u32(bytes, 16)?, read_u32(bytes, 20)?)?;
+        let blob_offset = read_u32(bytes, 24)?;
+        if blob_offset as usize % ALIGN != 0 {
+            return Err(Error::Misaligned);
+        }
+        let blob = section(bytes, blob_offset, read_u32(bytes, 28)?)?;
+        let meta: Meta<'m> = decode(meta_bytes)?;
+        let model = Model {
+            meta,
+            blob,
+            version_minor: minor,
+        };
+        validate::validate(&model)?;
+        Ok(model)
+    }
+
+    pub fn meta(&self) -> &Meta<'m> {
+        &self.meta
+    }
+    pub fn name(&self) -> &'m str {
+        self.meta.name
+    }
+    pub fn version(&self) -> (u16, u16) {
+        (VERSION_MAJOR, self.version_minor)
+    }
+    pub(crate) fn blob(&self) -> &'m [u8] {
+        self.blob
+    }
+    /// Bytes of constant data (weights, multipliers, tables).
+    pub fn blob_bytes(&self) -> usize {
+        self.blob.len()
+    }
+    /// Arena bytes of the static plan (from a 16-aligned start).
+    pub fn arena_bytes(&self) -> usize {
+        self.meta.arena_bytes as usize
+    }
+    /// Arena bytes to give [`crate::Interpreter::new`] when the buffer's
+    /// alignment is unknown (plan + alignment slack).
+    pub fn arena_bytes_unaligned(&self) -> usize {
+        self.arena_bytes() + ALIGN - 1
+    }
+    pub fn num_inputs(&self) -> usize {
+        self.meta.num_inputs as usize
+    }
+    pub fn num_outputs(&self) -> usize {
+        self.meta.num_outputs as usize
+    }
+    pub fn num_ops(&self) -> usize {
+        self.meta.num_ops as usize
+    }
+    /// Input descriptor `i` (ONNX layout).
+    pub fn input(&self, i: usize) -> Result<TensorDesc<'m>, Error> {
+        nth_desc(self.meta.inputs, i)
+    }
+    /// Output descriptor `i` (ONNX layout).
+    pub fn output(&self, i: usize) -> Result<TensorDesc<'m>, Error> {
+        nth_desc(self.meta.outputs, i)
+    }
+    pub fn input_index(&self, name: &str) -> Option<usize> {
+        index_of(self.meta.inputs, name)
+    }
+    pub fn output_index(&self, name: &str) -> Option<usize> {
+        index_of(self.meta.outputs, name)
+    }
+    /// Every operator record, in execution order.
+    pub fn ops(&self) -> impl Iterator<Item = Result<OpRecord<'m>, Error>> + 'm {
+        Records::new(self.meta.ops).map(|r| r.and_then(decode::<OpRecord<'m>>))
+    }
+    /// Every tensor descriptor of the plan (for tools).
+    pub fn tensors(&self) -> impl Iterator<Item = Result<TensorDesc<'m>, Error>> + 'm {
+        Records::new(self.meta.tensors).map(|r| r.and_then(decode::<TensorDesc<'m>>))
+    }
+}
+
+fn nth_desc<'m>(stream: &'m [u8], i: usize) -> Result<TensorDesc<'m>, Error> {
+    let rec = Records::new(stream).nth(i).ok_or(Error::NoSuchTensor)??;
+    decode(rec)
+}
+
+fn index_of(stream: &[u8], name: &str) -> Option<usize> {
+    Records::new(stream).position(|r| {
+        r.and_then(decode::<TensorDesc<'_>>)
+            .map(|d| d.name == name)
+            .unwrap_or(false)
+    })
+}

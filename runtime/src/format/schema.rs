@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_RANK: usize = 6;
 
 /// Element types of tensors the runtime sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum DType {
@@ -64,7 +64,9 @@ pub struct Buf {
     pub len: u32,
 }
 
-/// A shape padded to [`MAX_RANK`] with `rank` meaningful trailing... leading entries.
+/// A shape of `rank` dimensions stored in the first `rank` entries of `dims`
+/// (the remaining entries are 1). Kernel geometry arrays, unlike this, pad with
+/// *leading* 1s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Shape {
@@ -147,8 +149,7 @@ impl ClampF32 {
     };
     #[inline(always)]
     pub fn apply(&self, v: f32) -> f32 {
-        // max/min (not clamp): never panics, and NaN stays NaN-free like ONNX Relu on
-        // finite data.
+        // Comparisons (not `clamp`): never panics; NaN passes through unchanged.
         let v = if v < self.min { self.min } else { v };
         if v > self.max { self.max } else { v }
     }

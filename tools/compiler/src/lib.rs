@@ -1,1 +1,210 @@
-pub fn placeholder() {}
+//! edgerun's compiler: reads ONNX (float, QDQ and QOperator int8), resolves
+//! shapes, layouts, fusions, requantization parameters and the static memory
+//! plan ahead of time, and writes the `.edge` file the runtime executes.
+//!
+//! ```no_run
+//! let onnx = std::fs::read("model.onnx").unwrap();
+//! let compiled = edgerun_compiler::compile(&onnx, &Default::default()).unwrap();
+//! std::fs::write("model.edge", &compiled.bytes).unwrap();
+//! ```
+
+pub mod conformance;
+pub mod error;
+pub mod host;
+mod lower;
+pub mod plan;
+pub mod tensor;
+
+pub use error::{CompileError, Result};
+pub use lower::{CompileOptions, Layout};
+pub use tensor::{Data, ElemType, Tensor};
+
+use lower::{Lowerer, rt_dtype};
+use prost::Message;
+use tract_onnx::pb::{ModelProto, ValueInfoProto, type_proto};
+
+/// A compiled model.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// The `.edge` file.
+    pub bytes: Vec<u8>,
+    pub arena_bytes: usize,
+    pub blob_bytes: usize,
+    pub num_ops: usize,
+}
+
+/// Decode an ONNX model.
+pub fn load_model(onnx: &[u8]) -> Result<ModelProto> {
+    ModelProto::decode(onnx).map_err(|e| CompileError::Protobuf(e.to_string()))
+}
+
+fn default_opset(model: &ModelProto) -> i64 {
+    model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map(|o| o.version)
+        .unwrap_or(1)
+}
+
+/// Element type and static shape of a graph input/output (symbolic dims become 1).
+fn value_type(v: &ValueInfoProto) -> Result<(ElemType, Vec<usize>)> {
+    let tt = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(type_proto::Value::TensorType(t)) => t,
+        _ => {
+            return Err(CompileError::invalid(format!(
+                "'{}' is not a tensor",
+                v.name
+            )));
+        }
+    };
+    let shape = match &tt.shape {
+        None => return Err(CompileError::invalid(format!("'{}' has no shape", v.name))),
+        Some(s) => {
+            s.dim
+                .iter()
+                .map(|d| match &d.value {
+                    Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(x))
+                        if *x >= 0 =>
+                    {
+                        Ok(*x as usize)
+                    }
+                    // Symbolic (batch) dimensions are compiled as 1.
+                    Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimParam(_))
+                    | None => Ok(1),
+                    Some(_) => Err(CompileError::invalid(format!(
+                        "'{}' has a negative dimension",
+                        v.name
+                    ))),
+                })
+                .collect::<Result<Vec<_>>>()?
+        }
+    };
+    Ok((ElemType::from_onnx(tt.elem_type), shape))
+}
+
+/// Inputs of each operator that edgerun needs as compile-time constants.
+fn constant_slots(op: &str) -> &'static [usize] {
+    match op {
+        "Conv" | "Gemm" | "Clip" => &[1, 2],
+        "BatchNormalization" => &[1, 2, 3, 4],
+        "Reshape" | "Squeeze" | "Unsqueeze" | "Upsample" => &[1],
+        "Resize" => &[1, 2, 3],
+        "QuantizeLinear" | "DequantizeLinear" => &[1, 2],
+        "QLinearConv" => &[1, 2, 3, 4, 5, 6, 7, 8],
+        "QLinearMatMul" => &[1, 2, 3, 4, 5, 6, 7],
+        "NonMaxSuppression" => &[2, 3, 4],
+        _ => &[],
+    }
+}
+
+/// Graph inputs that feed operator inputs edgerun needs as constants (weights,
+/// shapes, quantization parameters). Test harnesses bind these with
+/// [`CompileOptions::bind`]; a deployed model has them as initializers.
+pub fn inputs_needing_constants(model: &ModelProto) -> Vec<String> {
+    let Some(g) = &model.graph else { return vec![] };
+    let init: std::collections::HashSet<&str> =
+        g.initializer.iter().map(|t| t.name.as_str()).collect();
+    let inputs: std::collections::HashSet<&str> = g
+        .input
+        .iter()
+        .map(|i| i.name.as_str())
+        .filter(|n| !init.contains(n))
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    for n in &g.node {
+        for &slot in constant_slots(&n.op_type) {
+            if let Some(name) = n.input.get(slot) {
+                if inputs.contains(name.as_str()) && !out.contains(name) {
+                    out.push(name.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Compile ONNX bytes to a `.edge` model.
+pub fn compile(onnx: &[u8], opts: &CompileOptions) -> Result<Compiled> {
+    compile_model(&load_model(onnx)?, opts)
+}
+
+/// Compile a decoded ONNX model to a `.edge` model.
+pub fn compile_model(model: &ModelProto, opts: &CompileOptions) -> Result<Compiled> {
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| CompileError::invalid("the model has no graph"))?;
+    let mut lw = Lowerer::new(graph, default_opset(model));
+    for t in &graph.initializer {
+        lw.set_const(&t.name, tensor::from_proto(t)?);
+    }
+    for (name, t) in &opts.bind {
+        lw.set_const(name, t.clone());
+    }
+    let mut inputs = Vec::new();
+    for vi in &graph.input {
+        if lw.values.contains_key(&vi.name) {
+            continue;
+        }
+        let (et, shape) = value_type(vi)?;
+        let dt = rt_dtype(et).ok_or_else(|| CompileError::Unsupported {
+            node: vi.name.clone(),
+            op: "input".into(),
+            reason: format!("input type {}", et.name()),
+        })?;
+        let p = lw.new_phys(&vi.name, shape, lower::Layout::Logical, dt);
+        lw.pin_whole_run(p);
+        lw.set_rt(&vi.name, et, p);
+        inputs.push((vi.name.clone(), p));
+    }
+    for (i, node) in graph.node.iter().enumerate() {
+        lw.node_index = i;
+        if lw.skip.contains(&i) {
+            continue;
+        }
+        if node.op_type == "Shape" {
+            let x = lw.input(node, 0)?;
+            let shape: Vec<i64> = lw.info(x)?.shape.iter().map(|&d| d as i64).collect();
+            let n = shape.len();
+            lw.set_const(
+                &node.output[0],
+                Tensor {
+                    shape: vec![n],
+                    data: Data::I64(shape),
+                },
+            );
+            continue;
+        }
+        lw.lower_node(node)?;
+    }
+    let mut outputs = Vec::new();
+    for vo in &graph.output {
+        let info = lw.info(&vo.name)?.clone();
+        let dt = rt_dtype(info.dtype).ok_or_else(|| CompileError::Unsupported {
+            node: vo.name.clone(),
+            op: "output".into(),
+            reason: format!("output type {}", info.dtype.name()),
+        })?;
+        let p = lw.get(&vo.name, lower::Layout::Logical, dt)?;
+        lw.pin_whole_run(p);
+        outputs.push((vo.name.clone(), p));
+    }
+    let num_ops = lw.ops.len();
+    let blob_bytes = lw.blob.len();
+    let name = if graph.name.is_empty() {
+        "model".to_string()
+    } else {
+        graph.name.clone()
+    };
+    let bytes = lw.finish(&outputs, &inputs, &name)?;
+    let aligned = edgerun::format::write::AlignedBytes::new(&bytes);
+    let parsed = edgerun::Model::parse(&aligned).map_err(CompileError::Runtime)?;
+    let arena_bytes = parsed.arena_bytes();
+    Ok(Compiled {
+        bytes,
+        arena_bytes,
+        blob_bytes,
+        num_ops,
+    })
+}

@@ -1,0 +1,108 @@
+//! The `.edge` writer (used by the compiler; needs `alloc`).
+
+use super::schema::{Meta, OpRecord, TensorDesc};
+use super::{ALIGN, HEADER_LEN, MAGIC, VERSION_MAJOR, VERSION_MINOR, checksum};
+use alloc::vec::Vec;
+use serde::Serialize;
+
+/// Everything a model file holds, borrowed from the compiler's data.
+pub struct ModelParts<'a> {
+    pub name: &'a str,
+    pub arena_bytes: u32,
+    pub inputs: &'a [TensorDesc<'a>],
+    pub outputs: &'a [TensorDesc<'a>],
+    pub ops: &'a [OpRecord<'a>],
+    pub tensors: &'a [TensorDesc<'a>],
+    /// Constant data; every blob [`super::schema::Buf`] points into it.
+    pub blob: &'a [u8],
+}
+
+/// Errors of the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// postcard refused a value.
+    Encode,
+    /// The file would exceed 4 GiB.
+    TooLarge,
+}
+
+fn stream<T: Serialize>(items: &[T]) -> Result<Vec<u8>, WriteError> {
+    let mut out = Vec::new();
+    for item in items {
+        let rec = postcard::to_allocvec(item).map_err(|_| WriteError::Encode)?;
+        let framed = postcard::to_allocvec(&rec.as_slice()).map_err(|_| WriteError::Encode)?;
+        out.extend_from_slice(&framed);
+    }
+    Ok(out)
+}
+
+fn u32_of(n: usize) -> Result<u32, WriteError> {
+    u32::try_from(n).map_err(|_| WriteError::TooLarge)
+}
+
+/// Serialize a model. The blob is placed at a 16-byte aligned offset.
+pub fn write_model(parts: &ModelParts<'_>) -> Result<Vec<u8>, WriteError> {
+    let inputs = stream(parts.inputs)?;
+    let outputs = stream(parts.outputs)?;
+    let ops = stream(parts.ops)?;
+    let tensors = stream(parts.tensors)?;
+    let meta = Meta {
+        name: parts.name,
+        arena_bytes: parts.arena_bytes,
+        num_inputs: u32_of(parts.inputs.len())?,
+        inputs: &inputs,
+        num_outputs: u32_of(parts.outputs.len())?,
+        outputs: &outputs,
+        num_ops: u32_of(parts.ops.len())?,
+        ops: &ops,
+        num_tensors: u32_of(parts.tensors.len())?,
+        tensors: &tensors,
+    };
+    let meta = postcard::to_allocvec(&meta).map_err(|_| WriteError::Encode)?;
+    let meta_offset = HEADER_LEN;
+    let blob_offset = (meta_offset + meta.len()).div_ceil(ALIGN) * ALIGN;
+    let file_len = blob_offset + parts.blob.len();
+    let mut out = Vec::with_capacity(file_len);
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&VERSION_MAJOR.to_le_bytes());
+    out.extend_from_slice(&VERSION_MINOR.to_le_bytes());
+    out.extend_from_slice(&u32_of(file_len)?.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes()); // checksum, filled below
+    out.extend_from_slice(&u32_of(meta_offset)?.to_le_bytes());
+    out.extend_from_slice(&u32_of(meta.len())?.to_le_bytes());
+    out.extend_from_slice(&u32_of(blob_offset)?.to_le_bytes());
+    out.extend_from_slice(&u32_of(parts.blob.len())?.to_le_bytes());
+    out.extend_from_slice(&meta);
+    out.resize(blob_offset, 0);
+    out.extend_from_slice(parts.blob);
+    let sum = checksum(&out[HEADER_LEN..]);
+    out[12..16].copy_from_slice(&sum.to_le_bytes());
+    Ok(out)
+}
+
+/// A byte buffer whose start is 16-byte aligned (for models loaded from disk).
+pub struct AlignedBytes {
+    words: Vec<u128>,
+    len: usize,
+}
+
+impl AlignedBytes {
+    pub fn new(bytes: &[u8]) -> Self {
+        let mut words = alloc::vec![0u128; bytes.len().div_ceil(16)];
+        let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
+        dst[..bytes.len()].copy_from_slice(bytes);
+        AlignedBytes {
+            words,
+            len: bytes.len(),
+        }
+    }
+}
+
+impl core::ops::Deref for AlignedBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let all: &[u8] = bytemuck::cast_slice(&self.words);
+        &all[..self.len]
+    }
+}

@@ -1,0 +1,396 @@
+//! The interpreter: runs a validated [`Model`] in an arena the caller owns.
+//! `invoke` never allocates; each operator record is decoded in place and handed
+//! to its kernel.
+
+use crate::error::Error;
+use crate::format::schema::{Buf, DType, Mem, Op, OpKind, Requant, TensorDesc};
+use crate::format::{ALIGN, Model};
+use crate::kernels::{self, RequantParams};
+
+/// Description of a model input or output (ONNX layout).
+pub type TensorInfo<'m> = TensorDesc<'m>;
+
+/// Called around every operator, e.g. to time it with a cycle counter.
+pub trait OpHook {
+    fn before_op(&mut self, _index: usize, _name: &str, _kind: OpKind) {}
+    fn after_op(&mut self, _index: usize, _name: &str, _kind: OpKind) {}
+}
+
+/// A hook that does nothing.
+pub struct NoHook;
+impl OpHook for NoHook {}
+
+/// Executes a model in a caller-supplied arena.
+pub struct Interpreter<'m, 'a> {
+    model: Model<'m>,
+    arena: &'a mut [u8],
+}
+
+impl<'m, 'a> Interpreter<'m, 'a> {
+    /// Bind a model to an arena. The arena may have any alignment; it must hold
+    /// [`Model::arena_bytes_unaligned`] bytes (or [`Model::arena_bytes`] if it is
+    /// 16-byte aligned).
+    pub fn new(model: &Model<'m>, arena: &'a mut [u8]) -> Result<Self, Error> {
+        let needed = model.arena_bytes();
+        let pad = arena.as_ptr().align_offset(ALIGN);
+        let got = arena.len();
+        let end = pad.checked_add(needed).ok_or(Error::Overflow)?;
+        let arena = arena
+            .get_mut(pad..end)
+            .ok_or(Error::ArenaTooSmall { needed: end, got })?;
+        Ok(Interpreter {
+            model: *model,
+            arena,
+        })
+    }
+
+    pub fn model(&self) -> &Model<'m> {
+        &self.model
+    }
+
+    /// Bytes of the arena the model uses.
+    pub fn arena_used_bytes(&self) -> usize {
+        self.arena.len()
+    }
+
+    pub fn input(&self, i: usize) -> Result<TensorInfo<'m>, Error> {
+        self.model.input(i)
+    }
+    pub fn output(&self, i: usize) -> Result<TensorInfo<'m>, Error> {
+        self.model.output(i)
+    }
+
+    /// Raw bytes of input `i`.
+    pub fn input_bytes_mut(&mut self, i: usize) -> Result<&mut [u8], Error> {
+        let d = self.model.input(i)?;
+        arena_slice_mut(self.arena, d.buf)
+    }
+    /// Raw bytes of output `i`.
+    pub fn output_bytes(&self, i: usize) -> Result<&[u8], Error> {
+        let d = self.model.output(i)?;
+        arena_slice(self.arena, d.buf)
+    }
+
+    pub fn input_f32_mut(&mut self, i: usize) -> Result<&mut [f32], Error> {
+        expect_dtype(self.model.input(i)?.dtype, DType::F32)?;
+        f32s_mut(self.input_bytes_mut(i)?)
+    }
+    pub fn input_i8_mut(&mut self, i: usize) -> Result<&mut [i8], Error> {
+        expect_dtype(self.model.input(i)?.dtype, DType::I8)?;
+        Ok(bytemuck::cast_slice_mut(self.input_bytes_mut(i)?))
+    }
+    pub fn input_u8_mut(&mut self, i: usize) -> Result<&mut [u8], Error> {
+        expect_dtype(self.model.input(i)?.dtype, DType::U8)?;
+        self.input_bytes_mut(i)
+    }
+    pub fn output_f32(&self, i: usize) -> Result<&[f32], Error> {
+        expect_dtype(self.model.output(i)?.dtype, DType::F32)?;
+        f32s(self.output_bytes(i)?)
+    }
+    pub fn output_i8(&self, i: usize) -> Result<&[i8], Error> {
+        expect_dtype(self.model.output(i)?.dtype, DType::I8)?;
+        Ok(bytemuck::cast_slice(self.output_bytes(i)?))
+    }
+    pub fn output_u8(&self, i: usize) -> Result<&[u8], Error> {
+        expect_dtype(self.model.output(i)?.dtype, DType::U8)?;
+        self.output_bytes(i)
+    }
+
+    /// Copy `data` into f32 input `i` (length must match).
+    pub fn set_input_f32(&mut self, i: usize, data: &[f32]) -> Result<(), Error> {
+        let dst = self.input_f32_mut(i)?;
+        if dst.len() != data.len() {
+            return Err(Error::WrongLength {
+                expected: dst.len(),
+                got: data.len(),
+            });
+        }
+        dst.copy_from_slice(data);
+        Ok(())
+    }
+
+    /// Run the model once.
+    pub fn invoke(&mut self) -> Result<(), Error> {
+        self.invoke_with_hook(&mut NoHook)
+    }
+
+    /// Run the model once, calling `hook` around every operator.
+    pub fn invoke_with_hook(&mut self, hook: &mut impl OpHook) -> Result<(), Error> {
+        let blob = self.model.blob();
+        for (index, rec) in self.model.ops().enumerate() {
+            let rec = rec?;
+            let kind = rec.op.kind();
+            hook.before_op(index, rec.name, kind);
+            run_op(&rec.op, self.arena, blob)?;
+            hook.after_op(index, rec.name, kind);
+        }
+        Ok(())
+    }
+}
+
+fn expect_dtype(got: DType, want: DType) -> Result<(), Error> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(Error::WrongDType)
+    }
+}
+
+fn range(b: Buf) -> Result<core::ops::Range<usize>, Error> {
+    let start = b.offset as usize;
+    let end = start.checked_add(b.len as usize).ok_or(Error::Overflow)?;
+    Ok(start..end)
+}
+
+fn arena_slice(arena: &[u8], b: Buf) -> Result<&[u8], Error> {
+    if b.mem != Mem::Arena {
+        return Err(Error::OutOfBounds);
+    }
+    arena.get(range(b)?).ok_or(Error::OutOfBounds)
+}
+
+fn arena_slice_mut(arena: &mut [u8], b: Buf) -> Result<&mut [u8], Error> {
+    if b.mem != Mem::Arena {
+        return Err(Error::OutOfBounds);
+    }
+    arena.get_mut(range(b)?).ok_or(Error::OutOfBounds)
+}
+
+pub(crate) fn f32s(b: &[u8]) -> Result<&[f32], Error> {
+    bytemuck::try_cast_slice(b).map_err(|_| Error::Misaligned)
+}
+fn f32s_mut(b: &mut [u8]) -> Result<&mut [f32], Error> {
+    bytemuck::try_cast_slice_mut(b).map_err(|_| Error::Misaligned)
+}
+pub(crate) fn i32s(b: &[u8]) -> Result<&[i32], Error> {
+    bytemuck::try_cast_slice(b).map_err(|_| Error::Misaligned)
+}
+fn u32s(b: &[u8]) -> Result<&[u32], Error> {
+    bytemuck::try_cast_slice(b).map_err(|_| Error::Misaligned)
+}
+fn i8s(b: &[u8]) -> &[i8] {
+    bytemuck::cast_slice(b)
+}
+fn i8s_mut(b: &mut [u8]) -> &mut [i8] {
+    bytemuck::cast_slice_mut(b)
+}
+
+/// Read-only view of everything except one operator's output.
+struct Inputs<'x> {
+    before: &'x [u8],
+    after: &'x [u8],
+    out: core::ops::Range<usize>,
+    blob: &'x [u8],
+}
+
+impl<'x> Inputs<'x> {
+    fn get(&self, b: Buf) -> Result<&'x [u8], Error> {
+        let r = range(b)?;
+        match b.mem {
+            Mem::Blob => self.blob.get(r).ok_or(Error::OutOfBounds),
+            Mem::Arena if r.end <= self.out.start => self.before.get(r).ok_or(Error::OutOfBounds),
+            Mem::Arena if r.start >= self.out.end => {
+                let s = r.start - self.out.end;
+                let e = r.end - self.out.end;
+                self.after.get(s..e).ok_or(Error::OutOfBounds)
+            }
+            Mem::Arena => Err(Error::Overlap),
+        }
+    }
+    fn get_opt(&self, b: Option<Buf>) -> Result<Option<&'x [u8]>, Error> {
+        b.map(|b| self.get(b)).transpose()
+    }
+    fn requant(&self, rq: &Requant) -> Result<RequantParams<'x>, Error> {
+        Ok(RequantParams {
+            mult: i32s(self.get(rq.mult)?)?,
+            shift: i32s(self.get(rq.shift)?)?,
+            output_offset: rq.output_offset,
+            act_min: rq.act_min,
+            act_max: rq.act_max,
+        })
+    }
+}
+
+/// Split the arena into an operator's output and everything else.
+fn split<'x>(
+    arena: &'x mut [u8],
+    blob: &'x [u8],
+    out: Buf,
+) -> Result<(Inputs<'x>, &'x mut [u8]), Error> {
+    if out.mem != Mem::Arena {
+        return Err(Error::OutOfBounds);
+    }
+    let r = range(out)?;
+    if r.end > arena.len() {
+        return Err(Error::OutOfBounds);
+    }
+    let (before, rest) = arena.split_at_mut(r.start);
+    let (out_bytes, after) = rest.split_at_mut(r.end - r.start);
+    Ok((
+        Inputs {
+            before,
+            after,
+            out: r,
+            blob,
+        },
+        out_bytes,
+    ))
+}
+
+/// Execute one operator: resolve its buffers, call its kernel.
+pub(crate) fn run_op(op: &Op, arena: &mut [u8], blob: &[u8]) -> Result<(), Error> {
+    use kernels::*;
+    match op {
+        Op::ConvF32(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            let bias = m.get_opt(p.bias)?.map(f32s).transpose()?;
+            conv::float::conv_f32(
+                &p.geom,
+                f32s(m.get(p.input)?)?,
+                f32s(m.get(p.weights)?)?,
+                bias,
+                p.act,
+                f32s_mut(out)?,
+            )
+        }
+        Op::ConvI8(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            let bias = m.get_opt(p.bias)?.map(i32s).transpose()?;
+            conv::scalar::conv_i8(
+                &p.geom,
+                i8s(m.get(p.input)?),
+                i8s(m.get(p.weights)?),
+                bias,
+                p.input_offset,
+                p.weight_offset,
+                &m.requant(&p.rq)?,
+                i8s_mut(out),
+            )
+        }
+        Op::PoolF32(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            pool::float::pool_f32(&p.geom, f32s(m.get(p.input)?)?, p.act, f32s_mut(out)?)
+        }
+        Op::PoolI8(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            pool::scalar::pool_i8(
+                &p.geom,
+                i8s(m.get(p.input)?),
+                p.input_zero_point,
+                &m.requant(&p.rq)?,
+                i8s_mut(out),
+            )
+        }
+        Op::FcF32(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            let bias = m.get_opt(p.bias)?.map(f32s).transpose()?;
+            fc::float::fc_f32(
+                p,
+                f32s(m.get(p.input)?)?,
+                f32s(m.get(p.weights)?)?,
+                bias,
+                f32s_mut(out)?,
+            )
+        }
+        Op::FcI8(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            let bias = m.get_opt(p.bias)?.map(i32s).transpose()?;
+            fc::scalar::fc_i8(
+                p,
+                i8s(m.get(p.input)?),
+                i8s(m.get(p.weights)?),
+                bias,
+                &m.requant(&p.rq)?,
+                i8s_mut(out),
+            )
+        }
+        Op::MatMulF32(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            matmul::float::matmul_f32(p, f32s(m.get(p.a)?)?, f32s(m.get(p.b)?)?, f32s_mut(out)?)
+        }
+        Op::BinaryF32(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            binary::float::binary_f32(p, f32s(m.get(p.a)?)?, f32s(m.get(p.b)?)?, f32s_mut(out)?)
+        }
+        Op::BinaryI8(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            binary::scalar::binary_i8(
+                p,
+                i8s(m.get(p.a)?),
+                i8s(m.get(p.b)?),
+                &m.requant(&p.rq)?,
+                i8s_mut(out),
+            )
+        }
+        Op::UnaryF32(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            unary::float::unary_f32(p, f32s(m.get(p.input)?)?, f32s_mut(out)?)
+        }
+        Op::Lut8(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            unary::scalar::lut8(m.get(p.table)?, m.get(p.input)?, out)
+        }
+        Op::SoftmaxF32(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            softmax::float::softmax_f32(p, f32s(m.get(p.input)?)?, f32s_mut(out)?)
+        }
+        Op::SoftmaxI8(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            softmax::scalar::softmax_i8(
+                p,
+                i8s(m.get(p.input)?),
+                f32s(m.get(p.exp_table)?)?,
+                i8s_mut(out),
+            )
+        }
+        Op::CopyChunks(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            copy::scalar::copy_chunks(p, m.get(p.input)?, m.get_opt(p.table)?, out)
+        }
+        Op::Transpose(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            copy::scalar::transpose(p, m.get(p.input)?, out)
+        }
+        Op::Gather(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            copy::scalar::gather(p, u32s(m.get(p.maps)?)?, m.get(p.input)?, out)
+        }
+        Op::Quantize(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            quantize::scalar::quantize(
+                p,
+                f32s(m.get(p.input)?)?,
+                f32s(m.get(p.scales)?)?,
+                i32s(m.get(p.zero_points)?)?,
+                out,
+            )
+        }
+        Op::Dequantize(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            let raw = m.get(p.input)?;
+            let input = match p.in_dtype {
+                DType::I8 => quantize::scalar::QInput::I8(i8s(raw)),
+                DType::U8 => quantize::scalar::QInput::U8(raw),
+                DType::I32 => quantize::scalar::QInput::I32(i32s(raw)?),
+                DType::F32 => return Err(Error::InvalidParameter),
+            };
+            quantize::scalar::dequantize(
+                p,
+                input,
+                f32s(m.get(p.scales)?)?,
+                i32s(m.get(p.zero_points)?)?,
+                f32s_mut(out)?,
+            )
+        }
+        Op::ChannelAffineF32(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            affine::float::channel_affine_f32(
+                p,
+                f32s(m.get(p.scale)?)?,
+                f32s(m.get(p.shift)?)?,
+                f32s(m.get(p.input)?)?,
+                f32s_mut(out)?,
+            )
+        }
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test of edgerun on a fresh machine. Installs what it needs first.
+#   bash tests/run-all.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain and targets (rust-toolchain.toml)"
+rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install stable --profile minimal
+rustup component add rustfmt clippy >/dev/null
+rustup target add thumbv7em-none-eabihf aarch64-unknown-linux-gnu >/dev/null
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "runtime builds for Cortex-M4F with no allocator (no default features)"
+cargo build -p edgerun-runtime --target thumbv7em-none-eabihf --no-default-features --release
+
+step "tests (unit, property, conformance, integration)"
+cargo test --workspace
+
+step "ONNX node conformance through the CLI"
+cargo run -q -p edge-tools -- conformance tests/onnx-node/cases | tail -n 1

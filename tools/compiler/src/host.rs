@@ -1,0 +1,94 @@
+//! Running `.edge` models on the host with [`Tensor`]s (tools and tests).
+
+use crate::error::{CompileError, Result};
+use crate::tensor::{Data, Tensor};
+use edgerun::format::write::AlignedBytes;
+use edgerun::{DType, Interpreter, Model};
+
+/// A model loaded on the host, with its arena.
+pub struct HostModel {
+    bytes: AlignedBytes,
+    arena: Vec<u8>,
+}
+
+fn rt(e: edgerun::Error) -> CompileError {
+    CompileError::Runtime(e)
+}
+
+impl HostModel {
+    /// Validate `.edge` bytes (copied to an aligned buffer) and allocate the arena.
+    pub fn new(edge: &[u8]) -> Result<Self> {
+        let bytes = AlignedBytes::new(edge);
+        let model = Model::parse(&bytes).map_err(rt)?;
+        let arena = vec![0u8; model.arena_bytes_unaligned()];
+        Ok(HostModel { bytes, arena })
+    }
+
+    pub fn model(&self) -> Result<Model<'_>> {
+        Model::parse(&self.bytes).map_err(rt)
+    }
+
+    /// Run once: inputs in model order, outputs in model order.
+    pub fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        let model = Model::parse(&self.bytes).map_err(rt)?;
+        let mut interp = Interpreter::new(&model, &mut self.arena).map_err(rt)?;
+        if inputs.len() != model.num_inputs() {
+            return Err(CompileError::invalid(format!(
+                "the model takes {} inputs, got {}",
+                model.num_inputs(),
+                inputs.len()
+            )));
+        }
+        for (i, t) in inputs.iter().enumerate() {
+            let d = model.input(i).map_err(rt)?;
+            let want: Vec<usize> = d.shape.dims().iter().map(|&x| x as usize).collect();
+            if t.len() != want.iter().product::<usize>() {
+                return Err(CompileError::invalid(format!(
+                    "input '{}' needs shape {want:?}, got {:?}",
+                    d.name, t.shape
+                )));
+            }
+            let bytes = match (d.dtype, &t.data) {
+                (DType::F32, Data::F32(_))
+                | (DType::U8, Data::U8(_))
+                | (DType::I8, Data::I8(_))
+                | (DType::I32, Data::I32(_)) => t.to_bytes(),
+                (dt, _) => {
+                    return Err(CompileError::invalid(format!(
+                        "input '{}' is {}, got {:?}",
+                        d.name,
+                        dt.name(),
+                        t.elem_type()
+                    )));
+                }
+            };
+            interp
+                .input_bytes_mut(i)
+                .map_err(rt)?
+                .copy_from_slice(&bytes);
+        }
+        interp.invoke().map_err(rt)?;
+        (0..model.num_outputs())
+            .map(|i| {
+                let d = model.output(i).map_err(rt)?;
+                let shape: Vec<usize> = d.shape.dims().iter().map(|&x| x as usize).collect();
+                let b = interp.output_bytes(i).map_err(rt)?;
+                let data = match d.dtype {
+                    DType::F32 => Data::F32(
+                        b.chunks_exact(4)
+                            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                            .collect(),
+                    ),
+                    DType::I32 => Data::I32(
+                        b.chunks_exact(4)
+                            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                            .collect(),
+                    ),
+                    DType::U8 => Data::U8(b.to_vec()),
+                    _ => Data::I8(b.iter().map(|&x| x as i8).collect()),
+                };
+                Ok(Tensor { shape, data })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,785 @@
+//! Lowering ONNX nodes to runtime operators: shapes, layouts, constants, fusion,
+//! then the memory plan and the `.edge` file.
+//!
+//! Every ONNX value is either a compile-time constant or a runtime tensor. A
+//! runtime tensor has one canonical physical form ([`Phys`]): a layout (ONNX's
+//! logical layout, or NHWC for rank-3/4 tensors produced by spatial operators)
+//! and a runtime dtype. Other forms are made on demand by [`Lowerer::get`]
+//! (a Transpose, or a u8<->i8 lookup), memoized, or are free aliases when the
+//! bytes are identical (e.g. NCHW with C=1 is NHWC).
+
+pub(crate) mod attrs;
+mod nn;
+mod quantized;
+mod shape_ops;
+
+use crate::error::{CompileError, Result};
+use crate::plan;
+use crate::tensor::{Data, ElemType, Tensor};
+use attrs::NodeExt;
+use edgerun::format::schema::*;
+use std::collections::{HashMap, HashSet};
+use tract_onnx::pb::{GraphProto, NodeProto};
+
+/// Physical layout of a runtime tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// ONNX's own row-major layout of the logical shape.
+    Logical,
+    /// Rank-4 `[N,C,H,W]` stored as `[N,H,W,C]` (rank 3 `[N,C,W]` as `[N,1,W,C]`).
+    Nhwc,
+}
+
+pub(crate) type PhysId = usize;
+
+/// A runtime tensor in one physical form.
+#[derive(Debug, Clone)]
+pub(crate) struct Phys {
+    pub name: String,
+    /// ONNX (logical) shape.
+    pub shape: Vec<usize>,
+    pub layout: Layout,
+    pub dtype: DType,
+    pub storage: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Storage {
+    bytes: usize,
+    first: usize,
+    last: usize,
+}
+
+/// What an ONNX value is during lowering.
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    Const(Tensor),
+    Rt(PhysId),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct VInfo {
+    pub dtype: ElemType,
+    pub shape: Vec<usize>,
+    pub val: Val,
+}
+
+/// An operand of a runtime op: arena tensor or constant blob bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Src {
+    Phys(PhysId),
+    Blob(Buf),
+}
+
+pub(crate) fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// Physical dims of a logical shape in a layout.
+pub(crate) fn phys_dims(shape: &[usize], layout: Layout) -> Vec<usize> {
+    match (layout, shape) {
+        (Layout::Nhwc, [n, c, h, w]) => vec![*n, *h, *w, *c],
+        (Layout::Nhwc, [n, c, w]) => vec![*n, 1, *w, *c],
+        _ => shape.to_vec(),
+    }
+}
+
+/// Where logical axis `a` sits in the physical dims.
+pub(crate) fn phys_axis(rank: usize, layout: Layout, a: usize) -> usize {
+    match (layout, rank) {
+        (Layout::Nhwc, 4) => [0, 3, 1, 2][a.min(3)],
+        (Layout::Nhwc, 3) => [0, 3, 2][a.min(2)],
+        _ => a,
+    }
+}
+
+/// Row-major strides of `dims`.
+pub(crate) fn strides(dims: &[usize]) -> Vec<usize> {
+    let mut s = vec![1usize; dims.len()];
+    for d in (0..dims.len().saturating_sub(1)).rev() {
+        s[d] = s[d + 1] * dims[d + 1];
+    }
+    s
+}
+
+pub(crate) fn rt_dtype(t: ElemType) -> Option<DType> {
+    match t {
+        ElemType::F32 => Some(DType::F32),
+        ElemType::I8 => Some(DType::I8),
+        ElemType::U8 => Some(DType::U8),
+        ElemType::I32 => Some(DType::I32),
+        _ => None,
+    }
+}
+
+pub(crate) fn to_u32(v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| CompileError::invalid("a dimension exceeds 2^32"))
+}
+
+/// Pad a shape to MAX_RANK with leading 1s.
+pub(crate) fn pad6(dims: &[usize]) -> Result<[u32; MAX_RANK]> {
+    if dims.len() > MAX_RANK {
+        return Err(CompileError::invalid(format!(
+            "rank {} exceeds {MAX_RANK}",
+            dims.len()
+        )));
+    }
+    let mut out = [1u32; MAX_RANK];
+    let off = MAX_RANK - dims.len();
+    for (i, &d) in dims.iter().enumerate() {
+        out[off + i] = to_u32(d)?;
+    }
+    Ok(out)
+}
+
+/// Identity requantization (`requantize(v, 2^30, 1) == v`).
+pub(crate) const IDENTITY_MULT: i32 = 1 << 30;
+pub(crate) const IDENTITY_SHIFT: i32 = 1;
+
+/// Graph-level options.
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    /// Graph inputs to turn into constants (name, value), e.g. a test's weights.
+    pub bind: Vec<(String, Tensor)>,
+}
+
+pub(crate) struct Lowerer<'g> {
+    pub graph: &'g GraphProto,
+    pub opset: i64,
+    pub values: HashMap<String, VInfo>,
+    pub phys: Vec<Phys>,
+    storages: Vec<Storage>,
+    memo: HashMap<(PhysId, Layout, DType), PhysId>,
+    pub ops: Vec<(String, Op)>,
+    pub blob: Vec<u8>,
+    /// Number of consumers of every value name (graph outputs count as one).
+    pub consumers: HashMap<String, usize>,
+    pub graph_outputs: HashSet<String>,
+    /// Nodes already lowered as part of a fusion.
+    pub skip: HashSet<usize>,
+    pub node_index: usize,
+}
+
+impl<'g> Lowerer<'g> {
+    pub fn new(graph: &'g GraphProto, opset: i64) -> Self {
+        let mut consumers: HashMap<String, usize> = HashMap::new();
+        for n in &graph.node {
+            for i in n.input.iter().filter(|s| !s.is_empty()) {
+                *consumers.entry(i.clone()).or_default() += 1;
+            }
+        }
+        let graph_outputs: HashSet<String> = graph.output.iter().map(|o| o.name.clone()).collect();
+        for o in &graph_outputs {
+            *consumers.entry(o.clone()).or_default() += 1;
+        }
+        Lowerer {
+            graph,
+            opset,
+            values: HashMap::new(),
+            phys: Vec::new(),
+            storages: Vec::new(),
+            memo: HashMap::new(),
+            ops: Vec::new(),
+            blob: Vec::new(),
+            consumers,
+            graph_outputs,
+            skip: HashSet::new(),
+            node_index: 0,
+        }
+    }
+
+    // ---- values -------------------------------------------------------------
+
+    pub fn info(&self, name: &str) -> Result<&VInfo> {
+        self.values.get(name).ok_or_else(|| {
+            CompileError::invalid(format!("value '{name}' is used before it is defined"))
+        })
+    }
+
+    /// Input `i` of a node (error if absent).
+    pub fn input<'n>(&self, node: &'n NodeProto, i: usize) -> Result<&'n str> {
+        match node.input.get(i) {
+            Some(s) if !s.is_empty() => Ok(s.as_str()),
+            _ => Err(node.unsupported(format!("input {i} is missing"))),
+        }
+    }
+
+    /// Optional input `i` of a node.
+    pub fn opt_input<'n>(&self, node: &'n NodeProto, i: usize) -> Option<&'n str> {
+        node.input
+            .get(i)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.as_str())
+    }
+
+    /// The constant value of input `i`, or an error saying it must be constant.
+    pub fn const_input(&self, node: &NodeProto, i: usize) -> Result<Tensor> {
+        let name = self.input(node, i)?;
+        match &self.info(name)?.val {
+            Val::Const(t) => Ok(t.clone()),
+            Val::Rt(_) => Err(node.unsupported(format!(
+                "input {i} ('{name}') must be a constant (initializer) for edgerun"
+            ))),
+        }
+    }
+
+    pub fn opt_const_input(&self, node: &NodeProto, i: usize) -> Result<Option<Tensor>> {
+        match self.opt_input(node, i) {
+            None => Ok(None),
+            Some(_) => self.const_input(node, i).map(Some),
+        }
+    }
+
+    pub fn set_const(&mut self, name: &str, t: Tensor) {
+        let info = VInfo {
+            dtype: t.elem_type(),
+            shape: t.shape.clone(),
+            val: Val::Const(t),
+        };
+        self.values.insert(name.to_string(), info);
+    }
+
+    pub fn set_rt(&mut self, name: &str, dtype: ElemType, phys: PhysId) {
+        let shape = self.phys[phys].shape.clone();
+        self.values.insert(
+            name.to_string(),
+            VInfo {
+                dtype,
+                shape,
+                val: Val::Rt(phys),
+            },
+        );
+    }
+
+    /// Is `name` consumed exactly once and not a graph output (so it can be fused)?
+    pub fn single_use(&self, name: &str) -> bool {
+        self.consumers.get(name).copied() == Some(1) && !self.graph_outputs.contains(name)
+    }
+
+    /// The node (after the current one) that consumes `name`.
+    pub fn consumer_of(&self, name: &str) -> Option<(usize, &'g NodeProto)> {
+        let graph: &'g GraphProto = self.graph;
+        graph
+            .node
+            .iter()
+            .enumerate()
+            .skip(self.node_index + 1)
+            .find(|(_, n)| n.input.iter().any(|i| i == name))
+    }
+
+    // ---- physical tensors ---------------------------------------------------
+
+    /// A new arena tensor (defined by the next emitted op).
+    pub fn new_phys(
+        &mut self,
+        name: &str,
+        shape: Vec<usize>,
+        layout: Layout,
+        dtype: DType,
+    ) -> PhysId {
+        let bytes = numel(&shape) * dtype.size();
+        let at = self.ops.len();
+        self.storages.push(Storage {
+            bytes,
+            first: at,
+            last: at,
+        });
+        self.phys.push(Phys {
+            name: name.to_string(),
+            shape,
+            layout,
+            dtype,
+            storage: self.storages.len() - 1,
+        });
+        self.phys.len() - 1
+    }
+
+    /// A new view sharing `of`'s bytes.
+    pub fn alias(
+        &mut self,
+        of: PhysId,
+        name: &str,
+        shape: Vec<usize>,
+        layout: Layout,
+        dtype: DType,
+    ) -> PhysId {
+        let storage = self.phys[of].storage;
+        self.phys.push(Phys {
+            name: name.to_string(),
+            shape,
+            layout,
+            dtype,
+            storage,
+        });
+        self.phys.len() - 1
+    }
+
+    /// Mark the storage of `p` live until the op about to be emitted (or `last`).
+    fn touch(&mut self, p: PhysId) {
+        let at = self.ops.len();
+        let s = &mut self.storages[self.phys[p].storage];
+        s.first = s.first.min(at);
+        s.last = s.last.max(at);
+    }
+
+    pub fn pin_whole_run(&mut self, p: PhysId) {
+        let s = &mut self.storages[self.phys[p].storage];
+        s.first = 0;
+        s.last = usize::MAX;
+    }
+
+    pub fn pbuf(&mut self, p: PhysId) -> Buf {
+        self.touch(p);
+        let ph = &self.phys[p];
+        Buf {
+            mem: Mem::Arena,
+            offset: p as u32,
+            len: (numel(&ph.shape) * ph.dtype.size()) as u32,
+        }
+    }
+
+    pub fn buf(&mut self, s: Src) -> Buf {
+        match s {
+            Src::Phys(p) => self.pbuf(p),
+            Src::Blob(b) => b,
+        }
+    }
+
+    /// Append constant bytes to the blob (16-aligned).
+    pub fn blob_bytes(&mut self, bytes: &[u8]) -> Buf {
+        let at = self.blob.len().div_ceil(edgerun::format::ALIGN) * edgerun::format::ALIGN;
+        self.blob.resize(at, 0);
+        self.blob.extend_from_slice(bytes);
+        Buf {
+            mem: Mem::Blob,
+            offset: at as u32,
+            len: bytes.len() as u32,
+        }
+    }
+    pub fn blob_f32(&mut self, v: &[f32]) -> Buf {
+        let b: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.blob_bytes(&b)
+    }
+    pub fn blob_i32(&mut self, v: &[i32]) -> Buf {
+        let b: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.blob_bytes(&b)
+    }
+    pub fn blob_u32(&mut self, v: &[u32]) -> Buf {
+        let b: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.blob_bytes(&b)
+    }
+
+    /// Emit an op (its arena buffers were created with [`Self::pbuf`] just before).
+    pub fn emit(&mut self, name: &str, op: Op) {
+        self.ops.push((name.to_string(), op));
+    }
+
+    /// Requantization parameters with one multiplier for every channel.
+    pub fn requant(
+        &mut self,
+        mults: &[(i32, i32)],
+        output_offset: i32,
+        act_min: i32,
+        act_max: i32,
+    ) -> Requant {
+        let m: Vec<i32> = mults.iter().map(|x| x.0).collect();
+        let s: Vec<i32> = mults.iter().map(|x| x.1).collect();
+        Requant {
+            mult: self.blob_i32(&m),
+            shift: self.blob_i32(&s),
+            output_offset,
+            act_min,
+            act_max,
+        }
+    }
+
+    /// The runtime tensor `name` in `layout` and `dtype`, converting (and
+    /// memoizing) if needed. Constants are materialized into the arena.
+    pub fn get(&mut self, name: &str, layout: Layout, dtype: DType) -> Result<PhysId> {
+        let info = self.info(name)?.clone();
+        let canon = match info.val {
+            Val::Rt(p) => p,
+            Val::Const(t) => {
+                // A constant used where a runtime tensor is needed: copy it in.
+                let dt = rt_dtype(t.elem_type()).ok_or_else(|| {
+                    CompileError::invalid(format!(
+                        "constant '{name}' of type {} cannot be a runtime tensor",
+                        t.elem_type().name()
+                    ))
+                })?;
+                let src = self.blob_bytes(&t.to_bytes());
+                let p = self.new_phys(name, t.shape.clone(), Layout::Logical, dt);
+                let out = self.pbuf(p);
+                self.emit(
+                    name,
+                    Op::CopyChunks(CopyChunks {
+                        outer: 1,
+                        chunk: src.len,
+                        dst_start: 0,
+                        dst_stride: src.len,
+                        input: src,
+                        output: out,
+                        table: None,
+                    }),
+                );
+                self.set_rt(name, t.elem_type(), p);
+                p
+            }
+        };
+        self.convert(canon, layout, dtype)
+    }
+
+    fn convert(&mut self, p: PhysId, layout: Layout, dtype: DType) -> Result<PhysId> {
+        let (cur_layout, cur_dtype) = (self.phys[p].layout, self.phys[p].dtype);
+        let shape = self.phys[p].shape.clone();
+        let layout = if shape.len() == 3 || shape.len() == 4 {
+            layout
+        } else {
+            Layout::Logical
+        };
+        if cur_layout == layout && cur_dtype == dtype {
+            return Ok(p);
+        }
+        if let Some(&q) = self.memo.get(&(p, layout, dtype)) {
+            return Ok(q);
+        }
+        let name = self.phys[p].name.clone();
+        let mut q = p;
+        if cur_dtype != dtype {
+            if !matches!(
+                (cur_dtype, dtype),
+                (DType::U8, DType::I8) | (DType::I8, DType::U8)
+            ) {
+                return Err(CompileError::invalid(format!(
+                    "no conversion from {} to {} for '{name}'",
+                    cur_dtype.name(),
+                    dtype.name()
+                )));
+            }
+            let table: Vec<u8> = (0..=255u8).map(|b| b ^ 0x80).collect();
+            let table = self.blob_bytes(&table);
+            let r = self.new_phys(
+                &format!("{name}.{}", dtype.name()),
+                shape.clone(),
+                cur_layout,
+                dtype,
+            );
+            let input = self.pbuf(q);
+            let output = self.pbuf(r);
+            self.emit(
+                &format!("{name}.to_{}", dtype.name()),
+                Op::Lut8(Lut8 {
+                    len: to_u32(numel(&shape))?,
+                    input,
+                    output,
+                    table,
+                }),
+            );
+            q = r;
+        }
+        if cur_layout != layout {
+            let s4 = as4(&shape);
+            // Physical dims before, and the permutation to the target layout.
+            let (in_dims, perm) = match layout {
+                Layout::Nhwc => (s4.to_vec(), [0usize, 2, 3, 1]),
+                Layout::Logical => (vec![s4[0], s4[2], s4[3], s4[1]], [0usize, 3, 1, 2]),
+            };
+            let r = if is_identity_on_non_unit(&in_dims, &perm) {
+                // Only unit axes move: the bytes are the same.
+                self.alias(
+                    q,
+                    &format!("{name}.{layout:?}"),
+                    shape.clone(),
+                    layout,
+                    dtype,
+                )
+            } else {
+                let r = self.new_phys(&format!("{name}.{layout:?}"), shape.clone(), layout, dtype);
+                let input = self.pbuf(q);
+                let output = self.pbuf(r);
+                self.emit(
+                    &format!("{name}.to_{layout:?}"),
+                    Op::Transpose(Transpose {
+                        elem: dtype.size() as u32,
+                        shape: pad6(&in_dims)?,
+                        perm: perm6(&perm),
+                        input,
+                        output,
+                    }),
+                );
+                r
+            };
+            q = r;
+        }
+        self.memo.insert((p, layout, dtype), q);
+        Ok(q)
+    }
+
+    /// An operand as an arena tensor or blob constant in `layout` (constants are
+    /// permuted at compile time) and `dtype`.
+    pub fn operand(&mut self, name: &str, layout: Layout, dtype: DType) -> Result<Src> {
+        let info = self.info(name)?.clone();
+        match info.val {
+            Val::Const(t) => {
+                let t = if layout == Layout::Nhwc && (t.shape.len() == 4) {
+                    t.transposed(&[0, 2, 3, 1])?
+                } else {
+                    t
+                };
+                Ok(Src::Blob(self.blob_bytes(&t.to_bytes())))
+            }
+            Val::Rt(_) => Ok(Src::Phys(self.get(name, layout, dtype)?)),
+        }
+    }
+
+    /// Canonical layout of a runtime value (Logical for constants).
+    pub fn layout_of(&self, name: &str) -> Layout {
+        match self.values.get(name).map(|v| &v.val) {
+            Some(Val::Rt(p)) => self.phys[*p].layout,
+            _ => Layout::Logical,
+        }
+    }
+
+    // ---- driver -------------------------------------------------------------
+
+    pub fn lower_node(&mut self, node: &NodeProto) -> Result<()> {
+        if !(node.domain.is_empty() || node.domain == "ai.onnx" || node.domain == "com.microsoft") {
+            return Err(node.unsupported(format!("operator domain '{}'", node.domain)));
+        }
+        // Constant folding first: every input constant and the op foldable.
+        let all_const = node
+            .input
+            .iter()
+            .filter(|i| !i.is_empty())
+            .all(|i| matches!(self.values.get(i).map(|v| &v.val), Some(Val::Const(_))));
+        if all_const && shape_ops::fold(self, node)? {
+            return Ok(());
+        }
+        match node.op_type.as_str() {
+            "Conv" => nn::conv(self, node),
+            "MaxPool" | "AveragePool" => nn::pool(self, node),
+            "GlobalAveragePool" | "GlobalMaxPool" => nn::global_pool(self, node),
+            "Gemm" => nn::gemm(self, node),
+            "MatMul" => nn::matmul(self, node),
+            "BatchNormalization" => nn::batchnorm(self, node),
+            "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" => nn::binary(self, node),
+            "Relu" | "Clip" | "Sigmoid" | "Tanh" | "Exp" | "Neg" | "Abs" => nn::unary(self, node),
+            "Softmax" | "LogSoftmax" => nn::softmax(self, node),
+            "Concat" => shape_ops::concat(self, node),
+            "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" | "Identity" | "Dropout" => {
+                shape_ops::reshape_like(self, node)
+            }
+            "Transpose" => shape_ops::transpose(self, node),
+            "Resize" | "Upsample" => shape_ops::resize(self, node),
+            "QuantizeLinear" => quantized::quantize(self, node),
+            "DequantizeLinear" => quantized::dequantize(self, node),
+            "QLinearConv" => quantized::qlinear_conv(self, node),
+            "QLinearMatMul" => quantized::qlinear_matmul(self, node),
+            other => Err(node.unsupported(format!("operator {other} is not supported"))),
+        }
+    }
+
+    /// Assign arena offsets and patch every arena buffer of every op.
+    pub fn finish(
+        mut self,
+        outputs: &[(String, PhysId)],
+        inputs: &[(String, PhysId)],
+        name: &str,
+    ) -> Result<Vec<u8>> {
+        let items: Vec<plan::Item> = self
+            .storages
+            .iter()
+            .map(|s| plan::Item {
+                bytes: s.bytes,
+                first: s.first,
+                last: s.last,
+            })
+            .collect();
+        let (offsets, total) = plan::plan(&items);
+        let resolve = |b: &mut Buf, phys: &[Phys]| {
+            if b.mem == Mem::Arena {
+                let p = b.offset as usize;
+                b.offset = offsets[phys[p].storage] as u32;
+            }
+        };
+        for (_, op) in self.ops.iter_mut() {
+            for b in bufs_mut(op) {
+                resolve(b, &self.phys);
+            }
+        }
+        let desc = |(n, p): &(String, PhysId), phys: &[Phys]| -> Result<TensorDesc<'static>> {
+            let ph = &phys[*p];
+            let mut buf = Buf {
+                mem: Mem::Arena,
+                offset: *p as u32,
+                len: (numel(&ph.shape) * ph.dtype.size()) as u32,
+            };
+            resolve(&mut buf, phys);
+            let mut dims = [1u32; MAX_RANK];
+            if ph.shape.len() > MAX_RANK {
+                return Err(CompileError::invalid(format!(
+                    "'{n}' has rank {} > {MAX_RANK}",
+                    ph.shape.len()
+                )));
+            }
+            for (i, &d) in ph.shape.iter().enumerate() {
+                dims[i] = to_u32(d)?;
+            }
+            let name: &'static str = Box::leak(n.clone().into_boxed_str());
+            Ok(TensorDesc {
+                name,
+                dtype: ph.dtype,
+                shape: Shape {
+                    rank: ph.shape.len() as u8,
+                    dims,
+                },
+                quant: None,
+                buf,
+            })
+        };
+        let ins: Vec<TensorDesc> = inputs
+            .iter()
+            .map(|x| desc(x, &self.phys))
+            .collect::<Result<_>>()?;
+        let outs: Vec<TensorDesc> = outputs
+            .iter()
+            .map(|x| desc(x, &self.phys))
+            .collect::<Result<_>>()?;
+        let mut all: Vec<TensorDesc> = Vec::new();
+        for p in 0..self.phys.len() {
+            if self.phys[p].shape.len() <= MAX_RANK {
+                all.push(desc(&(self.phys[p].name.clone(), p), &self.phys)?);
+            }
+        }
+        let names: Vec<String> = self.ops.iter().map(|(n, _)| n.clone()).collect();
+        let records: Vec<OpRecord> = self
+            .ops
+            .iter()
+            .zip(names.iter())
+            .map(|((_, op), n)| OpRecord {
+                name: n.as_str(),
+                op: *op,
+            })
+            .collect();
+        let parts = edgerun::format::write::ModelParts {
+            name,
+            arena_bytes: to_u32(total)?,
+            inputs: &ins,
+            outputs: &outs,
+            ops: &records,
+            tensors: &all,
+            blob: &self.blob,
+        };
+        edgerun::format::write::write_model(&parts).map_err(CompileError::Write)
+    }
+}
+
+/// `[N,C,H,W]` of a rank-3 (`[N,C,W]`, H=1) or rank-4 shape.
+pub(crate) fn as4(shape: &[usize]) -> [usize; 4] {
+    match shape {
+        [n, c, w] => [*n, *c, 1, *w],
+        [n, c, h, w] => [*n, *c, *h, *w],
+        _ => [1, 1, 1, numel(shape)],
+    }
+}
+
+fn is_identity_on_non_unit(from: &[usize], perm: &[usize]) -> bool {
+    // The permutation keeps the relative order of the non-unit axes.
+    let order: Vec<usize> = perm.iter().copied().filter(|&i| from[i] != 1).collect();
+    order.windows(2).all(|w| w[0] < w[1])
+}
+
+/// Permutation of a rank-r tensor padded to MAX_RANK (leading axes fixed).
+pub(crate) fn perm6(perm: &[usize]) -> [u8; MAX_RANK] {
+    let off = MAX_RANK - perm.len();
+    let mut out = [0u8; MAX_RANK];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = if i < off {
+            i as u8
+        } else {
+            (perm[i - off] + off) as u8
+        };
+    }
+    out
+}
+
+/// Every buffer of an op, mutable (for patching arena offsets).
+pub(crate) fn bufs_mut(op: &mut Op) -> Vec<&mut Buf> {
+    let mut v: Vec<&mut Buf> = Vec::new();
+    match op {
+        Op::ConvF32(p) => {
+            v.extend([&mut p.input, &mut p.weights, &mut p.output]);
+            v.extend(p.bias.as_mut());
+        }
+        Op::ConvI8(p) => {
+            v.extend([
+                &mut p.input,
+                &mut p.weights,
+                &mut p.output,
+                &mut p.rq.mult,
+                &mut p.rq.shift,
+            ]);
+            v.extend(p.bias.as_mut());
+        }
+        Op::PoolF32(p) => v.extend([&mut p.input, &mut p.output]),
+        Op::PoolI8(p) => v.extend([&mut p.input, &mut p.output, &mut p.rq.mult, &mut p.rq.shift]),
+        Op::FcF32(p) => {
+            v.extend([&mut p.input, &mut p.weights, &mut p.output]);
+            v.extend(p.bias.as_mut());
+        }
+        Op::FcI8(p) => {
+            v.extend([
+                &mut p.input,
+                &mut p.weights,
+                &mut p.output,
+                &mut p.rq.mult,
+                &mut p.rq.shift,
+            ]);
+            v.extend(p.bias.as_mut());
+        }
+        Op::MatMulF32(p) => v.extend([&mut p.a, &mut p.b, &mut p.output]),
+        Op::BinaryF32(p) => v.extend([&mut p.a, &mut p.b, &mut p.output]),
+        Op::BinaryI8(p) => v.extend([
+            &mut p.a,
+            &mut p.b,
+            &mut p.output,
+            &mut p.rq.mult,
+            &mut p.rq.shift,
+        ]),
+        Op::UnaryF32(p) => v.extend([&mut p.input, &mut p.output]),
+        Op::Lut8(p) => v.extend([&mut p.input, &mut p.output, &mut p.table]),
+        Op::SoftmaxF32(p) => v.extend([&mut p.input, &mut p.output]),
+        Op::SoftmaxI8(p) => v.extend([&mut p.input, &mut p.output, &mut p.exp_table]),
+        Op::CopyChunks(p) => {
+            v.extend([&mut p.input, &mut p.output]);
+            v.extend(p.table.as_mut());
+        }
+        Op::Transpose(p) => v.extend([&mut p.input, &mut p.output]),
+        Op::Gather(p) => v.extend([&mut p.input, &mut p.output, &mut p.maps]),
+        Op::Quantize(p) => v.extend([
+            &mut p.input,
+            &mut p.output,
+            &mut p.scales,
+            &mut p.zero_points,
+        ]),
+        Op::Dequantize(p) => v.extend([
+            &mut p.input,
+            &mut p.output,
+            &mut p.scales,
+            &mut p.zero_points,
+        ]),
+        Op::ChannelAffineF32(p) => {
+            v.extend([&mut p.input, &mut p.output, &mut p.scale, &mut p.shift])
+        }
+    }
+    v
+}
+
+/// Convert a `u8`-typed constant tensor to the `i8` domain (`v - 128`).
+pub(crate) fn u8_to_i8(t: &Tensor) -> Result<Vec<i8>> {
+    Ok(match &t.data {
+        Data::U8(v) => v.iter().map(|&x| (x as i16 - 128) as i8).collect(),
+        Data::I8(v) => v.clone(),
+        _ => return Err(CompileError::invalid("expected an int8 or uint8 tensor")),
+    })
+}

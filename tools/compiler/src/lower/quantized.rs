@@ -1,0 +1,333 @@
+//! Quantized operators: QuantizeLinear, DequantizeLinear, QLinearConv,
+//! QLinearMatMul. Inside the runtime every quantized tensor is int8; a uint8
+//! value `u` with zero point `z` is the int8 value `u - 128` with zero point
+//! `z - 128` (exactly the same real numbers).
+
+use super::attrs::{NodeExt, norm_axis};
+use super::nn::conv_geom;
+use super::*;
+use edgerun::quant::quantize_multiplier;
+
+/// Offset that moves a value of ONNX type `t` into the int8 domain.
+fn i8_shift(t: ElemType) -> i32 {
+    if t == ElemType::U8 { -128 } else { 0 }
+}
+
+fn zero_points(lw: &Lowerer, node: &NodeProto, i: usize) -> Result<(Vec<i32>, Option<ElemType>)> {
+    match lw.opt_const_input(node, i)? {
+        Some(z) => Ok((
+            z.to_i64()?.iter().map(|&v| v as i32).collect(),
+            Some(z.elem_type()),
+        )),
+        None => Ok((vec![0], None)),
+    }
+}
+
+/// (outer, axis, inner) of a per-axis parameter over the physical dims.
+fn axis_split(shape: &[usize], layout: Layout, axis: usize) -> (usize, usize, usize) {
+    let pd = phys_dims(shape, layout);
+    let pa = phys_axis(shape.len(), layout, axis);
+    (numel(&pd[..pa]), pd[pa], numel(&pd[pa + 1..]))
+}
+
+pub(crate) fn quantize(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
+    if node.attr_i("block_size", 0) != 0 {
+        return Err(node.unsupported("blocked quantization (block_size)"));
+    }
+    let x = lw.input(node, 0)?;
+    let xi = lw.info(x)?.clone();
+    if xi.dtype != ElemType::F32 {
+        return Err(node.unsupported(format!("input type {}", xi.dtype.name())));
+    }
+    let scales = lw.const_input(node, 1)?.to_f32();
+    let (zps, zp_type) = zero_points(lw, node, 2)?;
+    let out_type = match (zp_type, node.attr_i("output_dtype", 0)) {
+        (Some(t), _) => t,
+        (None, 0) => ElemType::U8,
+        (None, code) => ElemType::from_onnx(code as i32),
+    };
+    let dt = match out_type {
+        ElemType::U8 => DType::U8,
+        ElemType::I8 => DType::I8,
+        other => return Err(node.unsupported(format!("output type {}", other.name()))),
+    };
+    let per_axis = scales.len() > 1;
+    let r = xi.shape.len();
+    let layout = if per_axis {
+        lw.layout_of(x)
+    } else {
+        lw.layout_of(x)
+    };
+    let (outer, axis_len, inner) = if per_axis {
+        let a = norm_axis(node, node.attr_i("axis", 1), r)?;
+        axis_split(&xi.shape, layout, a)
+    } else {
+        (1, 1, numel(&xi.shape))
+    };
+    if per_axis && (scales.len() != axis_len || zps.len() != 1 && zps.len() != axis_len) {
+        return Err(node.invalid("per-axis parameters do not match the axis"));
+    }
+    let zps: Vec<i32> = if per_axis && zps.len() == 1 {
+        vec![zps[0]; axis_len]
+    } else {
+        zps
+    };
+    let (scales, zero_points) = (lw.blob_f32(&scales), lw.blob_i32(&zps));
+    let p = lw.get(x, layout, DType::F32)?;
+    let input = lw.pbuf(p);
+    let out = lw.new_phys(&node.output[0], xi.shape.clone(), lw.phys[p].layout, dt);
+    let output = lw.pbuf(out);
+    lw.emit(
+        &node.label(),
+        Op::Quantize(Quantize {
+            out_dtype: dt,
+            outer: to_u32(outer)?,
+            axis: to_u32(axis_len)?,
+            inner: to_u32(inner)?,
+            per_axis,
+            scales,
+            zero_points,
+            input,
+            output,
+        }),
+    );
+    lw.set_rt(&node.output[0], out_type, out);
+    Ok(())
+}
+
+pub(crate) fn dequantize(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
+    if node.attr_i("block_size", 0) != 0 {
+        return Err(node.unsupported("blocked quantization (block_size)"));
+    }
+    let x = lw.input(node, 0)?;
+    let xi = lw.info(x)?.clone();
+    let want = match xi.dtype {
+        ElemType::U8 | ElemType::I8 | ElemType::I32 => {
+            rt_dtype(xi.dtype).ok_or_else(|| node.unsupported("type"))?
+        }
+        other => return Err(node.unsupported(format!("input type {}", other.name()))),
+    };
+    let scales = lw.const_input(node, 1)?.to_f32();
+    let (zps, _) = zero_points(lw, node, 2)?;
+    let per_axis = scales.len() > 1;
+    let r = xi.shape.len();
+    let layout = lw.layout_of(x);
+    let (outer, axis_len, inner) = if per_axis {
+        let a = norm_axis(node, node.attr_i("axis", 1), r)?;
+        axis_split(&xi.shape, layout, a)
+    } else {
+        (1, 1, numel(&xi.shape))
+    };
+    if per_axis && (scales.len() != axis_len || zps.len() != 1 && zps.len() != axis_len) {
+        return Err(node.invalid("per-axis parameters do not match the axis"));
+    }
+    // Read a u8 value stored as i8 directly, shifting its zero point.
+    let canon = match &xi.val {
+        Val::Rt(p) => lw.phys[*p].dtype,
+        Val::Const(_) => want,
+    };
+    let (in_dtype, shift) = if canon == DType::I8 && want == DType::U8 {
+        (DType::I8, -128)
+    } else {
+        (want, 0)
+    };
+    let zps: Vec<i32> = if per_axis && zps.len() == 1 {
+        vec![zps[0]; axis_len]
+    } else {
+        zps
+    };
+    let zps: Vec<i32> = zps.iter().map(|z| z + shift).collect();
+    let (scales, zero_points) = (lw.blob_f32(&scales), lw.blob_i32(&zps));
+    let p = lw.get(x, layout, in_dtype)?;
+    let input = lw.pbuf(p);
+    let out = lw.new_phys(
+        &node.output[0],
+        xi.shape.clone(),
+        lw.phys[p].layout,
+        DType::F32,
+    );
+    let output = lw.pbuf(out);
+    lw.emit(
+        &node.label(),
+        Op::Dequantize(Dequantize {
+            in_dtype,
+            outer: to_u32(outer)?,
+            axis: to_u32(axis_len)?,
+            inner: to_u32(inner)?,
+            per_axis,
+            scales,
+            zero_points,
+            input,
+            output,
+        }),
+    );
+    lw.set_rt(&node.output[0], ElemType::F32, out);
+    Ok(())
+}
+
+/// Scalar parameter (a 0-D or 1-element tensor).
+fn scalar_f32(lw: &Lowerer, node: &NodeProto, i: usize) -> Result<f32> {
+    let v = lw.const_input(node, i)?.to_f32();
+    match v.as_slice() {
+        [x] => Ok(*x),
+        _ => Err(node.unsupported(format!("input {i} must be a single value (per-tensor)"))),
+    }
+}
+
+fn scalar_zp(lw: &Lowerer, node: &NodeProto, i: usize, t: ElemType) -> Result<i32> {
+    let (z, _) = zero_points(lw, node, i)?;
+    match z.as_slice() {
+        [x] => Ok(x + i8_shift(t)),
+        _ => Err(node.unsupported(format!(
+            "input {i} must be a single zero point (per-tensor)"
+        ))),
+    }
+}
+
+/// Weight zero point: one value, or per channel but all equal.
+fn weight_zp(lw: &Lowerer, node: &NodeProto, i: usize, t: ElemType) -> Result<i32> {
+    let (z, _) = zero_points(lw, node, i)?;
+    let first = *z.first().unwrap_or(&0);
+    if z.iter().any(|&v| v != first) {
+        return Err(node.unsupported("per-channel weight zero points that differ"));
+    }
+    Ok(first + i8_shift(t))
+}
+
+fn multipliers(
+    node: &NodeProto,
+    in_scale: f32,
+    w_scales: &[f32],
+    out_scale: f32,
+    channels: usize,
+) -> Result<Vec<(i32, i32)>> {
+    if w_scales.len() != 1 && w_scales.len() != channels {
+        return Err(node.invalid("weight scales do not match the output channels"));
+    }
+    (0..channels)
+        .map(|c| {
+            let ws = if w_scales.len() == 1 {
+                w_scales[0]
+            } else {
+                w_scales[c]
+            };
+            let real = in_scale as f64 * ws as f64 / out_scale as f64;
+            quantize_multiplier(real).ok_or_else(|| {
+                node.invalid(format!(
+                    "requantization multiplier {real} is not representable"
+                ))
+            })
+        })
+        .collect()
+}
+
+fn quant_type(lw: &Lowerer, node: &NodeProto, i: usize) -> Result<ElemType> {
+    let t = lw.info(lw.input(node, i)?)?.dtype;
+    match t {
+        ElemType::U8 | ElemType::I8 => Ok(t),
+        other => Err(node.unsupported(format!("input {i} has type {}", other.name()))),
+    }
+}
+
+pub(crate) fn qlinear_conv(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
+    let x = lw.input(node, 0)?;
+    let xt = quant_type(lw, node, 0)?;
+    let xi = lw.info(x)?.clone();
+    let w = lw.const_input(node, 3)?;
+    let wt = w.elem_type();
+    let yt = lw.info(lw.input(node, 7)?).map(|i| i.dtype).unwrap_or(xt);
+    let (xs, xz) = (scalar_f32(lw, node, 1)?, scalar_zp(lw, node, 2, xt)?);
+    let ws = lw.const_input(node, 4)?.to_f32();
+    let wz = weight_zp(lw, node, 5, wt)?;
+    let (ys, yz) = (scalar_f32(lw, node, 6)?, scalar_zp(lw, node, 7, yt)?);
+    let bias = lw.opt_const_input(node, 8)?;
+    let (geom, out_shape) = conv_geom(node, &xi.shape, &w.shape)?;
+    let m = geom.out_c as usize;
+    let w8 = Tensor {
+        shape: as4(&w.shape).to_vec(),
+        data: Data::I8(u8_to_i8(&w)?),
+    }
+    .transposed(&[0, 2, 3, 1])?;
+    let weights = lw.blob_bytes(&w8.to_bytes());
+    let bias = match bias {
+        Some(b) if b.len() == m => {
+            let v: Vec<i32> = b.to_i64()?.iter().map(|&v| v as i32).collect();
+            Some(lw.blob_i32(&v))
+        }
+        Some(_) => return Err(node.invalid("bias length differs from output channels")),
+        None => None,
+    };
+    let mults = multipliers(node, xs, &ws, ys, m)?;
+    let rq = lw.requant(&mults, yz, -128, 127);
+    let xin = lw.get(x, Layout::Nhwc, DType::I8)?;
+    let input = lw.pbuf(xin);
+    let out = lw.new_phys(&node.output[0], out_shape, Layout::Nhwc, DType::I8);
+    let output = lw.pbuf(out);
+    lw.emit(
+        &node.label(),
+        Op::ConvI8(ConvI8 {
+            geom,
+            input,
+            weights,
+            bias,
+            output,
+            input_offset: -xz,
+            weight_offset: -wz,
+            rq,
+        }),
+    );
+    lw.set_rt(&node.output[0], yt, out);
+    Ok(())
+}
+
+pub(crate) fn qlinear_matmul(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
+    let a = lw.input(node, 0)?;
+    let at = quant_type(lw, node, 0)?;
+    let ai = lw.info(a)?.clone();
+    let b = lw.const_input(node, 3)?;
+    let bt = b.elem_type();
+    let yt = lw.info(lw.input(node, 7)?).map(|i| i.dtype).unwrap_or(at);
+    if b.shape.len() != 2 {
+        return Err(node.unsupported("QLinearMatMul with a batched or 1-D B"));
+    }
+    let (k, n) = (b.shape[0], b.shape[1]);
+    if ai.shape.last() != Some(&k) {
+        return Err(node.invalid("inner dimensions differ"));
+    }
+    let (as_, az) = (scalar_f32(lw, node, 1)?, scalar_zp(lw, node, 2, at)?);
+    let bs = lw.const_input(node, 4)?.to_f32();
+    let bz = weight_zp(lw, node, 5, bt)?;
+    let (ys, yz) = (scalar_f32(lw, node, 6)?, scalar_zp(lw, node, 7, yt)?);
+    let w8 = Tensor {
+        shape: vec![k, n],
+        data: Data::I8(u8_to_i8(&b)?),
+    }
+    .transposed(&[1, 0])?;
+    let weights = lw.blob_bytes(&w8.to_bytes());
+    let mults = multipliers(node, as_, &bs, ys, n)?;
+    let rq = lw.requant(&mults, yz, -128, 127);
+    let rows = numel(&ai.shape) / k.max(1);
+    let mut out_shape = ai.shape[..ai.shape.len() - 1].to_vec();
+    out_shape.push(n);
+    let ain = lw.get(a, Layout::Logical, DType::I8)?;
+    let input = lw.pbuf(ain);
+    let out = lw.new_phys(&node.output[0], out_shape, Layout::Logical, DType::I8);
+    let output = lw.pbuf(out);
+    lw.emit(
+        &node.label(),
+        Op::FcI8(FcI8 {
+            rows: to_u32(rows)?,
+            k: to_u32(k)?,
+            n: to_u32(n)?,
+            input,
+            weights,
+            bias: None,
+            output,
+            input_offset: -az,
+            weight_offset: -bz,
+            rq,
+        }),
+    );
+    lw.set_rt(&node.output[0], yt, out);
+    Ok(())
+}
