@@ -126,12 +126,12 @@ impl<'m> Model<'m> {
         if checksum(payload) != read_u32(bytes, 12)? {
             return Err(Error::ChecksumMismatch);
         }
-        if bytes.as_ptr() as usize % 4 != 0 {
+        if !(bytes.as_ptr() as usize).is_multiple_of(4) {
             return Err(Error::MisalignedModel);
         }
         let meta_bytes = section(bytes, read_u32(bytes, 16)?, read_u32(bytes, 20)?)?;
         let blob_offset = read_u32(bytes, 24)?;
-        if blob_offset as usize % ALIGN != 0 {
+        if !(blob_offset as usize).is_multiple_of(ALIGN) {
             return Err(Error::Misaligned);
         }
         let blob = section(bytes, blob_offset, read_u32(bytes, 28)?)?;

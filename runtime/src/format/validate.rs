@@ -68,7 +68,7 @@ fn check_buf(b: Buf, bytes: usize, limits: &Limits) -> Result<(), Error> {
     if end_of(b)? > limit {
         return Err(Error::OutOfBounds);
     }
-    if b.offset % 4 != 0 {
+    if !b.offset.is_multiple_of(4) {
         return Err(Error::Misaligned);
     }
     if b.len as usize != bytes {

@@ -114,10 +114,11 @@ pub fn inputs_needing_constants(model: &ModelProto) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for n in &g.node {
         for &slot in constant_slots(&n.op_type) {
-            if let Some(name) = n.input.get(slot) {
-                if inputs.contains(name.as_str()) && !out.contains(name) {
-                    out.push(name.clone());
-                }
+            if let Some(name) = n.input.get(slot)
+                && inputs.contains(name.as_str())
+                && !out.contains(name)
+            {
+                out.push(name.clone());
             }
         }
     }

@@ -12,7 +12,6 @@ pub(crate) trait NodeExt {
     fn attr_s(&self, name: &str, default: &str) -> String;
     fn attr_ints(&self, name: &str) -> Option<Vec<i64>>;
     fn attr_t(&self, name: &str) -> Result<Option<Tensor>, CompileError>;
-    fn has_attr(&self, name: &str) -> bool;
     fn label(&self) -> String;
 }
 
@@ -69,9 +68,6 @@ impl NodeExt for NodeProto {
             Some(t) => Ok(Some(from_proto(t)?)),
             None => Ok(None),
         }
-    }
-    fn has_attr(&self, name: &str) -> bool {
-        self.attribute.iter().any(|a| a.name == name)
     }
     fn label(&self) -> String {
         if self.name.is_empty() {

@@ -189,8 +189,8 @@ pub(crate) fn conv_geom(
     let w4 = as4(w);
     let groups = node.attr_i("group", 1);
     if groups <= 0
-        || c % groups as usize != 0
-        || w4[0] % groups as usize != 0
+        || !c.is_multiple_of(groups as usize)
+        || !w4[0].is_multiple_of(groups as usize)
         || w4[1] * groups as usize != c
     {
         return Err(node.invalid("group does not divide the channels"));

@@ -53,11 +53,7 @@ pub(crate) fn quantize(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
     };
     let per_axis = scales.len() > 1;
     let r = xi.shape.len();
-    let layout = if per_axis {
-        lw.layout_of(x)
-    } else {
-        lw.layout_of(x)
-    };
+    let layout = lw.layout_of(x);
     let (outer, axis_len, inner) = if per_axis {
         let a = norm_axis(node, node.attr_i("axis", 1), r)?;
         axis_split(&xi.shape, layout, a)

@@ -49,7 +49,7 @@ fn reshape_target(lw: &Lowerer, node: &NodeProto, shape: &[usize]) -> Result<Vec
             let total = numel(shape);
             if let Some(i) = infer {
                 let rest = numel(&out);
-                if rest == 0 || total % rest != 0 {
+                if rest == 0 || !total.is_multiple_of(rest) {
                     return Err(node.invalid("cannot infer the -1 dimension"));
                 }
                 out[i] = total / rest;
