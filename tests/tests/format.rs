@@ -8,7 +8,9 @@ use edgerun_compiler::conformance::case_dirs;
 use std::path::Path;
 
 fn compiled(case: &str) -> Vec<u8> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("onnx-node/cases").join(case);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("onnx-node/cases")
+        .join(case);
     let bytes = std::fs::read(dir.join("model.onnx")).unwrap();
     let model = edgerun_compiler::load_model(&bytes).unwrap();
     // Bind every weight-like input from the test data so the model compiles.
@@ -18,10 +20,15 @@ fn compiled(case: &str) -> Vec<u8> {
     for (i, vi) in graph.input.iter().enumerate() {
         if names.contains(&vi.name) {
             let pb = std::fs::read(dir.join(format!("test_data_set_0/input_{i}.pb"))).unwrap();
-            opts.bind.push((vi.name.clone(), edgerun_compiler::tensor::from_pb_bytes(&pb).unwrap().1));
+            opts.bind.push((
+                vi.name.clone(),
+                edgerun_compiler::tensor::from_pb_bytes(&pb).unwrap().1,
+            ));
         }
     }
-    edgerun_compiler::compile_model(&model, &opts).unwrap().bytes
+    edgerun_compiler::compile_model(&model, &opts)
+        .unwrap()
+        .bytes
 }
 
 fn reseal(bytes: &mut [u8]) {
@@ -43,7 +50,12 @@ fn try_run(bytes: &[u8]) {
 fn valid_models_parse() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("onnx-node/cases");
     assert!(!case_dirs(&root).unwrap().is_empty());
-    for case in ["test_conv_with_strides_padding", "test_qlinearconv", "test_concat_3d_axis_1", "test_resize_upsample_scales_nearest"] {
+    for case in [
+        "test_conv_with_strides_padding",
+        "test_qlinearconv",
+        "test_concat_3d_axis_1",
+        "test_resize_upsample_scales_nearest",
+    ] {
         let b = compiled(case);
         let aligned = AlignedBytes::new(&b);
         Model::parse(&aligned).unwrap();
@@ -55,8 +67,16 @@ fn every_truncation_is_an_error() {
     let b = compiled("test_conv_with_strides_padding");
     for len in 0..b.len() {
         let aligned = AlignedBytes::new(&b[..len]);
-        let err = Model::parse(&aligned).err().unwrap_or_else(|| panic!("truncated to {len} parsed"));
-        assert!(matches!(err, Error::Truncated | Error::ChecksumMismatch | Error::OutOfBounds | Error::Decode), "len {len}: {err:?}");
+        let err = Model::parse(&aligned)
+            .err()
+            .unwrap_or_else(|| panic!("truncated to {len} parsed"));
+        assert!(
+            matches!(
+                err,
+                Error::Truncated | Error::ChecksumMismatch | Error::OutOfBounds | Error::Decode
+            ),
+            "len {len}: {err:?}"
+        );
     }
 }
 
@@ -65,28 +85,46 @@ fn header_errors_are_typed() {
     let b = compiled("test_conv_with_strides_padding");
     let mut bad = b.clone();
     bad[0] = b'X';
-    assert_eq!(Model::parse(&AlignedBytes::new(&bad)).err(), Some(Error::BadMagic));
+    assert_eq!(
+        Model::parse(&AlignedBytes::new(&bad)).err(),
+        Some(Error::BadMagic)
+    );
     let mut bad = b.clone();
     bad[4] = 9;
-    assert!(matches!(Model::parse(&AlignedBytes::new(&bad)).err(), Some(Error::UnsupportedVersion { major: 9, .. })));
+    assert!(matches!(
+        Model::parse(&AlignedBytes::new(&bad)).err(),
+        Some(Error::UnsupportedVersion { major: 9, .. })
+    ));
     let mut bad = b.clone();
     let last = bad.len() - 1;
     bad[last] ^= 0x55;
-    assert_eq!(Model::parse(&AlignedBytes::new(&bad)).err(), Some(Error::ChecksumMismatch));
+    assert_eq!(
+        Model::parse(&AlignedBytes::new(&bad)).err(),
+        Some(Error::ChecksumMismatch)
+    );
     // A misaligned start.
     let mut shifted = vec![0u8; b.len() + 1];
     shifted[1..].copy_from_slice(&b);
     let aligned = AlignedBytes::new(&shifted);
-    assert_eq!(Model::parse(&aligned[1..]).err(), Some(Error::MisalignedModel));
+    assert_eq!(
+        Model::parse(&aligned[1..]).err(),
+        Some(Error::MisalignedModel)
+    );
 }
 
 /// Flip every bit of the structured part (checksum recomputed, so the structural
 /// validation is what has to catch it): parse and run must never panic.
 #[test]
 fn every_bit_flip_in_metadata_is_handled() {
-    for case in ["test_conv_with_strides_padding", "test_qlinearconv", "test_transpose_all_permutations_3", "test_resize_downsample_scales_nearest"] {
+    for case in [
+        "test_conv_with_strides_padding",
+        "test_qlinearconv",
+        "test_transpose_all_permutations_3",
+        "test_resize_downsample_scales_nearest",
+    ] {
         let b = compiled(case);
-        let meta_end = u32::from_le_bytes(b[16..20].try_into().unwrap()) as usize + u32::from_le_bytes(b[20..24].try_into().unwrap()) as usize;
+        let meta_end = u32::from_le_bytes(b[16..20].try_into().unwrap()) as usize
+            + u32::from_le_bytes(b[20..24].try_into().unwrap()) as usize;
         assert!(meta_end > 100, "metadata of {case} is {meta_end} bytes");
         for byte in 16..meta_end {
             for bit in 0..8 {
@@ -105,5 +143,8 @@ fn small_arena_is_an_error() {
     let aligned = AlignedBytes::new(&b);
     let model = Model::parse(&aligned).unwrap();
     let mut arena = vec![0u8; model.arena_bytes() / 2];
-    assert!(matches!(Interpreter::new(&model, &mut arena).err(), Some(Error::ArenaTooSmall { .. })));
+    assert!(matches!(
+        Interpreter::new(&model, &mut arena).err(),
+        Some(Error::ArenaTooSmall { .. })
+    ));
 }

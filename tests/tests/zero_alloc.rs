@@ -45,7 +45,9 @@ fn invoke_does_not_allocate() {
         }
     }
     let x = x.unwrap().to_bytes();
-    let edge = edgerun_compiler::compile_model(&model, &opts).unwrap().bytes;
+    let edge = edgerun_compiler::compile_model(&model, &opts)
+        .unwrap()
+        .bytes;
     let aligned = AlignedBytes::new(&edge);
     let mut arena = vec![0u8; 1 << 16];
 
