@@ -17,13 +17,14 @@
 //!
 //! # Accumulator range
 //!
-//! Accumulation is plain `i32` arithmetic, as in CMSIS-NN and TFLite. Offsets are
+//! Accumulation is wrapping `i32` arithmetic, as in CMSIS-NN and TFLite. Offsets are
 //! checked to lie in `[-127, 128]` (`-zero_point` of an int8 tensor), so every product
 //! is at most `255 * 255` in magnitude; the compiler must guarantee
 //! `|bias| + k_h * k_w * (in_c / groups) * 255 * 255 < 2^31` (e.g.
 //! `k_h * k_w * in_c / groups <= 16_384` and `|bias| < 2^30`). Beyond that the sum
-//! may overflow: a panic in debug builds, a wrapped value in release builds. The
-//! kernel does not check this bound (it depends on the weights and bias values).
+//! wraps (two's complement) in every build: a wrong value for a malformed model,
+//! never a panic. The kernel does not check this bound (it depends on the weights
+//! and bias values).
 
 use crate::error::Error;
 use crate::format::schema::ConvGeom;
@@ -288,7 +289,8 @@ impl Args<'_, '_> {
     fn dot(&self, x: &[i8], w: &[i8]) -> i32 {
         let mut acc = 0i32;
         for (&xv, &wv) in x.iter().zip(w) {
-            acc += (xv as i32 + self.input_offset) * (wv as i32 + self.weight_offset);
+            acc = acc
+                .wrapping_add((xv as i32 + self.input_offset) * (wv as i32 + self.weight_offset));
         }
         acc
     }
@@ -319,7 +321,9 @@ fn general(a: &Args<'_, '_>, out: &mut [i8]) {
                             };
                             let xi = in_b + (ih * d.in_w + iw) * d.in_c + ic0;
                             let wi = w_oc + (kh * d.k_w + kw) * icg;
-                            acc += a.dot(&a.input[xi..xi + icg], &a.weights[wi..wi + icg]);
+                            acc = acc.wrapping_add(
+                                a.dot(&a.input[xi..xi + icg], &a.weights[wi..wi + icg]),
+                            );
                         }
                     }
                     out[o] = a.finish(acc, oc);
@@ -381,7 +385,7 @@ fn depthwise(a: &Args<'_, '_>, out: &mut [i8]) {
                                 let oc = c0 + j;
                                 let x = a.input[px + oc / ch_mult] as i32 + a.input_offset;
                                 let w = a.weights[oc * taps + t] as i32 + a.weight_offset;
-                                *v += x * w;
+                                *v = v.wrapping_add(x * w);
                             }
                         }
                     }

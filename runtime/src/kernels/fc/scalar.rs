@@ -50,7 +50,7 @@ pub fn fc_i8(
             let w = &weights[j * k..(j + 1) * k];
             let mut acc = bias.map_or(0, |b| b[j]);
             for (&xv, &wv) in x.iter().zip(w) {
-                acc += (xv as i32 + ioff) * (wv as i32 + woff);
+                acc = acc.wrapping_add((xv as i32 + ioff) * (wv as i32 + woff));
             }
             *ov = requant_out(acc, rq.mult[j], rq.shift[j], rq);
         }
