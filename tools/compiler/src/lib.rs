@@ -18,10 +18,12 @@ pub mod tensor;
 pub use error::{CompileError, Result};
 pub use lower::{CompileOptions, Layout};
 pub use tensor::{Data, ElemType, Tensor};
+/// The ONNX protobuf model type (tract-onnx's prost types).
+pub use tract_onnx::pb::ModelProto;
 
 use lower::{Lowerer, rt_dtype};
 use prost::Message;
-use tract_onnx::pb::{ModelProto, ValueInfoProto, type_proto};
+use tract_onnx::pb::{ValueInfoProto, type_proto};
 
 /// A compiled model.
 #[derive(Debug, Clone)]
@@ -166,6 +168,7 @@ pub fn compile_model(model: &ModelProto, opts: &CompileOptions) -> Result<Compil
         }
         if node.op_type == "Shape" {
             let x = lw.input(node, 0)?;
+            lw.materialize(x)?;
             let shape: Vec<i64> = lw.info(x)?.shape.iter().map(|&d| d as i64).collect();
             let n = shape.len();
             lw.set_const(
@@ -181,6 +184,7 @@ pub fn compile_model(model: &ModelProto, opts: &CompileOptions) -> Result<Compil
     }
     let mut outputs = Vec::new();
     for vo in &graph.output {
+        lw.materialize(&vo.name)?;
         let info = lw.info(&vo.name)?.clone();
         let dt = rt_dtype(info.dtype).ok_or_else(|| CompileError::Unsupported {
             node: vo.name.clone(),

@@ -10,6 +10,7 @@
 
 pub(crate) mod attrs;
 mod nn;
+mod qdq;
 mod quantized;
 mod shape_ops;
 
@@ -136,6 +137,15 @@ pub(crate) fn pad6(dims: &[usize]) -> Result<[u32; MAX_RANK]> {
 pub(crate) const IDENTITY_MULT: i32 = 1 << 30;
 pub(crate) const IDENTITY_SHIFT: i32 = 1;
 
+/// A constant's quantized source: integer data, scales, zero points, axis.
+#[derive(Debug, Clone)]
+pub(crate) struct ConstQ {
+    pub data: Tensor,
+    pub scales: Vec<f32>,
+    pub zps: Vec<i64>,
+    pub axis: usize,
+}
+
 /// Graph-level options.
 #[derive(Debug, Clone, Default)]
 pub struct CompileOptions {
@@ -157,6 +167,11 @@ pub(crate) struct Lowerer<'g> {
     pub graph_outputs: HashSet<String>,
     /// Nodes already lowered as part of a fusion.
     pub skip: HashSet<usize>,
+    /// f32 values that are a DequantizeLinear of a runtime int8/uint8 tensor,
+    /// not computed unless a float consumer needs them (QDQ models).
+    pub lazy_dq: HashMap<String, quantized::QAct>,
+    /// Constants that came from a DequantizeLinear of int8/uint8/int32 constants.
+    pub const_q: HashMap<String, ConstQ>,
     pub node_index: usize,
 }
 
@@ -184,6 +199,8 @@ impl<'g> Lowerer<'g> {
             consumers,
             graph_outputs,
             skip: HashSet::new(),
+            lazy_dq: HashMap::new(),
+            const_q: HashMap::new(),
             node_index: 0,
         }
     }
@@ -555,6 +572,13 @@ impl<'g> Lowerer<'g> {
         if all_const && shape_ops::fold(self, node)? {
             return Ok(());
         }
+        // QDQ patterns run on the int8 kernels; anything else sees float values.
+        if qdq::lower(self, node)? {
+            return Ok(());
+        }
+        for name in node.input.iter().filter(|i| !i.is_empty()) {
+            self.materialize(name)?;
+        }
         match node.op_type.as_str() {
             "Conv" => nn::conv(self, node),
             "MaxPool" | "AveragePool" => nn::pool(self, node),
@@ -577,6 +601,39 @@ impl<'g> Lowerer<'g> {
             "QLinearMatMul" => quantized::qlinear_matmul(self, node),
             other => Err(node.unsupported(format!("operator {other} is not supported"))),
         }
+    }
+
+    /// Compute a lazily dequantized value (a Dequantize op) if it is not yet.
+    pub fn materialize(&mut self, name: &str) -> Result<()> {
+        if self.values.contains_key(name) {
+            return Ok(());
+        }
+        let Some(q) = self.lazy_dq.get(name).cloned() else {
+            return Ok(());
+        };
+        let shape = self.info(&q.value)?.shape.clone();
+        let p = self.get(&q.value, self.layout_of(&q.value), DType::I8)?;
+        let (scales, zero_points) = (self.blob_f32(&[q.scale]), self.blob_i32(&[q.zp]));
+        let input = self.pbuf(p);
+        let out = self.new_phys(name, shape.clone(), self.phys[p].layout, DType::F32);
+        let output = self.pbuf(out);
+        let n = to_u32(numel(&shape))?;
+        self.emit(
+            &format!("{name}.dequantize"),
+            Op::Dequantize(Dequantize {
+                in_dtype: DType::I8,
+                outer: 1,
+                axis: 1,
+                inner: n,
+                per_axis: false,
+                scales,
+                zero_points,
+                input,
+                output,
+            }),
+        );
+        self.set_rt(name, ElemType::F32, out);
+        Ok(())
     }
 
     /// Assign arena offsets and patch every arena buffer of every op.

@@ -9,7 +9,7 @@ use super::*;
 use edgerun::quant::quantize_multiplier;
 
 /// Offset that moves a value of ONNX type `t` into the int8 domain.
-fn i8_shift(t: ElemType) -> i32 {
+pub(crate) fn i8_shift(t: ElemType) -> i32 {
     if t == ElemType::U8 { -128 } else { 0 }
 }
 
@@ -105,6 +105,20 @@ pub(crate) fn dequantize(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
     };
     let scales = lw.const_input(node, 1)?.to_f32();
     let (zps, _) = zero_points(lw, node, 2)?;
+    if let ([s], [z], ElemType::U8 | ElemType::I8, Val::Rt(_)) =
+        (scales.as_slice(), zps.as_slice(), xi.dtype, &xi.val)
+    {
+        // Per-tensor: computed only if a float consumer needs it.
+        lw.lazy_dq.insert(
+            node.output[0].clone(),
+            QAct {
+                value: x.to_string(),
+                scale: *s,
+                zp: z + i8_shift(xi.dtype),
+            },
+        );
+        return Ok(());
+    }
     let per_axis = scales.len() > 1;
     let r = xi.shape.len();
     let layout = lw.layout_of(x);
@@ -190,7 +204,7 @@ fn weight_zp(lw: &Lowerer, node: &NodeProto, i: usize, t: ElemType) -> Result<i3
     Ok(first + i8_shift(t))
 }
 
-fn multipliers(
+pub(crate) fn multipliers(
     node: &NodeProto,
     in_scale: f32,
     w_scales: &[f32],
@@ -225,39 +239,63 @@ fn quant_type(lw: &Lowerer, node: &NodeProto, i: usize) -> Result<ElemType> {
     }
 }
 
-pub(crate) fn qlinear_conv(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
-    let x = lw.input(node, 0)?;
-    let xt = quant_type(lw, node, 0)?;
-    let xi = lw.info(x)?.clone();
-    let w = lw.const_input(node, 3)?;
-    let wt = w.elem_type();
-    let yt = lw.info(lw.input(node, 7)?).map(|i| i.dtype).unwrap_or(xt);
-    let (xs, xz) = (scalar_f32(lw, node, 1)?, scalar_zp(lw, node, 2, xt)?);
-    let ws = lw.const_input(node, 4)?.to_f32();
-    let wz = weight_zp(lw, node, 5, wt)?;
-    let (ys, yz) = (scalar_f32(lw, node, 6)?, scalar_zp(lw, node, 7, yt)?);
-    let bias = lw.opt_const_input(node, 8)?;
-    let (geom, out_shape) = conv_geom(node, &xi.shape, &w.shape)?;
+/// Quantization of one runtime activation in the int8 domain.
+#[derive(Debug, Clone)]
+pub(crate) struct QAct {
+    /// The ONNX value holding the quantized data.
+    pub value: String,
+    pub scale: f32,
+    /// Zero point in the int8 domain (uint8 zero point - 128).
+    pub zp: i32,
+}
+
+/// The output of an int8 op: value name, ONNX type, scale, int8-domain zero
+/// point, and the clamp in the int8 domain (fused Relu/Clip).
+#[derive(Debug, Clone)]
+pub(crate) struct QOut {
+    pub name: String,
+    pub ty: ElemType,
+    pub scale: f32,
+    pub zp: i32,
+    pub act: (i32, i32),
+}
+
+/// Quantized weights: int8 data (uint8 shifted), scales (1 or per channel),
+/// one int8-domain zero point.
+pub(crate) struct QWeights {
+    pub data: Tensor,
+    pub scales: Vec<f32>,
+    pub zp: i32,
+}
+
+/// int8 convolution from quantized operands (QLinearConv and QDQ Conv).
+pub(crate) fn emit_conv_i8(
+    lw: &mut Lowerer,
+    node: &NodeProto,
+    x: &QAct,
+    w: &QWeights,
+    bias: Option<Vec<i32>>,
+    y: &QOut,
+) -> Result<()> {
+    let shape = lw.info(&x.value)?.shape.clone();
+    let (geom, out_shape) = conv_geom(node, &shape, &w.data.shape)?;
     let m = geom.out_c as usize;
     let w8 = Tensor {
-        shape: as4(&w.shape).to_vec(),
-        data: Data::I8(u8_to_i8(&w)?),
+        shape: as4(&w.data.shape).to_vec(),
+        data: Data::I8(u8_to_i8(&w.data)?),
     }
     .transposed(&[0, 2, 3, 1])?;
     let weights = lw.blob_bytes(&w8.to_bytes());
     let bias = match bias {
-        Some(b) if b.len() == m => {
-            let v: Vec<i32> = b.to_i64()?.iter().map(|&v| v as i32).collect();
-            Some(lw.blob_i32(&v))
-        }
+        Some(b) if b.len() == m => Some(lw.blob_i32(&b)),
         Some(_) => return Err(node.invalid("bias length differs from output channels")),
         None => None,
     };
-    let mults = multipliers(node, xs, &ws, ys, m)?;
-    let rq = lw.requant(&mults, yz, -128, 127);
-    let xin = lw.get(x, Layout::Nhwc, DType::I8)?;
+    let mults = multipliers(node, x.scale, &w.scales, y.scale, m)?;
+    let rq = lw.requant(&mults, y.zp, y.act.0, y.act.1);
+    let xin = lw.get(&x.value, Layout::Nhwc, DType::I8)?;
     let input = lw.pbuf(xin);
-    let out = lw.new_phys(&node.output[0], out_shape, Layout::Nhwc, DType::I8);
+    let out = lw.new_phys(&y.name, out_shape, Layout::Nhwc, DType::I8);
     let output = lw.pbuf(out);
     lw.emit(
         &node.label(),
@@ -267,47 +305,52 @@ pub(crate) fn qlinear_conv(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
             weights,
             bias,
             output,
-            input_offset: -xz,
-            weight_offset: -wz,
+            input_offset: -x.zp,
+            weight_offset: -w.zp,
             rq,
         }),
     );
-    lw.set_rt(&node.output[0], yt, out);
+    lw.set_rt(&y.name, y.ty, out);
     Ok(())
 }
 
-pub(crate) fn qlinear_matmul(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
-    let a = lw.input(node, 0)?;
-    let at = quant_type(lw, node, 0)?;
-    let ai = lw.info(a)?.clone();
-    let b = lw.const_input(node, 3)?;
-    let bt = b.elem_type();
-    let yt = lw.info(lw.input(node, 7)?).map(|i| i.dtype).unwrap_or(at);
-    if b.shape.len() != 2 {
-        return Err(node.unsupported("QLinearMatMul with a batched or 1-D B"));
+/// int8 fully connected layer over the last axis of `x` with weights `[K][N]`
+/// (QLinearMatMul, QDQ MatMul and Gemm).
+pub(crate) fn emit_fc_i8(
+    lw: &mut Lowerer,
+    node: &NodeProto,
+    x: &QAct,
+    w_kn: &QWeights,
+    bias: Option<Vec<i32>>,
+    y: &QOut,
+) -> Result<()> {
+    let shape = lw.info(&x.value)?.shape.clone();
+    if w_kn.data.shape.len() != 2 {
+        return Err(node.unsupported("a batched or 1-D weight matrix"));
     }
-    let (k, n) = (b.shape[0], b.shape[1]);
-    if ai.shape.last() != Some(&k) {
+    let (k, n) = (w_kn.data.shape[0], w_kn.data.shape[1]);
+    if shape.last() != Some(&k) {
         return Err(node.invalid("inner dimensions differ"));
     }
-    let (as_, az) = (scalar_f32(lw, node, 1)?, scalar_zp(lw, node, 2, at)?);
-    let bs = lw.const_input(node, 4)?.to_f32();
-    let bz = weight_zp(lw, node, 5, bt)?;
-    let (ys, yz) = (scalar_f32(lw, node, 6)?, scalar_zp(lw, node, 7, yt)?);
     let w8 = Tensor {
         shape: vec![k, n],
-        data: Data::I8(u8_to_i8(&b)?),
+        data: Data::I8(u8_to_i8(&w_kn.data)?),
     }
     .transposed(&[1, 0])?;
     let weights = lw.blob_bytes(&w8.to_bytes());
-    let mults = multipliers(node, as_, &bs, ys, n)?;
-    let rq = lw.requant(&mults, yz, -128, 127);
-    let rows = numel(&ai.shape) / k.max(1);
-    let mut out_shape = ai.shape[..ai.shape.len() - 1].to_vec();
+    let bias = match bias {
+        Some(b) if b.len() == n => Some(lw.blob_i32(&b)),
+        Some(_) => return Err(node.invalid("bias length differs from the output features")),
+        None => None,
+    };
+    let mults = multipliers(node, x.scale, &w_kn.scales, y.scale, n)?;
+    let rq = lw.requant(&mults, y.zp, y.act.0, y.act.1);
+    let rows = numel(&shape) / k.max(1);
+    let mut out_shape = shape[..shape.len() - 1].to_vec();
     out_shape.push(n);
-    let ain = lw.get(a, Layout::Logical, DType::I8)?;
-    let input = lw.pbuf(ain);
-    let out = lw.new_phys(&node.output[0], out_shape, Layout::Logical, DType::I8);
+    let xin = lw.get(&x.value, Layout::Logical, DType::I8)?;
+    let input = lw.pbuf(xin);
+    let out = lw.new_phys(&y.name, out_shape, Layout::Logical, DType::I8);
     let output = lw.pbuf(out);
     lw.emit(
         &node.label(),
@@ -317,13 +360,64 @@ pub(crate) fn qlinear_matmul(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
             n: to_u32(n)?,
             input,
             weights,
-            bias: None,
+            bias,
             output,
-            input_offset: -az,
-            weight_offset: -bz,
+            input_offset: -x.zp,
+            weight_offset: -w_kn.zp,
             rq,
         }),
     );
-    lw.set_rt(&node.output[0], yt, out);
+    lw.set_rt(&y.name, y.ty, out);
     Ok(())
+}
+
+fn qlinear_operands(
+    lw: &Lowerer,
+    node: &NodeProto,
+    w_at: usize,
+    y_at: usize,
+) -> Result<(QAct, QWeights, QOut)> {
+    let x = lw.input(node, 0)?;
+    let xt = quant_type(lw, node, 0)?;
+    let w = lw.const_input(node, w_at)?;
+    let wt = w.elem_type();
+    let yt = lw
+        .info(lw.input(node, y_at + 1)?)
+        .map(|i| i.dtype)
+        .unwrap_or(xt);
+    let qx = QAct {
+        value: x.to_string(),
+        scale: scalar_f32(lw, node, 1)?,
+        zp: scalar_zp(lw, node, 2, xt)?,
+    };
+    let qw = QWeights {
+        scales: lw.const_input(node, w_at + 1)?.to_f32(),
+        zp: weight_zp(lw, node, w_at + 2, wt)?,
+        data: w,
+    };
+    let qy = QOut {
+        name: node.output[0].clone(),
+        ty: yt,
+        scale: scalar_f32(lw, node, y_at)?,
+        zp: scalar_zp(lw, node, y_at + 1, yt)?,
+        act: (-128, 127),
+    };
+    Ok((qx, qw, qy))
+}
+
+pub(crate) fn qlinear_conv(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
+    let (qx, qw, qy) = qlinear_operands(lw, node, 3, 6)?;
+    let bias = match lw.opt_const_input(node, 8)? {
+        Some(b) => Some(b.to_i64()?.iter().map(|&v| v as i32).collect()),
+        None => None,
+    };
+    emit_conv_i8(lw, node, &qx, &qw, bias, &qy)
+}
+
+pub(crate) fn qlinear_matmul(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
+    let (qx, qw, qy) = qlinear_operands(lw, node, 3, 6)?;
+    if qw.data.shape.len() != 2 {
+        return Err(node.unsupported("QLinearMatMul with a batched or 1-D B"));
+    }
+    emit_fc_i8(lw, node, &qx, &qw, None, &qy)
 }

@@ -483,6 +483,15 @@ pub(crate) fn fold(lw: &mut Lowerer, node: &NodeProto) -> Result<bool> {
                     )
                 })
                 .collect();
+            lw.const_q.insert(
+                out.clone(),
+                ConstQ {
+                    data: x.clone(),
+                    scales: scale.clone(),
+                    zps: zp.clone(),
+                    axis,
+                },
+            );
             Tensor::f32(x.shape.clone(), v)
         }
         _ => return Ok(false),
