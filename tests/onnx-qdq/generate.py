@@ -171,3 +171,47 @@ for t, tag in [(TensorProto.INT8, "s8"), (TensorProto.UINT8, "u8")]:
     for fn in [conv_relu, resnet_block, pool_concat, matmul_mul]:
         g, shape = fn(t)
         write(f"qdq_{fn.__name__}_{tag}", g, shape)
+
+
+def float_cnn_bn():
+    """A float CNN with BatchNorm, Dropout and Identity, for the quantizer tests."""
+    nodes, inits = [], []
+
+    def const(arr, name):
+        inits.append(numpy_helper.from_array(arr.astype(np.float32), name))
+        return name
+
+    def bn(x, c, name):
+        nodes.append(helper.make_node(
+            "BatchNormalization",
+            [x, const(rng.uniform(0.5, 1.5, c), name + "_g"), const(rng.normal(0, 0.1, c), name + "_b"),
+             const(rng.normal(0, 0.2, c), name + "_m"), const(rng.uniform(0.5, 2.0, c), name + "_v")],
+            [name], epsilon=1e-5))
+        return name
+
+    nodes.append(helper.make_node("Conv", ["input", const(rng.normal(0, 0.4, (8, 1, 3, 3)), "w1"),
+                                           const(rng.normal(0, 0.1, 8), "b1")], ["c1"], pads=[1, 1, 1, 1]))
+    r1 = bn("c1", 8, "bn1")
+    nodes.append(helper.make_node("Relu", [r1], ["r1"]))
+    nodes.append(helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]))
+    nodes.append(helper.make_node("Conv", ["p1", const(rng.normal(0, 0.15, (16, 8, 3, 3)), "w2")], ["c2"]))
+    bn("c2", 16, "bn2")
+    nodes.append(helper.make_node("Relu", ["bn2"], ["r2"]))
+    nodes.append(helper.make_node("GlobalAveragePool", ["r2"], ["g"]))
+    nodes.append(helper.make_node("Flatten", ["g"], ["f"]))
+    nodes.append(helper.make_node("Dropout", ["f"], ["d"]))
+    nodes.append(helper.make_node("Identity", ["d"], ["i"]))
+    nodes.append(helper.make_node("Gemm", ["i", const(rng.normal(0, 0.5, (10, 16)), "wf"),
+                                           const(rng.normal(0, 0.1, 10), "bf")], ["logits"], transB=1))
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 1, 28, 28])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])
+    model = helper.make_model(helper.make_graph(nodes, "cnn_bn", [x], [y], inits),
+                              opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    os.makedirs(os.path.join(HERE, "float"), exist_ok=True)
+    onnx.save(model, os.path.join(HERE, "float", "cnn_bn.onnx"))
+    print("float/cnn_bn.onnx")
+
+
+float_cnn_bn()

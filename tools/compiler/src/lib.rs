@@ -13,6 +13,7 @@ pub mod error;
 pub mod host;
 mod lower;
 pub mod plan;
+pub mod quantize;
 pub mod tensor;
 
 pub use error::{CompileError, Result};
@@ -139,6 +140,11 @@ pub fn compile_model(model: &ModelProto, opts: &CompileOptions) -> Result<Compil
         .as_ref()
         .ok_or_else(|| CompileError::invalid("the model has no graph"))?;
     let mut lw = Lowerer::new(graph, default_opset(model));
+    for name in &opts.extra_outputs {
+        // An exposed value is not fused away.
+        *lw.consumers.entry(name.clone()).or_default() += 1;
+        lw.graph_outputs.insert(name.clone());
+    }
     for t in &graph.initializer {
         lw.set_const(&t.name, tensor::from_proto(t)?);
     }
@@ -183,17 +189,22 @@ pub fn compile_model(model: &ModelProto, opts: &CompileOptions) -> Result<Compil
         lw.lower_node(node)?;
     }
     let mut outputs = Vec::new();
-    for vo in &graph.output {
-        lw.materialize(&vo.name)?;
-        let info = lw.info(&vo.name)?.clone();
+    let names = graph
+        .output
+        .iter()
+        .map(|o| &o.name)
+        .chain(opts.extra_outputs.iter());
+    for name in names {
+        lw.materialize(name)?;
+        let info = lw.info(name)?.clone();
         let dt = rt_dtype(info.dtype).ok_or_else(|| CompileError::Unsupported {
-            node: vo.name.clone(),
+            node: name.clone(),
             op: "output".into(),
             reason: format!("output type {}", info.dtype.name()),
         })?;
-        let p = lw.get(&vo.name, lower::Layout::Logical, dt)?;
+        let p = lw.get(name, lower::Layout::Logical, dt)?;
         lw.pin_whole_run(p);
-        outputs.push((vo.name.clone(), p));
+        outputs.push((name.clone(), p));
     }
     let num_ops = lw.ops.len();
     let blob_bytes = lw.blob.len();

@@ -32,6 +32,46 @@ enum Cmd {
         /// The .edge model.
         model: PathBuf,
     },
+    /// Post-training int8 quantization: fold BatchNorm, calibrate on real data,
+    /// write QDQ ONNX (and optionally the int8 .edge).
+    Quantize {
+        /// The float ONNX model.
+        model: PathBuf,
+        /// Calibration images: mnist-train[:N], mnist-test[:N] or vendored[:N]
+        /// (the 500-image subset shipped in the repo). Default mnist-train:1000.
+        #[arg(long, default_value = "mnist-train:1000")]
+        calib: String,
+        /// Output QDQ ONNX (default: MODEL.int8.onnx).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Also compile to this int8 .edge file.
+        #[arg(long)]
+        edge: Option<PathBuf>,
+        /// Range selection for hidden activations: minmax, percentile, entropy, mse.
+        /// The model's own inputs and outputs always keep their full range.
+        #[arg(long, default_value = "minmax")]
+        method: String,
+        /// Percentile kept by --method percentile.
+        #[arg(long, default_value_t = 99.99)]
+        percentile: f64,
+        /// One weight scale per tensor instead of per output channel.
+        #[arg(long)]
+        per_tensor: bool,
+        /// Node (or output) names to keep in float, comma separated.
+        #[arg(long, value_delimiter = ',')]
+        keep_float: Vec<String>,
+    },
+    /// Top-1 accuracy of a classifier (.onnx float or int8, or .edge) on MNIST,
+    /// run on the native runtime.
+    Eval {
+        model: PathBuf,
+        /// mnist-test[:N], mnist-train[:N] or vendored[:N].
+        #[arg(long, default_value = "mnist-test")]
+        data: String,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Fetch and verify a dataset into the cache (done automatically by every
     /// command that needs it).
     Data {
@@ -73,11 +113,205 @@ fn main() {
         Cmd::Data {
             which: DataCmd::Mnist { dir },
         } => data_mnist(dir),
+        Cmd::Quantize {
+            model,
+            calib,
+            output,
+            edge,
+            method,
+            percentile,
+            per_tensor,
+            keep_float,
+        } => quantize_cmd(
+            model, calib, output, edge, method, percentile, per_tensor, keep_float,
+        ),
+        Cmd::Eval { model, data, json } => eval_cmd(model, data, json),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(2);
     }
+}
+
+/// Images and labels of a data spec `mnist-train[:N]`, `mnist-test[:N]` or `vendored[:N]`.
+fn mnist_spec(spec: &str) -> Result<edgerun_data::mnist::Split> {
+    let (name, n) = match spec.split_once(':') {
+        Some((a, b)) => (
+            a,
+            Some(
+                b.parse::<usize>()
+                    .with_context(|| format!("bad count in '{spec}'"))?,
+            ),
+        ),
+        None => (spec, None),
+    };
+    let split = match name {
+        "vendored" => edgerun_data::mnist::vendored_subset()?,
+        "mnist-train" => edgerun_data::mnist::load(None)?.train,
+        "mnist-test" => edgerun_data::mnist::load(None)?.test,
+        other => {
+            bail!("unknown data '{other}' (use mnist-train[:N], mnist-test[:N] or vendored[:N])")
+        }
+    };
+    Ok(match n {
+        Some(n) => split.take(n),
+        None => split,
+    })
+}
+
+fn image_tensor(
+    split: &edgerun_data::mnist::Split,
+    i: usize,
+    shape: &[usize],
+) -> Result<edgerun_compiler::Tensor> {
+    let img = split.image(i).context("image index out of range")?;
+    if shape.iter().product::<usize>() != img.len() {
+        bail!("the model input {shape:?} does not take one 28x28 image");
+    }
+    Ok(edgerun_compiler::Tensor::f32(
+        shape.to_vec(),
+        img.iter().map(|&p| p as f32 / 255.0).collect(),
+    ))
+}
+
+fn bar(len: usize, what: &str) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new(len as u64);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+fn first_input_shape(model: &edgerun_compiler::ModelProto) -> Result<Vec<usize>> {
+    let bytes = edgerun_compiler::compile_model(model, &Default::default())?.bytes;
+    let aligned = edgerun::format::write::AlignedBytes::new(&bytes);
+    let m = edgerun::Model::parse(&aligned).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(m.input(0)?
+        .shape
+        .dims()
+        .iter()
+        .map(|&d| d as usize)
+        .collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn quantize_cmd(
+    model: PathBuf,
+    calib: String,
+    output: Option<PathBuf>,
+    edge: Option<PathBuf>,
+    method: String,
+    percentile: f64,
+    per_tensor: bool,
+    keep_float: Vec<String>,
+) -> Result<()> {
+    use edgerun_compiler::quantize::{QuantizeOptions, quantize, ranges::Method};
+    let bytes = std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
+    let onnx = edgerun_compiler::load_model(&bytes)?;
+    let method = match method.as_str() {
+        "minmax" => Method::MinMax,
+        "percentile" => Method::Percentile(percentile / 100.0),
+        "entropy" => Method::Entropy,
+        "mse" => Method::Mse,
+        other => bail!("unknown method '{other}' (minmax, percentile, entropy, mse)"),
+    };
+    let shape = first_input_shape(&onnx)?;
+    let split = mnist_spec(&calib)?;
+    let inputs: Vec<_> = (0..split.n)
+        .map(|i| image_tensor(&split, i, &shape))
+        .collect::<Result<_>>()?;
+    let opts = QuantizeOptions {
+        method,
+        per_channel: !per_tensor,
+        keep_float,
+    };
+    let pb = bar(inputs.len() * 2, "calibrating");
+    let (q, report) = quantize(&onnx, &inputs, &opts, |done, _| {
+        pb.set_position(done as u64)
+    })?;
+    pb.finish_and_clear();
+    let out = output.unwrap_or_else(|| model.with_extension("int8.onnx"));
+    let mut buf = Vec::new();
+    prost::Message::encode(&q, &mut buf)?;
+    std::fs::write(&out, &buf).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "wrote {} ({} ops quantized, {} BatchNorms folded, {} nodes removed, {} activations calibrated on {} images)",
+        out.display(),
+        report.quantized_ops,
+        report.folded_batchnorms,
+        report.removed_nodes,
+        report.activations.len(),
+        inputs.len()
+    );
+    if let Some(edge) = edge {
+        let compiled = edgerun_compiler::compile_model(&q, &Default::default())?;
+        std::fs::write(&edge, &compiled.bytes)
+            .with_context(|| format!("writing {}", edge.display()))?;
+        println!(
+            "wrote {} ({} bytes, arena {} bytes)",
+            edge.display(),
+            compiled.bytes.len(),
+            compiled.arena_bytes
+        );
+    }
+    Ok(())
+}
+
+fn eval_cmd(model: PathBuf, data: String, json: bool) -> Result<()> {
+    let bytes = std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
+    let edge = if model.extension().is_some_and(|e| e == "edge") {
+        bytes
+    } else {
+        edgerun_compiler::compile(&bytes, &Default::default())
+            .with_context(|| format!("compiling {}", model.display()))?
+            .bytes
+    };
+    let mut host = edgerun_compiler::host::HostModel::new(&edge)?;
+    let shape: Vec<usize> = host
+        .model()?
+        .input(0)?
+        .shape
+        .dims()
+        .iter()
+        .map(|&d| d as usize)
+        .collect();
+    let split = mnist_spec(&data)?;
+    let pb = bar(split.n, "evaluating");
+    let mut correct = 0usize;
+    let start = std::time::Instant::now();
+    for i in 0..split.n {
+        let out = host.run(&[image_tensor(&split, i, &shape)?])?;
+        let logits = out.first().context("the model has no output")?.to_f32();
+        let pred = logits
+            .iter()
+            .enumerate()
+            .fold(0, |b, (k, &v)| if v > logits[b] { k } else { b });
+        correct += (split.labels.get(i) == Some(&(pred as u8))) as usize;
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let acc = correct as f64 / split.n.max(1) as f64;
+    let secs = start.elapsed().as_secs_f64();
+    if json {
+        println!(
+            "{{\"model\":{},\"data\":{},\"images\":{},\"correct\":{correct},\"accuracy\":{acc},\"seconds\":{secs:.3}}}",
+            json_str(&model.display().to_string()),
+            json_str(&data),
+            split.n
+        );
+    } else {
+        println!(
+            "{}: top-1 {:.2}% ({correct}/{}) on {data}, {:.1} s",
+            model.display(),
+            acc * 100.0,
+            split.n,
+            secs
+        );
+    }
+    Ok(())
 }
 
 fn data_mnist(dir: Option<PathBuf>) -> Result<()> {

@@ -151,6 +151,9 @@ pub(crate) struct ConstQ {
 pub struct CompileOptions {
     /// Graph inputs to turn into constants (name, value), e.g. a test's weights.
     pub bind: Vec<(String, Tensor)>,
+    /// Intermediate values to expose as extra outputs, after the graph's own
+    /// (calibration and per-layer error reports read activations this way).
+    pub extra_outputs: Vec<String>,
 }
 
 pub(crate) struct Lowerer<'g> {

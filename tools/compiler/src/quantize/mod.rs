@@ -1,0 +1,651 @@
+//! Post-training int8 quantization: graph passes (BatchNorm folding, Dropout and
+//! Identity removal), calibration on edgerun's own f32 runtime, range selection,
+//! per-channel symmetric int8 weights, int32 biases, asymmetric int8
+//! activations, written out as QDQ ONNX (QuantizeLinear/DequantizeLinear around
+//! float ops) that onnxruntime and tract load and that `compile` turns into int8
+//! kernels.
+
+pub mod ranges;
+
+use crate::error::{CompileError, Result};
+use crate::host::HostModel;
+use crate::tensor::{Data, Tensor, from_proto, to_proto};
+use crate::{CompileOptions, compile_model};
+use ranges::{Histogram, Method, choose};
+use std::collections::{HashMap, HashSet};
+use tract_onnx::pb::attribute_proto::AttributeType;
+use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto};
+
+/// Quantizer settings.
+#[derive(Debug, Clone)]
+pub struct QuantizeOptions {
+    pub method: Method,
+    /// Per-channel weight scales (default); per-tensor when false.
+    pub per_channel: bool,
+    /// Node names (or output names) to keep in float.
+    pub keep_float: Vec<String>,
+}
+
+impl Default for QuantizeOptions {
+    fn default() -> Self {
+        QuantizeOptions {
+            method: Method::MinMax,
+            per_channel: true,
+            keep_float: Vec::new(),
+        }
+    }
+}
+
+/// What the quantizer did, per activation tensor.
+#[derive(Debug, Clone, Default)]
+pub struct QuantizeReport {
+    pub folded_batchnorms: usize,
+    pub removed_nodes: usize,
+    pub quantized_ops: usize,
+    /// (tensor, observed min, observed max, chosen lo, chosen hi, scale, zero point)
+    pub activations: Vec<(String, f32, f32, f32, f32, f32, i32)>,
+}
+
+fn attr_i(n: &NodeProto, name: &str, d: i64) -> i64 {
+    n.attribute
+        .iter()
+        .find(|a| a.name == name)
+        .map(|a| a.i)
+        .unwrap_or(d)
+}
+fn attr_f(n: &NodeProto, name: &str, d: f32) -> f32 {
+    n.attribute
+        .iter()
+        .find(|a| a.name == name)
+        .map(|a| a.f)
+        .unwrap_or(d)
+}
+fn set_attr_f(n: &mut NodeProto, name: &str, v: f32) {
+    n.attribute.retain(|a| a.name != name);
+    n.attribute.push(AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Float as i32,
+        f: v,
+        ..Default::default()
+    });
+}
+fn int_attr(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Int as i32,
+        i: v,
+        ..Default::default()
+    }
+}
+
+fn graph_mut(m: &mut ModelProto) -> Result<&mut GraphProto> {
+    m.graph
+        .as_mut()
+        .ok_or_else(|| CompileError::invalid("the model has no graph"))
+}
+
+fn inits(g: &GraphProto) -> Result<HashMap<String, Tensor>> {
+    g.initializer
+        .iter()
+        .map(|t| Ok((t.name.clone(), from_proto(t)?)))
+        .collect()
+}
+
+fn set_init(g: &mut GraphProto, name: &str, t: &Tensor) {
+    g.initializer.retain(|i| i.name != name);
+    g.initializer.push(to_proto(name, t));
+}
+
+fn uses(g: &GraphProto, name: &str) -> usize {
+    g.node
+        .iter()
+        .flat_map(|n| n.input.iter())
+        .filter(|i| *i == name)
+        .count()
+        + g.output.iter().filter(|o| o.name == name).count()
+}
+
+/// Graph passes before calibration: fold every BatchNormalization that follows a
+/// Conv (whose output has no other use) into the Conv's weights and bias, and
+/// remove Dropout (inference) and Identity nodes. Returns (folded, removed).
+pub fn prepare(model: &mut ModelProto) -> Result<(usize, usize)> {
+    let g = graph_mut(model)?;
+    let consts = inits(g)?;
+    let mut folded = 0;
+    let mut i = 0;
+    while i < g.node.len() {
+        let n = &g.node[i];
+        if n.op_type != "BatchNormalization" || n.output.iter().skip(1).any(|o| !o.is_empty()) {
+            i += 1;
+            continue;
+        }
+        let x = n.input[0].clone();
+        let Some(ci) = g
+            .node
+            .iter()
+            .position(|c| c.op_type == "Conv" && c.output.first() == Some(&x))
+        else {
+            i += 1;
+            continue;
+        };
+        if uses(g, &x) != 1 {
+            i += 1;
+            continue;
+        }
+        let get = |k: usize| {
+            n.input
+                .get(k)
+                .and_then(|name| consts.get(name))
+                .map(|t| t.to_f64())
+        };
+        let (Some(gamma), Some(beta), Some(mean), Some(var)) = (get(1), get(2), get(3), get(4))
+        else {
+            i += 1;
+            continue;
+        };
+        let eps = attr_f(n, "epsilon", 1e-5) as f64;
+        let conv = &g.node[ci];
+        let Some(w) = conv.input.get(1).and_then(|w| consts.get(w)).cloned() else {
+            i += 1;
+            continue;
+        };
+        let m = w.shape.first().copied().unwrap_or(0);
+        if gamma.len() != m {
+            i += 1;
+            continue;
+        }
+        let b: Vec<f64> = match conv.input.get(2).filter(|s| !s.is_empty()) {
+            Some(bn) => match consts.get(bn) {
+                Some(t) => t.to_f64(),
+                None => {
+                    i += 1;
+                    continue;
+                }
+            },
+            None => vec![0.0; m],
+        };
+        let a: Vec<f64> = (0..m).map(|c| gamma[c] / (var[c] + eps).sqrt()).collect();
+        let per = w.len() / m.max(1);
+        let wv = w.to_f64();
+        let w2: Vec<f32> = wv
+            .iter()
+            .enumerate()
+            .map(|(k, v)| (v * a[k / per]) as f32)
+            .collect();
+        let b2: Vec<f32> = (0..m)
+            .map(|c| ((b[c] - mean[c]) * a[c] + beta[c]) as f32)
+            .collect();
+        let out = n.output[0].clone();
+        let (wname, bname) = (
+            format!("{}__w_bn", conv.output[0]),
+            format!("{}__b_bn", conv.output[0]),
+        );
+        set_init(g, &wname, &Tensor::f32(w.shape.clone(), w2));
+        set_init(g, &bname, &Tensor::f32(vec![m], b2));
+        let conv = &mut g.node[ci];
+        conv.input.resize(3, String::new());
+        conv.input[1] = wname;
+        conv.input[2] = bname;
+        conv.output[0] = out;
+        g.node.remove(i);
+        folded += 1;
+    }
+    // Dropout (inference) and Identity: rewire consumers to the input.
+    let outputs: HashSet<String> = g.output.iter().map(|o| o.name.clone()).collect();
+    let mut removed = 0;
+    let mut i = 0;
+    while i < g.node.len() {
+        let n = &g.node[i];
+        let removable = matches!(n.op_type.as_str(), "Dropout" | "Identity")
+            && n.output
+                .iter()
+                .skip(1)
+                .all(|o| o.is_empty() || uses(g, o) == 0)
+            && !outputs.contains(&n.output[0]);
+        if !removable {
+            i += 1;
+            continue;
+        }
+        let (from, to) = (n.output[0].clone(), n.input[0].clone());
+        for m in g.node.iter_mut() {
+            for inp in m.input.iter_mut().filter(|s| **s == from) {
+                *inp = to.clone();
+            }
+        }
+        g.node.remove(i);
+        removed += 1;
+    }
+    Ok((folded, removed))
+}
+
+const QUANTIZABLE: [&str; 10] = [
+    "Conv",
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Mul",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "Concat",
+];
+
+fn keep(n: &NodeProto, opts: &QuantizeOptions) -> bool {
+    opts.keep_float
+        .iter()
+        .any(|k| *k == n.name || n.output.first() == Some(k))
+}
+
+/// The float activations that get a QuantizeLinear/DequantizeLinear pair: every
+/// activation input of a quantizable op, and its output (after a following
+/// Relu/Clip, which the int8 kernels fuse).
+pub fn activation_plan(g: &GraphProto, opts: &QuantizeOptions) -> Vec<String> {
+    let init: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    let mut t: Vec<String> = Vec::new();
+    let push = |s: &str, t: &mut Vec<String>| {
+        if !s.is_empty() && !init.contains(s) && !t.iter().any(|x| x == s) {
+            t.push(s.to_string());
+        }
+    };
+    for n in &g.node {
+        if !QUANTIZABLE.contains(&n.op_type.as_str()) || keep(n, opts) {
+            continue;
+        }
+        if n.op_type == "MatMul" && !n.input.get(1).is_some_and(|b| init.contains(b.as_str())) {
+            continue;
+        }
+        let data_inputs: &[String] = match n.op_type.as_str() {
+            "Conv" | "Gemm" | "MatMul" | "MaxPool" | "AveragePool" | "GlobalAveragePool"
+            | "GlobalMaxPool" => &n.input[..1],
+            _ => &n.input,
+        };
+        for i in data_inputs {
+            push(i, &mut t);
+        }
+        let out = &n.output[0];
+        let relu = g.node.iter().find(|r| {
+            matches!(r.op_type.as_str(), "Relu" | "Clip") && r.input.first() == Some(out)
+        });
+        match relu {
+            Some(r) if uses(g, out) == 1 => push(&r.output[0], &mut t),
+            _ => push(out, &mut t),
+        }
+    }
+    t
+}
+
+/// Observed statistics of every tensor in `names` over the calibration inputs
+/// (each a full input of the model's single input), run on edgerun's f32 runtime.
+pub fn calibrate(
+    model: &ModelProto,
+    names: &[String],
+    inputs: &[Tensor],
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Vec<Histogram>> {
+    let opts = CompileOptions {
+        extra_outputs: names.to_vec(),
+        ..Default::default()
+    };
+    let compiled = compile_model(model, &opts)?;
+    let mut host = HostModel::new(&compiled.bytes)?;
+    let n_out = model.graph.as_ref().map(|g| g.output.len()).unwrap_or(0);
+    // Pass 1: ranges. Pass 2: histograms over those ranges.
+    let mut lo = vec![f32::INFINITY; names.len()];
+    let mut hi = vec![f32::NEG_INFINITY; names.len()];
+    let total = inputs.len() * 2;
+    for (k, x) in inputs.iter().enumerate() {
+        let outs = host.run(std::slice::from_ref(x))?;
+        for (j, t) in outs.iter().skip(n_out).enumerate() {
+            for v in t.to_f32() {
+                if v.is_finite() {
+                    lo[j] = lo[j].min(v);
+                    hi[j] = hi[j].max(v);
+                }
+            }
+        }
+        progress(k + 1, total);
+    }
+    let mut hists: Vec<Histogram> = lo
+        .iter()
+        .zip(&hi)
+        .map(|(&l, &h)| Histogram::new(l.min(0.0), h.max(0.0)))
+        .collect();
+    for (k, x) in inputs.iter().enumerate() {
+        let outs = host.run(std::slice::from_ref(x))?;
+        for (j, t) in outs.iter().skip(n_out).enumerate() {
+            hists[j].add(&t.to_f32());
+        }
+        progress(inputs.len() + k + 1, total);
+    }
+    for (j, h) in hists.iter_mut().enumerate() {
+        // Keep the observed extremes (not the zero-extended ones) for reports.
+        h.lo = h.lo.min(lo[j]);
+        h.hi = h.hi.max(hi[j]);
+    }
+    Ok(hists)
+}
+
+/// Scale and zero point (int8) of an asymmetric range containing 0.
+pub fn act_qparams(lo: f32, hi: f32) -> (f32, i32) {
+    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+    let scale = if hi > lo {
+        (hi - lo) / 255.0
+    } else {
+        1.0 / 255.0
+    };
+    let zp = (-128.0 - lo / scale).round().clamp(-128.0, 127.0) as i32;
+    (scale, zp)
+}
+
+/// Symmetric int8 quantization of weights along `axis` (per channel), or per tensor.
+pub fn quantize_weights(w: &Tensor, axis: usize, per_channel: bool) -> (Tensor, Vec<f32>) {
+    let v = w.to_f32();
+    let dim = if per_channel {
+        w.shape.get(axis).copied().unwrap_or(1).max(1)
+    } else {
+        1
+    };
+    let inner: usize = if per_channel {
+        w.shape.iter().skip(axis + 1).product()
+    } else {
+        v.len().max(1)
+    };
+    let ch = |k: usize| {
+        if per_channel {
+            (k / inner.max(1)) % dim
+        } else {
+            0
+        }
+    };
+    let mut absmax = vec![0f32; dim];
+    for (k, x) in v.iter().enumerate() {
+        absmax[ch(k)] = absmax[ch(k)].max(x.abs());
+    }
+    let scales: Vec<f32> = absmax
+        .iter()
+        .map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 })
+        .collect();
+    let q: Vec<i8> = v
+        .iter()
+        .enumerate()
+        .map(|(k, x)| (x / scales[ch(k)]).round().clamp(-127.0, 127.0) as i8)
+        .collect();
+    (
+        Tensor {
+            shape: w.shape.clone(),
+            data: Data::I8(q),
+        },
+        scales,
+    )
+}
+
+fn dq_node(input: &str, scale: &str, zp: &str, out: &str, axis: Option<i64>) -> NodeProto {
+    NodeProto {
+        op_type: "DequantizeLinear".into(),
+        name: format!("{out}__node"),
+        input: vec![input.into(), scale.into(), zp.into()],
+        output: vec![out.into()],
+        attribute: axis.map(|a| vec![int_attr("axis", a)]).unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+fn q_node(input: &str, scale: &str, zp: &str, out: &str) -> NodeProto {
+    NodeProto {
+        op_type: "QuantizeLinear".into(),
+        name: format!("{out}__node"),
+        input: vec![input.into(), scale.into(), zp.into()],
+        output: vec![out.into()],
+        ..Default::default()
+    }
+}
+
+/// Quantize a float model: passes, calibration on `calib` (inputs of its single
+/// input), ranges by `opts.method`, QDQ output.
+pub fn quantize(
+    model: &ModelProto,
+    calib: &[Tensor],
+    opts: &QuantizeOptions,
+    progress: impl FnMut(usize, usize),
+) -> Result<(ModelProto, QuantizeReport)> {
+    let mut m = model.clone();
+    let (folded, removed) = prepare(&mut m)?;
+    let mut report = QuantizeReport {
+        folded_batchnorms: folded,
+        removed_nodes: removed,
+        ..Default::default()
+    };
+    let g = m
+        .graph
+        .as_ref()
+        .ok_or_else(|| CompileError::invalid("the model has no graph"))?;
+    let plan = activation_plan(g, opts);
+    let hists = calibrate(&m, &plan, calib, progress)?;
+    let mut qp: HashMap<String, (f32, i32)> = HashMap::new();
+    // The model's own inputs and outputs keep their full range: inputs have a
+    // known range, and clipping logits would tie the top classes.
+    let io: HashSet<&str> = g
+        .input
+        .iter()
+        .chain(g.output.iter())
+        .map(|v| v.name.as_str())
+        .collect();
+    for (name, h) in plan.iter().zip(&hists) {
+        let method = if io.contains(name.as_str()) {
+            Method::MinMax
+        } else {
+            opts.method
+        };
+        let (lo, hi) = choose(h, method);
+        let (s, z) = act_qparams(lo, hi);
+        report
+            .activations
+            .push((name.clone(), h.lo, h.hi, lo, hi, s, z));
+        qp.insert(name.clone(), (s, z));
+    }
+    let g = graph_mut(&mut m)?;
+    let consts = inits(g)?;
+    let graph_inputs: HashSet<String> = g.input.iter().map(|i| i.name.clone()).collect();
+    let mut new_inits: Vec<(String, Tensor)> = Vec::new();
+    let mut weight_nodes: Vec<NodeProto> = Vec::new();
+    // Weights and biases of Conv / Gemm / MatMul.
+    for n in g.node.iter_mut() {
+        if !matches!(n.op_type.as_str(), "Conv" | "Gemm" | "MatMul") || keep(n, opts) {
+            continue;
+        }
+        let Some(&(xs, _)) = n.input.first().and_then(|x| qp.get(x)) else {
+            continue;
+        };
+        let Some(w) = n.input.get(1).and_then(|w| consts.get(w)).cloned() else {
+            continue;
+        };
+        let (axis, n_out) = match n.op_type.as_str() {
+            "Conv" => (0usize, w.shape[0]),
+            "Gemm" if attr_i(n, "transA", 0) != 0 => continue,
+            "Gemm" if attr_i(n, "transB", 0) != 0 => (0, w.shape[0]),
+            _ if w.shape.len() == 2 => (1, w.shape[1]),
+            _ => continue,
+        };
+        let mut w = w;
+        if n.op_type == "Gemm" {
+            let alpha = attr_f(n, "alpha", 1.0);
+            if alpha != 1.0 {
+                w = Tensor::f32(
+                    w.shape.clone(),
+                    w.to_f32().iter().map(|v| v * alpha).collect(),
+                );
+                set_attr_f(n, "alpha", 1.0);
+            }
+        }
+        let (wq, ws) = quantize_weights(&w, axis, opts.per_channel);
+        let base = n.output[0].clone();
+        let (wqn, wsn, wzn, wdq) = (
+            format!("{base}__wq"),
+            format!("{base}__ws"),
+            format!("{base}__wz"),
+            format!("{base}__wdq"),
+        );
+        let per_axis = ws.len() > 1;
+        new_inits.push((wqn.clone(), wq));
+        new_inits.push((
+            wsn.clone(),
+            if per_axis {
+                Tensor::f32(vec![ws.len()], ws.clone())
+            } else {
+                Tensor::f32(vec![], ws.clone())
+            },
+        ));
+        new_inits.push((
+            wzn.clone(),
+            Tensor {
+                shape: if per_axis { vec![ws.len()] } else { vec![] },
+                data: Data::I8(vec![0; ws.len()]),
+            },
+        ));
+        weight_nodes.push(dq_node(
+            &wqn,
+            &wsn,
+            &wzn,
+            &wdq,
+            per_axis.then_some(axis as i64),
+        ));
+        n.input[1] = wdq;
+        // Bias: int32 at x_scale * w_scale.
+        let bias_at = 2;
+        if let Some(b) = n
+            .input
+            .get(bias_at)
+            .filter(|s| !s.is_empty())
+            .and_then(|b| consts.get(b))
+            .cloned()
+        {
+            let beta = if n.op_type == "Gemm" {
+                attr_f(n, "beta", 1.0)
+            } else {
+                1.0
+            };
+            let bv: Vec<f32> = b.to_f32().iter().map(|v| v * beta).collect();
+            if bv.len() == n_out && (b.shape.len() == 1 || b.shape.first() == Some(&1)) {
+                let scales: Vec<f32> = (0..n_out)
+                    .map(|c| xs * ws[if per_axis { c } else { 0 }])
+                    .collect();
+                let q: Vec<i32> = bv
+                    .iter()
+                    .zip(&scales)
+                    .map(|(v, s)| {
+                        (*v as f64 / *s as f64)
+                            .round()
+                            .clamp(i32::MIN as f64, i32::MAX as f64) as i32
+                    })
+                    .collect();
+                let (bqn, bsn, bzn, bdq) = (
+                    format!("{base}__bq"),
+                    format!("{base}__bs"),
+                    format!("{base}__bz"),
+                    format!("{base}__bdq"),
+                );
+                new_inits.push((
+                    bqn.clone(),
+                    Tensor {
+                        shape: vec![n_out],
+                        data: Data::I32(q),
+                    },
+                ));
+                new_inits.push((bsn.clone(), Tensor::f32(vec![n_out], scales)));
+                new_inits.push((
+                    bzn.clone(),
+                    Tensor {
+                        shape: vec![n_out],
+                        data: Data::I32(vec![0; n_out]),
+                    },
+                ));
+                weight_nodes.push(dq_node(&bqn, &bsn, &bzn, &bdq, Some(0)));
+                n.input[bias_at] = bdq;
+                if n.op_type == "Gemm" {
+                    set_attr_f(n, "beta", 1.0);
+                }
+            }
+        }
+        report.quantized_ops += 1;
+    }
+    // Activations: producer -> t__f -> Q -> t__q -> DQ -> t (consumers unchanged);
+    // graph inputs: x -> Q -> DQ -> x__dq (consumers rewired).
+    let mut nodes: Vec<NodeProto> = weight_nodes;
+    let mut pending: Vec<NodeProto> = Vec::new();
+    for name in &plan {
+        if !graph_inputs.contains(name) {
+            continue;
+        }
+        let (s, z) = qp[name];
+        let (sn, zn, qn, dqn) = (
+            format!("{name}__s"),
+            format!("{name}__z"),
+            format!("{name}__q"),
+            format!("{name}__dq"),
+        );
+        new_inits.push((sn.clone(), Tensor::f32(vec![], vec![s])));
+        new_inits.push((
+            zn.clone(),
+            Tensor {
+                shape: vec![],
+                data: Data::I8(vec![z as i8]),
+            },
+        ));
+        pending.push(q_node(name, &sn, &zn, &qn));
+        pending.push(dq_node(&qn, &sn, &zn, &dqn, None));
+        for n in g.node.iter_mut() {
+            for i in n.input.iter_mut().filter(|i| *i == name) {
+                *i = dqn.clone();
+            }
+        }
+    }
+    nodes.append(&mut pending);
+    for n in g.node.drain(..).collect::<Vec<_>>() {
+        let mut n = n;
+        let mut after = Vec::new();
+        for o in n.output.iter_mut() {
+            if let Some(&(s, z)) = qp.get(o.as_str()) {
+                let name = o.clone();
+                let (f, sn, zn, qn) = (
+                    format!("{name}__f"),
+                    format!("{name}__s"),
+                    format!("{name}__z"),
+                    format!("{name}__q"),
+                );
+                new_inits.push((sn.clone(), Tensor::f32(vec![], vec![s])));
+                new_inits.push((
+                    zn.clone(),
+                    Tensor {
+                        shape: vec![],
+                        data: Data::I8(vec![z as i8]),
+                    },
+                ));
+                *o = f.clone();
+                after.push(q_node(&f, &sn, &zn, &qn));
+                after.push(dq_node(&qn, &sn, &zn, &name, None));
+            }
+        }
+        nodes.push(n);
+        nodes.extend(after);
+    }
+    g.node = nodes;
+    for (name, t) in new_inits {
+        set_init(g, &name, &t);
+    }
+    // Per-axis DequantizeLinear needs opset 13.
+    for o in m
+        .opset_import
+        .iter_mut()
+        .filter(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+    {
+        o.version = o.version.max(13);
+    }
+    if m.opset_import.is_empty() {
+        m.opset_import.push(OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        });
+    }
+    Ok((m, report))
+}
