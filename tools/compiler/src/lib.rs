@@ -96,6 +96,8 @@ fn constant_slots(op: &str) -> &'static [usize] {
         "QuantizeLinear" | "DequantizeLinear" => &[1, 2],
         "QLinearConv" => &[1, 2, 3, 4, 5, 6, 7, 8],
         "QLinearMatMul" => &[1, 2, 3, 4, 5, 6, 7],
+        "QGemm" => &[1, 2, 3, 4, 5, 6, 7, 8],
+        "QLinearGlobalAveragePool" => &[1, 2, 3, 4],
         "NonMaxSuppression" => &[2, 3, 4],
         _ => &[],
     }

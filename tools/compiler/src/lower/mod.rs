@@ -602,6 +602,9 @@ impl<'g> Lowerer<'g> {
             "DequantizeLinear" => quantized::dequantize(self, node),
             "QLinearConv" => quantized::qlinear_conv(self, node),
             "QLinearMatMul" => quantized::qlinear_matmul(self, node),
+            "QLinearAdd" | "QLinearMul" => quantized::qlinear_binary(self, node),
+            "QLinearGlobalAveragePool" => quantized::qlinear_global_avgpool(self, node),
+            "QGemm" => quantized::qgemm(self, node),
             other => Err(node.unsupported(format!("operator {other} is not supported"))),
         }
     }

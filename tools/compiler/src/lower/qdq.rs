@@ -315,6 +315,35 @@ fn operand(lw: &mut Lowerer, name: &str, layout: Layout) -> Result<Option<Operan
 
 fn binary(lw: &mut Lowerer, node: &NodeProto) -> Result<bool> {
     let (an, bn) = (&node.input[0], &node.input[1]);
+    let quantized = |lw: &Lowerer, n: &str| lazy(lw, n).is_some() || lw.const_q.contains_key(n);
+    if !quantized(lw, an) || !quantized(lw, bn) {
+        return Ok(false);
+    }
+    let Some((y, skip)) = out_q(lw, &node.output[0], true)? else {
+        return Ok(false);
+    };
+    let kind = if node.op_type == "Add" {
+        BinaryKind::Add
+    } else {
+        BinaryKind::Mul
+    };
+    if !emit_binary_i8(lw, node, kind, an, bn, &y)? {
+        return Ok(false);
+    }
+    commit(lw, skip);
+    Ok(true)
+}
+
+/// int8 Add/Mul of two quantized operands (lazily dequantized values or
+/// quantized constants) into `y`. `Ok(false)` when an operand is not int8.
+pub(crate) fn emit_binary_i8(
+    lw: &mut Lowerer,
+    node: &NodeProto,
+    kind: BinaryKind,
+    an: &str,
+    bn: &str,
+    y: &QOut,
+) -> Result<bool> {
     let shape_of = |lw: &Lowerer, n: &str| -> Option<Vec<usize>> {
         match lazy(lw, n) {
             Some(q) => lw.info(&q.value).ok().map(|i| i.shape.clone()),
@@ -328,9 +357,6 @@ fn binary(lw: &mut Lowerer, node: &NodeProto) -> Result<bool> {
     if out_shape.len() > MAX_RANK {
         return Ok(false);
     }
-    let Some((y, skip)) = out_q(lw, &node.output[0], true)? else {
-        return Ok(false);
-    };
     let nhwc_in =
         |lw: &Lowerer, n: &str| lazy(lw, n).is_some_and(|q| lw.layout_of(&q.value) == Layout::Nhwc);
     let layout = if out_shape.len() == 4 && (nhwc_in(lw, an) || nhwc_in(lw, bn)) {
@@ -355,12 +381,6 @@ fn binary(lw: &mut Lowerer, node: &NodeProto) -> Result<bool> {
     }) = operand(lw, bn, layout)?
     else {
         return Ok(false);
-    };
-    commit(lw, skip);
-    let kind = if node.op_type == "Add" {
-        BinaryKind::Add
-    } else {
-        BinaryKind::Mul
     };
     let inv = |r: f64| {
         quantize_multiplier(r)
@@ -472,7 +492,7 @@ fn pool(lw: &mut Lowerer, node: &NodeProto) -> Result<bool> {
     Ok(true)
 }
 
-fn avg_as_depthwise(
+pub(crate) fn avg_as_depthwise(
     lw: &mut Lowerer,
     node: &NodeProto,
     x: &QAct,

@@ -421,3 +421,112 @@ pub(crate) fn qlinear_matmul(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
     }
     emit_fc_i8(lw, node, &qx, &qw, None, &qy)
 }
+
+/// Register input `i` (quantized by inputs `i+1`, `i+2`) as an int8 operand
+/// named `alias` for the QDQ emitters.
+fn register_operand(lw: &mut Lowerer, node: &NodeProto, i: usize, alias: &str) -> Result<()> {
+    let name = lw.input(node, i)?.to_string();
+    let ty = quant_type(lw, node, i)?;
+    let (scale, zp) = (
+        scalar_f32(lw, node, i + 1)?,
+        scalar_zp(lw, node, i + 2, ty)?,
+    );
+    match &lw.info(&name)?.val {
+        Val::Rt(_) => {
+            lw.lazy_dq.insert(
+                alias.to_string(),
+                QAct {
+                    value: name,
+                    scale,
+                    zp,
+                },
+            );
+        }
+        Val::Const(t) => {
+            let cq = ConstQ {
+                data: t.clone(),
+                scales: vec![scale],
+                zps: vec![(zp - i8_shift(ty)) as i64],
+                axis: 0,
+            };
+            lw.const_q.insert(alias.to_string(), cq);
+        }
+    }
+    Ok(())
+}
+
+/// com.microsoft QLinearAdd / QLinearMul.
+pub(crate) fn qlinear_binary(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
+    let (a, b) = (format!("{}#a", node.label()), format!("{}#b", node.label()));
+    register_operand(lw, node, 0, &a)?;
+    register_operand(lw, node, 3, &b)?;
+    let yt = lw
+        .info(lw.input(node, 7)?)
+        .map(|i| i.dtype)
+        .unwrap_or(ElemType::U8);
+    let y = QOut {
+        name: node.output[0].clone(),
+        ty: yt,
+        scale: scalar_f32(lw, node, 6)?,
+        zp: scalar_zp(lw, node, 7, yt)?,
+        act: (-128, 127),
+    };
+    let kind = if node.op_type == "QLinearAdd" {
+        BinaryKind::Add
+    } else {
+        BinaryKind::Mul
+    };
+    if super::qdq::emit_binary_i8(lw, node, kind, &a, &b, &y)? {
+        Ok(())
+    } else {
+        Err(node.unsupported("operands that are not per-tensor int8/uint8"))
+    }
+}
+
+/// com.microsoft QLinearGlobalAveragePool (NCHW).
+pub(crate) fn qlinear_global_avgpool(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
+    if node.attr_i("channels_last", 0) != 0 {
+        return Err(node.unsupported("channels_last=1"));
+    }
+    let x = lw.input(node, 0)?.to_string();
+    let xt = quant_type(lw, node, 0)?;
+    let shape = lw.info(&x)?.shape.clone();
+    let qx = QAct {
+        value: x,
+        scale: scalar_f32(lw, node, 1)?,
+        zp: scalar_zp(lw, node, 2, xt)?,
+    };
+    let yt = lw.info(lw.input(node, 4)?).map(|i| i.dtype).unwrap_or(xt);
+    let y = QOut {
+        name: node.output[0].clone(),
+        ty: yt,
+        scale: scalar_f32(lw, node, 3)?,
+        zp: scalar_zp(lw, node, 4, yt)?,
+        act: (-128, 127),
+    };
+    let [_, _, h, w] = as4(&shape);
+    let (geom, out_shape) = super::nn::pool_geom(node, &shape, [h, w], PoolKind::Avg, true)?;
+    super::qdq::avg_as_depthwise(lw, node, &qx, &y, &geom, out_shape)
+}
+
+/// com.microsoft QGemm with a constant B and an int8 output.
+pub(crate) fn qgemm(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
+    if node.attr_i("transA", 0) != 0 || node.attr_f("alpha", 1.0) != 1.0 {
+        return Err(node.unsupported("transA or alpha != 1"));
+    }
+    if lw.opt_input(node, 7).is_none() {
+        return Err(node.unsupported("a float output (no y_scale)"));
+    }
+    let (qx, mut qw, qy) = qlinear_operands(lw, node, 3, 7)?;
+    if qw.data.shape.len() != 2 {
+        return Err(node.invalid("B must be 2-D"));
+    }
+    if node.attr_i("transB", 0) != 0 {
+        qw.data = qw.data.transposed(&[1, 0])?;
+    }
+    let bias = match lw.opt_const_input(node, 6)? {
+        Some(c) => Some(c.to_i64()?.iter().map(|&v| v as i32).collect()),
+        None => None,
+    };
+    emit_fc_i8(lw, node, &qx, &qw, bias, &qy)
+}
