@@ -57,9 +57,14 @@ enum Cmd {
         /// One weight scale per tensor instead of per output channel.
         #[arg(long)]
         per_tensor: bool,
-        /// Node (or output) names to keep in float, comma separated.
+        /// Node (or output) names to keep in float, comma separated; `auto` keeps
+        /// the ops that lose the most signal until the output's SQNR reaches 35 dB
+        /// (at most 3 ops).
         #[arg(long, value_delimiter = ',')]
         keep_float: Vec<String>,
+        /// Print the per-tensor SQNR of int8 against float (sensitivity report).
+        #[arg(long)]
+        report: bool,
     },
     /// Top-1 accuracy of a classifier (.onnx float or int8, or .edge) on MNIST,
     /// run on the native runtime.
@@ -122,8 +127,9 @@ fn main() {
             percentile,
             per_tensor,
             keep_float,
+            report,
         } => quantize_cmd(
-            model, calib, output, edge, method, percentile, per_tensor, keep_float,
+            model, calib, output, edge, method, percentile, per_tensor, keep_float, report,
         ),
         Cmd::Eval { model, data, json } => eval_cmd(model, data, json),
     };
@@ -207,8 +213,11 @@ fn quantize_cmd(
     percentile: f64,
     per_tensor: bool,
     keep_float: Vec<String>,
+    print_report: bool,
 ) -> Result<()> {
-    use edgerun_compiler::quantize::{QuantizeOptions, quantize, ranges::Method};
+    use edgerun_compiler::quantize::{
+        QuantizeOptions, quantize, quantize_auto, ranges::Method, sensitivity,
+    };
     let bytes = std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
     let onnx = edgerun_compiler::load_model(&bytes)?;
     let method = match method.as_str() {
@@ -223,16 +232,52 @@ fn quantize_cmd(
     let inputs: Vec<_> = (0..split.n)
         .map(|i| image_tensor(&split, i, &shape))
         .collect::<Result<_>>()?;
+    let auto = keep_float.iter().any(|k| k == "auto");
+    let keep_float: Vec<String> = keep_float.into_iter().filter(|k| k != "auto").collect();
     let opts = QuantizeOptions {
         method,
         per_channel: !per_tensor,
         keep_float,
     };
-    let pb = bar(inputs.len() * 2, "calibrating");
-    let (q, report) = quantize(&onnx, &inputs, &opts, |done, _| {
-        pb.set_position(done as u64)
-    })?;
-    pb.finish_and_clear();
+    let (q, report) = if auto {
+        eprintln!("searching for layers to keep in float (this quantizes several times) ...");
+        let (q, report, kept) = quantize_auto(&onnx, &inputs, &opts, 35.0, 3)?;
+        println!(
+            "kept in float: {}",
+            if kept.is_empty() {
+                "none".to_string()
+            } else {
+                kept.join(", ")
+            }
+        );
+        (q, report)
+    } else {
+        let pb = bar(inputs.len() * 2, "calibrating");
+        let r = quantize(&onnx, &inputs, &opts, |done, _| {
+            pb.set_position(done as u64)
+        })?;
+        pb.finish_and_clear();
+        r
+    };
+    if print_report {
+        let mut prepared = onnx.clone();
+        edgerun_compiler::quantize::prepare(&mut prepared)?;
+        let names: Vec<String> = report.activations.iter().map(|a| a.0.clone()).collect();
+        let sample = &inputs[..inputs.len().min(100)];
+        println!(
+            "{:<32} {:>10} {:>10} {:>10} {:>10} {:>9}",
+            "tensor", "min", "max", "range lo", "range hi", "SQNR dB"
+        );
+        for ((name, sqnr), a) in sensitivity(&prepared, &q, &names, sample)?
+            .iter()
+            .zip(&report.activations)
+        {
+            println!(
+                "{name:<32} {:>10.4} {:>10.4} {:>10.4} {:>10.4} {sqnr:>9.1}",
+                a.1, a.2, a.3, a.4
+            );
+        }
+    }
     let out = output.unwrap_or_else(|| model.with_extension("int8.onnx"));
     let mut buf = Vec::new();
     prost::Message::encode(&q, &mut buf)?;

@@ -649,3 +649,154 @@ pub fn quantize(
     }
     Ok((m, report))
 }
+
+/// Signal-to-quantization-noise ratio (dB) of every tensor in `names`: the float
+/// model's values against the quantized model's (dequantized) values on the
+/// same inputs. Low values point at the layers that lose the most.
+pub fn sensitivity(
+    float_model: &ModelProto,
+    quantized: &ModelProto,
+    names: &[String],
+    inputs: &[Tensor],
+) -> Result<Vec<(String, f64)>> {
+    let opts = CompileOptions {
+        extra_outputs: names.to_vec(),
+        ..Default::default()
+    };
+    let mut f = HostModel::new(&compile_model(float_model, &opts)?.bytes)?;
+    // A graph input is read through its QuantizeLinear/DequantizeLinear pair.
+    let produced: HashSet<&str> = quantized
+        .graph
+        .iter()
+        .flat_map(|g| g.node.iter())
+        .flat_map(|n| n.output.iter())
+        .map(|s| s.as_str())
+        .collect();
+    let q_names: Vec<String> = names
+        .iter()
+        .map(|n| {
+            let dq = format!("{n}__dq");
+            if produced.contains(dq.as_str()) {
+                dq
+            } else {
+                n.clone()
+            }
+        })
+        .collect();
+    let q_opts = CompileOptions {
+        extra_outputs: q_names,
+        ..Default::default()
+    };
+    let mut q = HostModel::new(&compile_model(quantized, &q_opts)?.bytes)?;
+    let skip_f = float_model
+        .graph
+        .as_ref()
+        .map(|g| g.output.len())
+        .unwrap_or(0);
+    let skip_q = quantized
+        .graph
+        .as_ref()
+        .map(|g| g.output.len())
+        .unwrap_or(0);
+    let mut sig = vec![0f64; names.len()];
+    let mut noise = vec![0f64; names.len()];
+    for x in inputs {
+        let a = f.run(std::slice::from_ref(x))?;
+        let b = q.run(std::slice::from_ref(x))?;
+        for (j, (ta, tb)) in a.iter().skip(skip_f).zip(b.iter().skip(skip_q)).enumerate() {
+            for (u, v) in ta.to_f32().iter().zip(tb.to_f32()) {
+                sig[j] += (*u as f64).powi(2);
+                noise[j] += (*u as f64 - v as f64).powi(2);
+            }
+        }
+    }
+    Ok(names
+        .iter()
+        .enumerate()
+        .map(|(j, n)| {
+            (
+                n.clone(),
+                10.0 * (sig[j].max(1e-30) / noise[j].max(1e-30)).log10(),
+            )
+        })
+        .collect())
+}
+
+/// Mixed precision: quantize, then while the model output's SQNR is below
+/// `target_db`, keep in float the op whose output loses the most signal
+/// relative to its input (at most `max_float` ops). Returns the model, the
+/// report and the ops kept in float.
+pub fn quantize_auto(
+    model: &ModelProto,
+    calib: &[Tensor],
+    opts: &QuantizeOptions,
+    target_db: f64,
+    max_float: usize,
+) -> Result<(ModelProto, QuantizeReport, Vec<String>)> {
+    let mut opts = opts.clone();
+    let mut prepared = model.clone();
+    prepare(&mut prepared)?;
+    let out_name = prepared
+        .graph
+        .as_ref()
+        .and_then(|g| g.output.first())
+        .map(|o| o.name.clone())
+        .unwrap_or_default();
+    loop {
+        let (q, report) = quantize(model, calib, &opts, |_, _| {})?;
+        let names: Vec<String> = report.activations.iter().map(|a| a.0.clone()).collect();
+        let s = sensitivity(&prepared, &q, &names, calib)?;
+        let out_db = s
+            .iter()
+            .find(|(n, _)| *n == out_name)
+            .map(|x| x.1)
+            .unwrap_or(f64::INFINITY);
+        if out_db >= target_db || opts.keep_float.len() >= max_float {
+            let kept = opts.keep_float.clone();
+            return Ok((q, report, kept));
+        }
+        // The op output with the biggest drop against the best input before it.
+        let g = prepared
+            .graph
+            .as_ref()
+            .ok_or_else(|| CompileError::invalid("no graph"))?;
+        let db: HashMap<&str, f64> = s.iter().map(|(n, d)| (n.as_str(), *d)).collect();
+        let mut worst: Option<(String, f64)> = None;
+        for n in &g.node {
+            if !QUANTIZABLE.contains(&n.op_type.as_str()) || keep(n, &opts) {
+                continue;
+            }
+            let out = n.output.first().cloned().unwrap_or_default();
+            let relu_out = g
+                .node
+                .iter()
+                .find(|r| {
+                    matches!(r.op_type.as_str(), "Relu" | "Clip") && r.input.first() == Some(&out)
+                })
+                .map(|r| r.output[0].clone());
+            let Some(&o) = db
+                .get(out.as_str())
+                .or_else(|| relu_out.as_deref().and_then(|r| db.get(r)))
+            else {
+                continue;
+            };
+            let i = n
+                .input
+                .iter()
+                .filter_map(|x| db.get(x.as_str()))
+                .cloned()
+                .fold(f64::INFINITY, f64::min);
+            let drop = if i.is_finite() { i - o } else { 60.0 - o };
+            if worst.as_ref().is_none_or(|w| drop > w.1) {
+                worst = Some((out, drop));
+            }
+        }
+        match worst {
+            Some((name, _)) => opts.keep_float.push(name),
+            None => {
+                let kept = opts.keep_float.clone();
+                return Ok((q, report, kept));
+            }
+        }
+    }
+}
