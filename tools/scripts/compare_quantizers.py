@@ -26,7 +26,7 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-EDGE_TOOLS = os.path.join(ROOT, "target", "release", "edge-tools")
+EDGE_TOOLS = os.environ.get("EDGE_TOOLS") or os.path.join(ROOT, "target", "release", "edge-tools")
 
 
 def mnist_dir():
@@ -78,7 +78,7 @@ def main():
     ap.add_argument("--calib", type=int, default=1000, help="calibration images (first N of MNIST train)")
     args = ap.parse_args()
     if not os.path.exists(EDGE_TOOLS):
-        sys.exit("build edge-tools first: cargo build --release -p edge-tools")
+        sys.exit("build edge-tools first: cargo build --release -p edge-tools (or set EDGE_TOOLS)")
     subprocess.run([EDGE_TOOLS, "data", "mnist"], check=True, stdout=subprocess.DEVNULL)
     d = mnist_dir()
     train = idx(os.path.join(d, "train-images-idx3-ubyte")).astype(np.float32) / 255.0
