@@ -21,7 +21,7 @@ pub enum CompileError {
     #[error("could not write the .edge file: {0:?}")]
     Write(edgerun::format::write::WriteError),
     /// The runtime rejected the compiled model (a compiler bug).
-    #[error("the runtime rejected the compiled model: {0}")]
+    #[error("runtime: {0}")]
     Runtime(edgerun::Error),
 }
 

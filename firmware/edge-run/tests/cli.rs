@@ -1,0 +1,138 @@
+//! End-to-end runs of the `edge-run` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_edge-run"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn model() -> PathBuf {
+    repo().join("tests/onnx-qdq/float/cnn_bn.onnx")
+}
+
+fn json_lines(args: &[&str]) -> Vec<serde_json::Value> {
+    let out = bin().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn json_schema_and_native_tract_agreement() {
+    let m = model();
+    let m = m.to_str().unwrap();
+    let native = json_lines(&[
+        m,
+        "sim:mnist",
+        "--frames",
+        "40",
+        "--json",
+        "--backend",
+        "native",
+    ]);
+    let tract = json_lines(&[
+        m,
+        "sim:mnist",
+        "--frames",
+        "40",
+        "--json",
+        "--backend",
+        "tract",
+    ]);
+    assert_eq!(native.len(), 41);
+    for (a, b) in native.iter().zip(&tract).take(40) {
+        for key in ["frame", "source", "latency_ms", "top", "label"] {
+            assert!(a.get(key).is_some(), "missing {key} in {a}");
+        }
+        let (ta, tb) = (&a["top"][0], &b["top"][0]);
+        assert_eq!(ta["class"], tb["class"], "{a} vs {b}");
+        assert!((ta["score"].as_f64().unwrap() - tb["score"].as_f64().unwrap()).abs() < 1e-4);
+        assert_eq!(a["label"], b["label"]);
+    }
+    let s = &native[40];
+    assert_eq!(s["summary"], true);
+    assert_eq!(s["frames"], 40);
+    assert_eq!(s["backend"], "native");
+    assert!(s["accuracy"].as_f64().is_some());
+}
+
+#[test]
+fn images_are_read_and_bad_ones_skipped() {
+    let dir = std::env::temp_dir().join(format!("edge-run-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = edgerun_data_subset();
+    image::GrayImage::from_raw(28, 28, s.clone())
+        .unwrap()
+        .save(dir.join("a_digit.png"))
+        .unwrap();
+    // A larger image is resized to the model input.
+    image::imageops::resize(
+        &image::GrayImage::from_raw(28, 28, s).unwrap(),
+        96,
+        80,
+        image::imageops::FilterType::Triangle,
+    )
+    .save(dir.join("b_big.png"))
+    .unwrap();
+    std::fs::write(dir.join("c_broken.png"), b"not a png").unwrap();
+    let out = bin()
+        .args([model().to_str().unwrap(), dir.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "two frames and a summary");
+    assert_eq!(lines[2]["errors"], 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("c_broken.png"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn edgerun_data_subset() -> Vec<u8> {
+    // First vendored MNIST test digit (a 7), read through the IDX file directly.
+    let raw =
+        std::fs::read(repo().join("tools/data/vendor/t10k-images-first500-idx3-ubyte")).unwrap();
+    raw[16..16 + 784].to_vec()
+}
+
+#[test]
+fn corrupt_model_exits_2_without_panic() {
+    let p = std::env::temp_dir().join(format!("edge-run-bad-{}.edge", std::process::id()));
+    std::fs::write(&p, b"EDGE garbage").unwrap();
+    let out = bin().args([p.to_str().unwrap(), "sim"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error:") && !err.contains("panicked"), "{err}");
+    std::fs::remove_file(&p).unwrap();
+}
+
+#[test]
+fn missing_source_and_camera_are_clear_errors() {
+    let out = bin()
+        .args([model().to_str().unwrap(), "/no/such/dir"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such file"));
+    let out = bin()
+        .args([model().to_str().unwrap(), "camera"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("camera"));
+}
