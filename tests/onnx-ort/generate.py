@@ -31,7 +31,10 @@ if ort.__version__ != "1.32.0" or onnx.__version__ != "1.23.2":
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-FLOAT = os.path.join(ROOT, "tests", "onnx-qdq", "float", "cnn_bn.onnx")
+FLOATS = {
+    "": os.path.join(ROOT, "tests", "onnx-qdq", "float", "cnn_bn.onnx"),
+    "concat_softmax_": os.path.join(ROOT, "tests", "onnx-qdq", "float", "concat_softmax.onnx"),
+}
 VENDOR = os.path.join(ROOT, "tools", "data", "vendor", "t10k-images-first500-idx3-ubyte")
 
 
@@ -54,30 +57,33 @@ out_root = os.path.join(HERE, "cases")
 shutil.rmtree(out_root, ignore_errors=True)
 # onnxruntime's recommended pre-processing (shape inference, BatchNorm folding).
 PRE = os.path.join(HERE, ".pre.onnx")
-quant_pre_process(FLOAT, PRE)
-for name, fmt, act in [
-    ("ort_qdq_s8s8", QuantFormat.QDQ, QuantType.QInt8),
-    ("ort_qdq_u8s8", QuantFormat.QDQ, QuantType.QUInt8),
-    ("ort_qoperator_u8s8", QuantFormat.QOperator, QuantType.QUInt8),
-]:
-    d = os.path.join(out_root, name)
-    os.makedirs(d)
-    path = os.path.join(d, "model.onnx")
-    quantize_static(PRE, path, Reader(xs[:100]), quant_format=fmt, activation_type=act,
-                    weight_type=QuantType.QInt8, per_channel=True)
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    plain = ort.SessionOptions()
-    plain.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    defining = path if fmt == QuantFormat.QDQ else os.path.join(out_root, "ort_qdq_u8s8", "model.onnx")
-    ref = ort.InferenceSession(defining, plain, providers=["CPUExecutionProvider"])
-    ops = sorted({n.op_type for n in onnx.load(path).graph.node})
-    for k, x in enumerate(xs[100:120]):
-        (y,) = sess.run(None, {"input": x})
-        (r,) = ref.run(None, {"input": x})
-        sd = os.path.join(d, f"test_data_set_{k}")
-        os.makedirs(sd)
-        open(os.path.join(sd, "input_0.pb"), "wb").write(numpy_helper.from_array(x, "input").SerializeToString())
-        open(os.path.join(sd, "output_0.pb"), "wb").write(numpy_helper.from_array(r, "logits").SerializeToString())
-        open(os.path.join(sd, "ort_output_0.pb"), "wb").write(numpy_helper.from_array(y, "logits").SerializeToString())
-    print(name, ops)
+for prefix, float_path in FLOATS.items():
+    quant_pre_process(float_path, PRE)
+    out_name = onnx.load(float_path).graph.output[0].name
+    for base, fmt, act in [
+        ("ort_qdq_s8s8", QuantFormat.QDQ, QuantType.QInt8),
+        ("ort_qdq_u8s8", QuantFormat.QDQ, QuantType.QUInt8),
+        ("ort_qoperator_u8s8", QuantFormat.QOperator, QuantType.QUInt8),
+    ]:
+        name = f"ort_{prefix}{base[4:]}"
+        d = os.path.join(out_root, name)
+        os.makedirs(d)
+        path = os.path.join(d, "model.onnx")
+        quantize_static(PRE, path, Reader(xs[:100]), quant_format=fmt, activation_type=act,
+                        weight_type=QuantType.QInt8, per_channel=True)
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        plain = ort.SessionOptions()
+        plain.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        defining = path if fmt == QuantFormat.QDQ else os.path.join(out_root, f"ort_{prefix}qdq_u8s8", "model.onnx")
+        ref = ort.InferenceSession(defining, plain, providers=["CPUExecutionProvider"])
+        ops = sorted({n.op_type for n in onnx.load(path).graph.node})
+        for k, x in enumerate(xs[100:120]):
+            (y,) = sess.run(None, {"input": x})
+            (r,) = ref.run(None, {"input": x})
+            sd = os.path.join(d, f"test_data_set_{k}")
+            os.makedirs(sd)
+            open(os.path.join(sd, "input_0.pb"), "wb").write(numpy_helper.from_array(x, "input").SerializeToString())
+            open(os.path.join(sd, "output_0.pb"), "wb").write(numpy_helper.from_array(r, out_name).SerializeToString())
+            open(os.path.join(sd, "ort_output_0.pb"), "wb").write(numpy_helper.from_array(y, out_name).SerializeToString())
+        print(name, ops)
 os.remove(PRE)

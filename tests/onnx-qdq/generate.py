@@ -215,3 +215,38 @@ def float_cnn_bn():
 
 
 float_cnn_bn()
+
+
+def float_concat_softmax():
+    """A float CNN with two pooled branches concatenated and a Softmax output."""
+    nodes, inits = [], []
+
+    def const(arr, name):
+        inits.append(numpy_helper.from_array(arr.astype(np.float32), name))
+        return name
+
+    nodes.append(helper.make_node("Conv", ["input", const(rng.normal(0, 0.4, (6, 1, 3, 3)), "w1"),
+                                           const(rng.normal(0, 0.1, 6), "b1")], ["c1"], pads=[1, 1, 1, 1]))
+    nodes.append(helper.make_node("Relu", ["c1"], ["r1"]))
+    nodes.append(helper.make_node("MaxPool", ["r1"], ["pa"], kernel_shape=[2, 2], strides=[2, 2]))
+    nodes.append(helper.make_node("AveragePool", ["r1"], ["pb"], kernel_shape=[2, 2], strides=[2, 2]))
+    nodes.append(helper.make_node("Concat", ["pa", "pb"], ["cat"], axis=1))
+    nodes.append(helper.make_node("Conv", ["cat", const(rng.normal(0, 0.2, (8, 12, 3, 3)), "w2"),
+                                           const(rng.normal(0, 0.1, 8), "b2")], ["c2"]))
+    nodes.append(helper.make_node("Relu", ["c2"], ["r2"]))
+    nodes.append(helper.make_node("GlobalAveragePool", ["r2"], ["g"]))
+    nodes.append(helper.make_node("Flatten", ["g"], ["f"]))
+    nodes.append(helper.make_node("Gemm", ["f", const(rng.normal(0, 0.8, (10, 8)), "wf"),
+                                           const(rng.normal(0, 0.1, 10), "bf")], ["logits"], transB=1))
+    nodes.append(helper.make_node("Softmax", ["logits"], ["probs"], axis=-1))
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 1, 28, 28])
+    y = helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, 10])
+    model = helper.make_model(helper.make_graph(nodes, "concat_softmax", [x], [y], inits),
+                              opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(HERE, "float", "concat_softmax.onnx"))
+    print("float/concat_softmax.onnx")
+
+
+float_concat_softmax()

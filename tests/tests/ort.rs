@@ -17,7 +17,7 @@ use std::path::Path;
 fn onnxruntime_quantized_models_within_one_lsb_of_the_definition() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("onnx-ort/cases");
     let dirs = case_dirs(&root).unwrap();
-    assert_eq!(dirs.len(), 3);
+    assert_eq!(dirs.len(), 6);
     for d in dirs {
         let name = d.file_name().unwrap().to_string_lossy().into_owned();
         let onnx =

@@ -98,6 +98,7 @@ fn constant_slots(op: &str) -> &'static [usize] {
         "QLinearMatMul" => &[1, 2, 3, 4, 5, 6, 7],
         "QGemm" => &[1, 2, 3, 4, 5, 6, 7, 8],
         "QLinearGlobalAveragePool" => &[1, 2, 3, 4],
+        "QLinearSoftmax" | "QLinearAveragePool" => &[1, 2, 3, 4],
         "NonMaxSuppression" => &[2, 3, 4],
         _ => &[],
     }

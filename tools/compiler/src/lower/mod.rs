@@ -605,6 +605,9 @@ impl<'g> Lowerer<'g> {
             "QLinearAdd" | "QLinearMul" => quantized::qlinear_binary(self, node),
             "QLinearGlobalAveragePool" => quantized::qlinear_global_avgpool(self, node),
             "QGemm" => quantized::qgemm(self, node),
+            "QLinearConcat" => quantized::qlinear_concat(self, node),
+            "QLinearSoftmax" => quantized::qlinear_softmax(self, node),
+            "QLinearAveragePool" => quantized::qlinear_avgpool(self, node),
             other => Err(node.unsupported(format!("operator {other} is not supported"))),
         }
     }

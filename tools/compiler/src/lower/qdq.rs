@@ -464,12 +464,27 @@ fn pool(lw: &mut Lowerer, node: &NodeProto) -> Result<bool> {
     };
     let (geom, out_shape) = pool_geom(node, &shape, k, kind, global)?;
     commit(lw, skip);
+    emit_pool_i8(lw, node, &x, &y, &geom, out_shape)?;
+    Ok(true)
+}
+
+/// int8 pooling of `x` into `y` with `geom` (NHWC).
+pub(crate) fn emit_pool_i8(
+    lw: &mut Lowerer,
+    node: &NodeProto,
+    x: &QAct,
+    y: &QOut,
+    geom: &PoolGeom,
+    out_shape: Vec<usize>,
+) -> Result<()> {
+    let geom = *geom;
+    let kind = geom.kind;
     let padded = geom.pad_top + geom.pad_left + geom.pad_bottom + geom.pad_right > 0;
     if kind == PoolKind::Avg && (!padded || geom.count_include_pad) {
         // Every window divides by the same count: a depthwise convolution with
         // unit weights and the division folded into the multiplier rounds once
         // (sum * x_scale / (y_scale * count)), as the float reference does.
-        return avg_as_depthwise(lw, node, &x, &y, &geom, out_shape).map(|()| true);
+        return avg_as_depthwise(lw, node, x, y, &geom, out_shape);
     }
     let m = quantize_multiplier(x.scale as f64 / y.scale as f64)
         .ok_or_else(|| node.invalid("scale ratio not representable"))?;
@@ -489,7 +504,7 @@ fn pool(lw: &mut Lowerer, node: &NodeProto) -> Result<bool> {
         }),
     );
     lw.set_rt(&y.name, y.ty, out);
-    Ok(true)
+    Ok(())
 }
 
 pub(crate) fn avg_as_depthwise(
@@ -654,6 +669,20 @@ fn softmax(lw: &mut Lowerer, node: &NodeProto) -> Result<bool> {
         return Ok(false);
     };
     commit(lw, skip);
+    emit_softmax_i8(lw, node, &x, axis, &y)?;
+    Ok(true)
+}
+
+/// int8 softmax over logical `axis` of `x` into `y`.
+pub(crate) fn emit_softmax_i8(
+    lw: &mut Lowerer,
+    node: &NodeProto,
+    x: &QAct,
+    axis: usize,
+    y: &QOut,
+) -> Result<()> {
+    let shape = lw.info(&x.value)?.shape.clone();
+    let r = shape.len();
     let layout = lw.layout_of(&x.value);
     let pd = phys_dims(&shape, layout);
     let pa = phys_axis(r, layout, axis);
@@ -677,7 +706,7 @@ fn softmax(lw: &mut Lowerer, node: &NodeProto) -> Result<bool> {
         }),
     );
     lw.set_rt(&y.name, y.ty, out);
-    Ok(true)
+    Ok(())
 }
 
 fn concat(lw: &mut Lowerer, node: &NodeProto) -> Result<bool> {
@@ -692,12 +721,27 @@ fn concat(lw: &mut Lowerer, node: &NodeProto) -> Result<bool> {
     let Some((y, skip)) = out_q(lw, &node.output[0], false)? else {
         return Ok(false);
     };
+    let axis = node.attr_i("axis", 1);
+    commit(lw, skip);
+    emit_concat_i8(lw, node, &qs, axis, &y)?;
+    Ok(true)
+}
+
+/// int8 Concat of quantized inputs along `axis` into `y` (a table per input
+/// whose scale or zero point differs from the output's).
+pub(crate) fn emit_concat_i8(
+    lw: &mut Lowerer,
+    node: &NodeProto,
+    qs: &[QAct],
+    axis: i64,
+    y: &QOut,
+) -> Result<()> {
     let shapes: Vec<Vec<usize>> = qs
         .iter()
         .map(|q| lw.info(&q.value).map(|i| i.shape.clone()))
         .collect::<Result<_>>()?;
     let r = shapes[0].len();
-    let axis = norm_axis(node, node.attr_i("axis", 1), r)?;
+    let axis = norm_axis(node, axis, r)?;
     let mut out_shape = shapes[0].clone();
     out_shape[axis] = shapes.iter().map(|s| s[axis]).sum();
     if shapes
@@ -706,7 +750,7 @@ fn concat(lw: &mut Lowerer, node: &NodeProto) -> Result<bool> {
     {
         return Err(node.invalid("inputs differ in shape"));
     }
-    commit(lw, skip);
+
     let nhwc = r == 4 && qs.iter().any(|q| lw.layout_of(&q.value) == Layout::Nhwc);
     let layout = if nhwc { Layout::Nhwc } else { Layout::Logical };
     let pd = phys_dims(&out_shape, layout);
@@ -741,7 +785,7 @@ fn concat(lw: &mut Lowerer, node: &NodeProto) -> Result<bool> {
         at += len;
     }
     lw.set_rt(&y.name, y.ty, out);
-    Ok(true)
+    Ok(())
 }
 
 /// Shape ops on a dequantized value run on the quantized data instead.

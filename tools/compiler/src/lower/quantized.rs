@@ -530,3 +530,76 @@ pub(crate) fn qgemm(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
     };
     emit_fc_i8(lw, node, &qx, &qw, bias, &qy)
 }
+
+fn qact(lw: &Lowerer, node: &NodeProto, i: usize) -> Result<QAct> {
+    let ty = quant_type(lw, node, i)?;
+    Ok(QAct {
+        value: lw.input(node, i)?.to_string(),
+        scale: scalar_f32(lw, node, i + 1)?,
+        zp: scalar_zp(lw, node, i + 2, ty)?,
+    })
+}
+
+fn qout(lw: &Lowerer, node: &NodeProto, scale_at: usize) -> Result<QOut> {
+    let yt = lw
+        .info(lw.input(node, scale_at + 1)?)
+        .map(|i| i.dtype)
+        .unwrap_or(ElemType::U8);
+    Ok(QOut {
+        name: node.output[0].clone(),
+        ty: yt,
+        scale: scalar_f32(lw, node, scale_at)?,
+        zp: scalar_zp(lw, node, scale_at + 1, yt)?,
+        act: (-128, 127),
+    })
+}
+
+/// com.microsoft QLinearConcat: `Y_scale, Y_zero_point, (X, X_scale, X_zero_point)...`.
+pub(crate) fn qlinear_concat(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
+    let y = qout(lw, node, 0)?;
+    let n = node.input.len().saturating_sub(2) / 3;
+    if n == 0 || node.input.len() != 2 + 3 * n {
+        return Err(
+            node.invalid("expects Y_scale, Y_zero_point and (X, X_scale, X_zero_point) triples")
+        );
+    }
+    let qs: Vec<QAct> = (0..n)
+        .map(|k| qact(lw, node, 2 + 3 * k))
+        .collect::<Result<_>>()?;
+    if qs
+        .iter()
+        .any(|q| !matches!(lw.values.get(&q.value).map(|v| &v.val), Some(Val::Rt(_))))
+    {
+        return Err(node.unsupported("constant inputs"));
+    }
+    super::qdq::emit_concat_i8(lw, node, &qs, node.attr_i("axis", 1), &y)
+}
+
+/// com.microsoft QLinearSoftmax (opset >= 13 semantics: one axis).
+pub(crate) fn qlinear_softmax(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
+    if node.attr_i("opset", 13) < 13 {
+        return Err(node.unsupported("opset < 13 (2-D coerced) softmax"));
+    }
+    let x = qact(lw, node, 0)?;
+    let y = qout(lw, node, 3)?;
+    let r = lw.info(&x.value)?.shape.len();
+    let axis = super::attrs::norm_axis(node, node.attr_i("axis", -1), r)?;
+    super::qdq::emit_softmax_i8(lw, node, &x, axis, &y)
+}
+
+/// com.microsoft QLinearAveragePool (NCHW).
+pub(crate) fn qlinear_avgpool(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
+    if node.attr_i("channels_last", 0) != 0 {
+        return Err(node.unsupported("channels_last=1"));
+    }
+    let x = qact(lw, node, 0)?;
+    let y = qout(lw, node, 3)?;
+    let shape = lw.info(&x.value)?.shape.clone();
+    let k = match node.attr_ints("kernel_shape").as_deref() {
+        Some([kw]) => [1, *kw as usize],
+        Some([kh, kw]) => [*kh as usize, *kw as usize],
+        _ => return Err(node.unsupported("only 1-D and 2-D pooling")),
+    };
+    let (geom, out_shape) = super::nn::pool_geom(node, &shape, k, PoolKind::Avg, false)?;
+    super::qdq::emit_pool_i8(lw, node, &x, &y, &geom, out_shape)
+}
