@@ -41,6 +41,9 @@ pub enum Error {
     WrongLength { expected: usize, got: usize },
     /// A parameter has a value the kernels do not accept (e.g. a zero stride).
     InvalidParameter,
+    /// A caller-provided output or scratch buffer holds `got` elements; `needed`
+    /// are required (see e.g. [`crate::detect::anchor_count`]).
+    BufferTooSmall { needed: usize, got: usize },
 }
 
 impl fmt::Display for Error {
@@ -68,6 +71,9 @@ impl fmt::Display for Error {
                 write!(f, "wrong length: expected {expected} elements, got {got}")
             }
             Error::InvalidParameter => f.write_str("invalid operator parameter"),
+            Error::BufferTooSmall { needed, got } => {
+                write!(f, "buffer too small: {needed} elements needed, got {got}")
+            }
         }
     }
 }

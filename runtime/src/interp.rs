@@ -95,6 +95,49 @@ impl<'m, 'a> Interpreter<'m, 'a> {
         expect_dtype(self.model.output(i)?.dtype, DType::U8)?;
         self.output_bytes(i)
     }
+    pub fn output_i32(&self, i: usize) -> Result<&[i32], Error> {
+        expect_dtype(self.model.output(i)?.dtype, DType::I32)?;
+        i32s(self.output_bytes(i)?)
+    }
+
+    /// The number of valid rows of output `i` after the last [`Self::invoke`],
+    /// for an output whose first dimension depends on the data; `None` for an
+    /// output whose shape is exactly its static shape.
+    ///
+    /// The one such output is ONNX NonMaxSuppression's `selected_indices`
+    /// ([`Op::Nms`]): its static shape is `[max_rows, 3]` (`i32`), the first
+    /// `rows` rows are the selection and the others hold -1.
+    pub fn output_rows(&self, i: usize) -> Result<Option<usize>, Error> {
+        let d = self.model.output(i)?;
+        let mut found = None;
+        for rec in self.model.ops() {
+            if let Op::Nms(p) = rec?.op
+                && p.output.mem == Mem::Arena
+                && p.output.offset == d.buf.offset
+            {
+                found = Some(p);
+            }
+        }
+        let Some(p) = found else {
+            return Ok(None);
+        };
+        let lens = kernels::nms::float::nms_lens(&p)?;
+        let bytes = lens.rows.checked_mul(3 * 4).ok_or(Error::Overflow)?;
+        if d.dtype != DType::I32 || d.buf.len as usize != bytes {
+            return Err(Error::BadGeometry);
+        }
+        // The count word follows the rows.
+        let at = (p.output.offset as usize)
+            .checked_add(bytes)
+            .ok_or(Error::Overflow)?;
+        let count = self
+            .arena
+            .get(at..at.saturating_add(4))
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(i32::from_le_bytes)
+            .ok_or(Error::OutOfBounds)?;
+        Ok(Some((count.max(0) as usize).min(lens.rows)))
+    }
 
     /// Copy `data` into f32 input `i` (length must match).
     pub fn set_input_f32(&mut self, i: usize, data: &[f32]) -> Result<(), Error> {
@@ -164,6 +207,9 @@ fn f32s_mut(b: &mut [u8]) -> Result<&mut [f32], Error> {
 }
 pub(crate) fn i32s(b: &[u8]) -> Result<&[i32], Error> {
     bytemuck::try_cast_slice(b).map_err(|_| Error::Misaligned)
+}
+fn i32s_mut(b: &mut [u8]) -> Result<&mut [i32], Error> {
+    bytemuck::try_cast_slice_mut(b).map_err(|_| Error::Misaligned)
 }
 fn u32s(b: &[u8]) -> Result<&[u32], Error> {
     bytemuck::try_cast_slice(b).map_err(|_| Error::Misaligned)
@@ -391,6 +437,16 @@ pub(crate) fn run_op(op: &Op, arena: &mut [u8], blob: &[u8]) -> Result<(), Error
                 f32s(m.get(p.input)?)?,
                 f32s_mut(out)?,
             )
+        }
+        Op::Nms(p) => {
+            let (m, out) = split(arena, blob, p.output)?;
+            nms::float::nms_f32(
+                p,
+                f32s(m.get(p.boxes)?)?,
+                f32s(m.get(p.scores)?)?,
+                i32s_mut(out)?,
+            )
+            .map(|_| ())
         }
     }
 }

@@ -28,6 +28,7 @@ extern crate std;
 #[cfg(target_endian = "big")]
 compile_error!("edgerun's .edge format and kernels assume a little-endian target");
 
+pub mod detect;
 pub mod error;
 pub mod format;
 pub mod interp;

@@ -27,7 +27,8 @@ use serde::Deserialize;
 
 pub const MAGIC: [u8; 4] = *b"EDGE";
 pub const VERSION_MAJOR: u16 = 1;
-pub const VERSION_MINOR: u16 = 0;
+/// 1: `Op::Nms` (ONNX NonMaxSuppression).
+pub const VERSION_MINOR: u16 = 1;
 pub const HEADER_LEN: usize = 32;
 /// Alignment of blob buffers and of arena offsets.
 pub const ALIGN: usize = 16;

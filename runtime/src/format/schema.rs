@@ -510,6 +510,41 @@ pub struct ChannelAffineF32 {
     pub act: ClampF32,
 }
 
+/// ONNX NonMaxSuppression on f32 `boxes [num_batches][num_boxes][4]` and
+/// `scores [num_batches][num_classes][num_boxes]` (see [`crate::kernels::nms`]).
+///
+/// ONNX's output `[num_selected, 3]` has a data-dependent first dimension, so
+/// `output` is a fixed workspace of `i32` words, `rows = num_batches *
+/// num_classes * max_per_class`:
+///
+/// ```text
+/// [rows][3]   selected (batch, class, box), in ONNX order; rows past the count are -1
+/// [1]         count: the number of selected rows
+/// [num_boxes] scratch (the ranked candidate order of one batch and class)
+/// ```
+///
+/// The model output that exposes it covers the first `rows * 3` words; the
+/// interpreter reports the valid rows with [`crate::Interpreter::output_rows`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NmsOp {
+    pub num_batches: u32,
+    pub num_classes: u32,
+    pub num_boxes: u32,
+    /// `false`: boxes are `[y1, x1, y2, x2]`, either corner first; `true`:
+    /// `[x_center, y_center, width, height]`.
+    pub center_point_box: bool,
+    /// ONNX's `max_output_boxes_per_class`, clamped to `[0, num_boxes]` by the
+    /// compiler.
+    pub max_per_class: u32,
+    /// Suppress when IoU `> iou_threshold`.
+    pub iou_threshold: f32,
+    /// Candidates need `score > score_threshold`; `None` (input absent) keeps all.
+    pub score_threshold: Option<f32>,
+    pub boxes: Buf,
+    pub scores: Buf,
+    pub output: Buf,
+}
+
 /// Every operator the runtime executes. Append new variants at the end only.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Op {
@@ -532,6 +567,7 @@ pub enum Op {
     Quantize(Quantize),
     Dequantize(Dequantize),
     ChannelAffineF32(ChannelAffineF32),
+    Nms(NmsOp),
 }
 
 /// The kind of an [`Op`], for hooks and reports.
@@ -558,6 +594,7 @@ pub enum OpKind {
     Quantize,
     Dequantize,
     ChannelAffineF32,
+    Nms,
 }
 
 impl OpKind {
@@ -582,6 +619,7 @@ impl OpKind {
             OpKind::Quantize => "quantize",
             OpKind::Dequantize => "dequantize",
             OpKind::ChannelAffineF32 => "channel_affine_f32",
+            OpKind::Nms => "nms",
         }
     }
 }
@@ -608,6 +646,7 @@ impl Op {
             Op::Quantize(_) => OpKind::Quantize,
             Op::Dequantize(_) => OpKind::Dequantize,
             Op::ChannelAffineF32(_) => OpKind::ChannelAffineF32,
+            Op::Nms(_) => OpKind::Nms,
         }
     }
 }

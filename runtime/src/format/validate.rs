@@ -5,7 +5,7 @@
 use super::schema::{Buf, DType, Mem, Op, TensorDesc};
 use super::{Model, Records, decode};
 use crate::error::Error;
-use crate::kernels::{binary, conv, copy, fc, matmul, pool, quantize};
+use crate::kernels::{binary, conv, copy, fc, matmul, nms, pool, quantize};
 
 pub(super) fn validate(model: &Model<'_>) -> Result<(), Error> {
     let limits = Limits {
@@ -284,6 +284,13 @@ fn check_op(op: &Op, l: &Limits) -> Result<(), Error> {
             check_buf(p.scale, f32b(p.channels as usize)?, l)?;
             check_buf(p.shift, f32b(p.channels as usize)?, l)?;
             disjoint(p.output, &[Some(p.input)])
+        }
+        Op::Nms(p) => {
+            let n = nms::float::nms_lens(p)?;
+            check_buf(p.boxes, f32b(n.boxes)?, l)?;
+            check_buf(p.scores, f32b(n.scores)?, l)?;
+            check_buf(p.output, i32b(n.output)?, l)?;
+            disjoint(p.output, &[Some(p.boxes), Some(p.scores)])
         }
     }
 }

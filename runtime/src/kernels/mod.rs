@@ -20,6 +20,7 @@ pub mod conv;
 pub mod copy;
 pub mod fc;
 pub mod matmul;
+pub mod nms;
 pub mod pool;
 pub mod quantize;
 pub mod softmax;

@@ -1,4 +1,10 @@
 //! Running `.edge` models on the host with [`Tensor`]s (tools and tests).
+//!
+//! Outputs come back with their static shape and type, except an output whose
+//! first dimension depends on the data ([`edgerun::Interpreter::output_rows`]):
+//! ONNX NonMaxSuppression's `selected_indices`, which the runtime stores as
+//! `i32` rows padded to a maximum. It is returned trimmed to the selected rows
+//! and widened to int64, the type ONNX gives it.
 
 use crate::error::{CompileError, Result};
 use crate::tensor::{Data, Tensor};
@@ -71,8 +77,26 @@ impl HostModel {
         (0..model.num_outputs())
             .map(|i| {
                 let d = model.output(i).map_err(rt)?;
-                let shape: Vec<usize> = d.shape.dims().iter().map(|&x| x as usize).collect();
+                let mut shape: Vec<usize> = d.shape.dims().iter().map(|&x| x as usize).collect();
                 let b = interp.output_bytes(i).map_err(rt)?;
+                if let Some(rows) = interp.output_rows(i).map_err(rt)? {
+                    // NonMaxSuppression's selected indices (see the module docs).
+                    let row_len: usize = shape.iter().skip(1).product();
+                    let data: Vec<i64> = interp
+                        .output_i32(i)
+                        .map_err(rt)?
+                        .iter()
+                        .take(rows * row_len)
+                        .map(|&v| v as i64)
+                        .collect();
+                    if let Some(first) = shape.first_mut() {
+                        *first = rows;
+                    }
+                    return Ok(Tensor {
+                        shape,
+                        data: Data::I64(data),
+                    });
+                }
                 let data = match d.dtype {
                     DType::F32 => Data::F32(
                         b.chunks_exact(4)

@@ -9,6 +9,7 @@
 //! bytes are identical (e.g. NCHW with C=1 is NHWC).
 
 pub(crate) mod attrs;
+mod detect;
 mod nn;
 mod qdq;
 mod quantized;
@@ -608,6 +609,7 @@ impl<'g> Lowerer<'g> {
             "QLinearConcat" => quantized::qlinear_concat(self, node),
             "QLinearSoftmax" => quantized::qlinear_softmax(self, node),
             "QLinearAveragePool" => quantized::qlinear_avgpool(self, node),
+            "NonMaxSuppression" => detect::non_max_suppression(self, node),
             other => Err(node.unsupported(format!("operator {other} is not supported"))),
         }
     }
@@ -837,6 +839,7 @@ pub(crate) fn bufs_mut(op: &mut Op) -> Vec<&mut Buf> {
         Op::ChannelAffineF32(p) => {
             v.extend([&mut p.input, &mut p.output, &mut p.scale, &mut p.shift])
         }
+        Op::Nms(p) => v.extend([&mut p.boxes, &mut p.scores, &mut p.output]),
     }
     v
 }
