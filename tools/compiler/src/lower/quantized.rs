@@ -30,6 +30,48 @@ fn axis_split(shape: &[usize], layout: Layout, axis: usize) -> (usize, usize, us
     (numel(&pd[..pa]), pd[pa], numel(&pd[pa + 1..]))
 }
 
+/// How Quantize/DequantizeLinear parameters spread over a tensor.
+struct Split {
+    per_axis: bool,
+    outer: usize,
+    axis_len: usize,
+    inner: usize,
+    /// One zero point per axis entry (or one for per-tensor).
+    zps: Vec<i32>,
+}
+
+/// Per-tensor, or per-axis along attribute `axis` in the tensor's physical layout.
+fn split_params(
+    node: &NodeProto,
+    shape: &[usize],
+    layout: Layout,
+    scales: &[f32],
+    zps: Vec<i32>,
+) -> Result<Split> {
+    let per_axis = scales.len() > 1;
+    let (outer, axis_len, inner) = if per_axis {
+        let a = norm_axis(node, node.attr_i("axis", 1), shape.len())?;
+        axis_split(shape, layout, a)
+    } else {
+        (1, 1, numel(shape))
+    };
+    if per_axis && (scales.len() != axis_len || zps.len() != 1 && zps.len() != axis_len) {
+        return Err(node.invalid("per-axis parameters do not match the axis"));
+    }
+    let zps = if per_axis && zps.len() == 1 {
+        vec![zps[0]; axis_len]
+    } else {
+        zps
+    };
+    Ok(Split {
+        per_axis,
+        outer,
+        axis_len,
+        inner,
+        zps,
+    })
+}
+
 pub(crate) fn quantize(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
     if node.attr_i("block_size", 0) != 0 {
         return Err(node.unsupported("blocked quantization (block_size)"));
@@ -51,23 +93,14 @@ pub(crate) fn quantize(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
         ElemType::I8 => DType::I8,
         other => return Err(node.unsupported(format!("output type {}", other.name()))),
     };
-    let per_axis = scales.len() > 1;
-    let r = xi.shape.len();
     let layout = lw.layout_of(x);
-    let (outer, axis_len, inner) = if per_axis {
-        let a = norm_axis(node, node.attr_i("axis", 1), r)?;
-        axis_split(&xi.shape, layout, a)
-    } else {
-        (1, 1, numel(&xi.shape))
-    };
-    if per_axis && (scales.len() != axis_len || zps.len() != 1 && zps.len() != axis_len) {
-        return Err(node.invalid("per-axis parameters do not match the axis"));
-    }
-    let zps: Vec<i32> = if per_axis && zps.len() == 1 {
-        vec![zps[0]; axis_len]
-    } else {
-        zps
-    };
+    let Split {
+        per_axis,
+        outer,
+        axis_len,
+        inner,
+        zps,
+    } = split_params(node, &xi.shape, layout, &scales, zps)?;
     let (scales, zero_points) = (lw.blob_f32(&scales), lw.blob_i32(&zps));
     let p = lw.get(x, layout, DType::F32)?;
     let input = lw.pbuf(p);
@@ -119,18 +152,14 @@ pub(crate) fn dequantize(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
         );
         return Ok(());
     }
-    let per_axis = scales.len() > 1;
-    let r = xi.shape.len();
     let layout = lw.layout_of(x);
-    let (outer, axis_len, inner) = if per_axis {
-        let a = norm_axis(node, node.attr_i("axis", 1), r)?;
-        axis_split(&xi.shape, layout, a)
-    } else {
-        (1, 1, numel(&xi.shape))
-    };
-    if per_axis && (scales.len() != axis_len || zps.len() != 1 && zps.len() != axis_len) {
-        return Err(node.invalid("per-axis parameters do not match the axis"));
-    }
+    let Split {
+        per_axis,
+        outer,
+        axis_len,
+        inner,
+        zps,
+    } = split_params(node, &xi.shape, layout, &scales, zps)?;
     // Read a u8 value stored as i8 directly, shifting its zero point.
     let canon = match &xi.val {
         Val::Rt(p) => lw.phys[*p].dtype,
@@ -140,11 +169,6 @@ pub(crate) fn dequantize(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
         (DType::I8, -128)
     } else {
         (want, 0)
-    };
-    let zps: Vec<i32> = if per_axis && zps.len() == 1 {
-        vec![zps[0]; axis_len]
-    } else {
-        zps
     };
     let zps: Vec<i32> = zps.iter().map(|z| z + shift).collect();
     let (scales, zero_points) = (lw.blob_f32(&scales), lw.blob_i32(&zps));
