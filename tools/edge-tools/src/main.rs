@@ -77,6 +77,18 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Time a model on the native runtime (1 thread): median and p95 latency,
+    /// MACs and GMAC/s. The input is deterministic pseudo-random data.
+    Bench {
+        /// .edge, int8 ONNX or float ONNX.
+        model: PathBuf,
+        /// Timed runs (after 10 warm-up runs).
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Fetch and verify a dataset into the cache (done automatically by every
     /// command that needs it).
     Data {
@@ -132,6 +144,7 @@ fn main() {
             model, calib, output, edge, method, percentile, per_tensor, keep_float, report,
         ),
         Cmd::Eval { model, data, json } => eval_cmd(model, data, json),
+        Cmd::Bench { model, runs, json } => bench_cmd(model, runs, json),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -354,6 +367,78 @@ fn eval_cmd(model: PathBuf, data: String, json: bool) -> Result<()> {
             acc * 100.0,
             split.n,
             secs
+        );
+    }
+    Ok(())
+}
+
+fn bench_cmd(path: PathBuf, runs: usize, json: bool) -> Result<()> {
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let edge = if path.extension().is_some_and(|e| e == "edge") {
+        bytes
+    } else {
+        edgerun_compiler::compile(&bytes, &Default::default())
+            .with_context(|| format!("compiling {}", path.display()))?
+            .bytes
+    };
+    let aligned = edgerun::format::write::AlignedBytes::new(&edge);
+    let model =
+        edgerun::Model::parse(&aligned).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut total_macs = 0u64;
+    for rec in model.ops() {
+        total_macs += macs(&rec?.op);
+    }
+    let mut arena = vec![0u8; model.arena_bytes_unaligned()];
+    let mut interp = edgerun::Interpreter::new(&model, &mut arena)?;
+    // Deterministic pseudo-random inputs in [0, 1) (or random bytes for integer inputs).
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..model.num_inputs() {
+        let dtype = model.input(i)?.dtype;
+        let buf = interp.input_bytes_mut(i)?;
+        if dtype == edgerun::DType::F32 {
+            for c in buf.chunks_exact_mut(4) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                c.copy_from_slice(&((seed >> 40) as f32 / (1u64 << 24) as f32).to_le_bytes());
+            }
+        } else {
+            for b in buf.iter_mut() {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                *b = (seed >> 56) as u8;
+            }
+        }
+    }
+    for _ in 0..10 {
+        interp.invoke()?;
+    }
+    let mut us: Vec<f64> = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        let t = std::time::Instant::now();
+        interp.invoke()?;
+        us.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    us.sort_by(|a, b| a.total_cmp(b));
+    let median = us[us.len() / 2];
+    let p95 = us[((us.len() - 1) as f64 * 0.95).round() as usize];
+    let gmacs = total_macs as f64 / (median * 1e3);
+    if json {
+        println!(
+            "{{\"model\":{},\"runs\":{},\"median_us\":{median:.2},\"p95_us\":{p95:.2},\"macs\":{total_macs},\"gmac_per_s\":{gmacs:.3},\"arena_bytes\":{},\"weight_bytes\":{}}}",
+            json_str(&path.display().to_string()),
+            us.len(),
+            model.arena_bytes(),
+            model.blob_bytes()
+        );
+    } else {
+        println!(
+            "{}: median {median:.1} µs, p95 {p95:.1} µs over {} runs; {total_macs} MACs, {gmacs:.2} GMAC/s; arena {} bytes, weights {} bytes",
+            path.display(),
+            us.len(),
+            model.arena_bytes(),
+            model.blob_bytes()
         );
     }
     Ok(())
