@@ -564,6 +564,13 @@ impl<'g> Lowerer<'g> {
     // ---- driver -------------------------------------------------------------
 
     pub fn lower_node(&mut self, node: &NodeProto) -> Result<()> {
+        // Every lowering reads `output[0]`, and all but Constant read `input[0]`.
+        if node.output.first().is_none_or(|o| o.is_empty()) {
+            return Err(node.invalid("a node without an output"));
+        }
+        if node.op_type != "Constant" && node.input.first().is_none_or(|i| i.is_empty()) {
+            return Err(node.invalid("a node without its first input"));
+        }
         if !(node.domain.is_empty() || node.domain == "ai.onnx" || node.domain == "com.microsoft") {
             return Err(node.unsupported(format!("operator domain '{}'", node.domain)));
         }

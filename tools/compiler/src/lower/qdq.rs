@@ -314,7 +314,7 @@ fn operand(lw: &mut Lowerer, name: &str, layout: Layout) -> Result<Option<Operan
 }
 
 fn binary(lw: &mut Lowerer, node: &NodeProto) -> Result<bool> {
-    let (an, bn) = (&node.input[0], &node.input[1]);
+    let (an, bn) = (lw.input(node, 0)?, lw.input(node, 1)?);
     let quantized = |lw: &Lowerer, n: &str| lazy(lw, n).is_some() || lw.const_q.contains_key(n);
     if !quantized(lw, an) || !quantized(lw, bn) {
         return Ok(false);

@@ -115,7 +115,11 @@ pub fn prepare(model: &mut ModelProto) -> Result<(usize, usize)> {
     let mut i = 0;
     while i < g.node.len() {
         let n = &g.node[i];
-        if n.op_type != "BatchNormalization" || n.output.iter().skip(1).any(|o| !o.is_empty()) {
+        if n.op_type != "BatchNormalization"
+            || n.input.is_empty()
+            || n.output.is_empty()
+            || n.output.iter().skip(1).any(|o| !o.is_empty())
+        {
             i += 1;
             continue;
         }
@@ -197,6 +201,8 @@ pub fn prepare(model: &mut ModelProto) -> Result<(usize, usize)> {
     while i < g.node.len() {
         let n = &g.node[i];
         let removable = matches!(n.op_type.as_str(), "Dropout" | "Identity")
+            && !n.output.is_empty()
+            && !n.input.is_empty()
             && n.output
                 .iter()
                 .skip(1)
@@ -249,7 +255,11 @@ pub fn activation_plan(g: &GraphProto, opts: &QuantizeOptions) -> Vec<String> {
         }
     };
     for n in &g.node {
-        if !QUANTIZABLE.contains(&n.op_type.as_str()) || keep(n, opts) {
+        if !QUANTIZABLE.contains(&n.op_type.as_str())
+            || keep(n, opts)
+            || n.output.is_empty()
+            || n.input.is_empty()
+        {
             continue;
         }
         if n.op_type == "MatMul" && !n.input.get(1).is_some_and(|b| init.contains(b.as_str())) {
@@ -461,6 +471,7 @@ pub fn quantize(
             continue;
         };
         let (axis, n_out) = match n.op_type.as_str() {
+            _ if w.shape.is_empty() => continue,
             "Conv" => (0usize, w.shape[0]),
             "Gemm" if attr_i(n, "transA", 0) != 0 => continue,
             "Gemm" if attr_i(n, "transB", 0) != 0 => (0, w.shape[0]),
@@ -479,7 +490,9 @@ pub fn quantize(
             }
         }
         let (wq, ws) = quantize_weights(&w, axis, opts.per_channel);
-        let base = n.output[0].clone();
+        let Some(base) = n.output.first().cloned() else {
+            continue;
+        };
         let (wqn, wsn, wzn, wdq) = (
             format!("{base}__wq"),
             format!("{base}__ws"),
