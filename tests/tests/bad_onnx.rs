@@ -59,3 +59,29 @@ fn every_byte_corruption_is_handled() {
         }
     }
 }
+
+#[test]
+fn absurd_dimensions_are_errors() {
+    use tract_onnx::pb::tensor_shape_proto::dimension::Value;
+    use tract_onnx::pb::type_proto;
+    let m = edgerun_compiler::load_model(&case("onnx-qdq/float/cnn_bn.onnx")).unwrap();
+    for dims in [
+        [1i64 << 40, 1, 1 << 40, 28],
+        [1, 1, 1 << 31, 1 << 31],
+        [i64::MAX, 1, 28, 28],
+    ] {
+        let mut big = m.clone();
+        let input = &mut big.graph.as_mut().unwrap().input[0];
+        if let Some(type_proto::Value::TensorType(t)) =
+            input.r#type.as_mut().and_then(|t| t.value.as_mut())
+        {
+            for (d, v) in t.shape.as_mut().unwrap().dim.iter_mut().zip(dims) {
+                d.value = Some(Value::DimValue(v));
+            }
+        }
+        assert!(
+            edgerun_compiler::compile_model(&big, &Default::default()).is_err(),
+            "{dims:?}"
+        );
+    }
+}

@@ -22,7 +22,7 @@ pub fn plan(items: &[Item]) -> (Vec<usize>, usize) {
     let mut total = 0usize;
     for &i in &order {
         let it = items[i];
-        let size = it.bytes.div_ceil(ALIGN) * ALIGN;
+        let size = it.bytes.div_ceil(ALIGN).saturating_mul(ALIGN);
         // Occupied ranges of live-overlapping placed items, sorted by offset.
         let mut busy: Vec<(usize, usize)> = placed
             .iter()
@@ -30,20 +30,20 @@ pub fn plan(items: &[Item]) -> (Vec<usize>, usize) {
             .map(|&j| {
                 (
                     offsets[j],
-                    offsets[j] + items[j].bytes.div_ceil(ALIGN) * ALIGN,
+                    offsets[j].saturating_add(items[j].bytes.div_ceil(ALIGN).saturating_mul(ALIGN)),
                 )
             })
             .collect();
         busy.sort();
         let mut at = 0usize;
         for (s, e) in busy {
-            if at + size <= s {
+            if at.saturating_add(size) <= s {
                 break;
             }
             at = at.max(e);
         }
         offsets[i] = at;
-        total = total.max(at + size);
+        total = total.max(at.saturating_add(size));
         placed.push(i);
     }
     (offsets, total)

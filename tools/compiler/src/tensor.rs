@@ -58,8 +58,9 @@ pub struct Tensor {
     pub data: Data,
 }
 
+/// Element count, saturating (a corrupt shape must not overflow).
 fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+    shape.iter().fold(1usize, |a, &d| a.saturating_mul(d))
 }
 
 impl Tensor {

@@ -73,8 +73,19 @@ pub(crate) enum Src {
     Blob(Buf),
 }
 
+/// Element count, saturating: an absurd shape from a corrupt file becomes a huge
+/// count that the size checks downstream reject, never an overflow panic.
 pub(crate) fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+    shape.iter().fold(1usize, |a, &d| a.saturating_mul(d))
+}
+
+/// The most elements one compile-time constant may hold (1 GiB of f32).
+pub(crate) const MAX_CONST_ELEMS: usize = 1 << 28;
+
+/// Bytes of a physical tensor, saturating at `u32::MAX` (the validator then
+/// rejects the model; a corrupt shape must not overflow).
+pub(crate) fn byte_len(ph: &Phys) -> u32 {
+    u32::try_from(numel(&ph.shape).saturating_mul(ph.dtype.size())).unwrap_or(u32::MAX)
 }
 
 /// Physical dims of a logical shape in a layout.
@@ -99,7 +110,7 @@ pub(crate) fn phys_axis(rank: usize, layout: Layout, a: usize) -> usize {
 pub(crate) fn strides(dims: &[usize]) -> Vec<usize> {
     let mut s = vec![1usize; dims.len()];
     for d in (0..dims.len().saturating_sub(1)).rev() {
-        s[d] = s[d + 1] * dims[d + 1];
+        s[d] = s[d + 1].saturating_mul(dims[d + 1]);
     }
     s
 }
@@ -298,7 +309,7 @@ impl<'g> Lowerer<'g> {
         layout: Layout,
         dtype: DType,
     ) -> PhysId {
-        let bytes = numel(&shape) * dtype.size();
+        let bytes = numel(&shape).saturating_mul(dtype.size());
         let at = self.ops.len();
         self.storages.push(Storage {
             bytes,
@@ -355,7 +366,7 @@ impl<'g> Lowerer<'g> {
         Buf {
             mem: Mem::Arena,
             offset: p as u32,
-            len: (numel(&ph.shape) * ph.dtype.size()) as u32,
+            len: byte_len(ph),
         }
     }
 
@@ -687,7 +698,7 @@ impl<'g> Lowerer<'g> {
             let mut buf = Buf {
                 mem: Mem::Arena,
                 offset: *p as u32,
-                len: (numel(&ph.shape) * ph.dtype.size()) as u32,
+                len: byte_len(ph),
             };
             resolve(&mut buf, phys);
             let mut dims = [1u32; MAX_RANK];

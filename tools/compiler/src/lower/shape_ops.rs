@@ -440,6 +440,11 @@ pub(crate) fn fold(lw: &mut Lowerer, node: &NodeProto) -> Result<bool> {
         "ConstantOfShape" => {
             let shape: Vec<usize> = c(0)?.to_i64()?.iter().map(|&d| d.max(0) as usize).collect();
             let n = numel(&shape);
+            if n > MAX_CONST_ELEMS {
+                return Err(node.unsupported(format!(
+                    "a constant of {n} elements (limit {MAX_CONST_ELEMS})"
+                )));
+            }
             match node.attr_t("value")? {
                 None => Tensor::f32(shape, vec![0.0; n]),
                 Some(v) => {
