@@ -6,11 +6,13 @@ use edgerun::format::schema::{Op, TensorDesc};
 use edgerun_compiler::conformance::{self, Outcome};
 use std::path::PathBuf;
 
+mod train;
+
 #[derive(Parser)]
 #[command(
     name = "edge-tools",
     version,
-    about = "edgerun: compile ONNX models to .edge, inspect them, check ONNX conformance"
+    about = "edgerun: train the MNIST model zoo, quantize to int8, compile ONNX to .edge, evaluate, benchmark, check ONNX conformance"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -19,6 +21,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Train lenet5, resnet8 or vgg on real MNIST (CPU, burn), with
+    /// checkpoints every epoch and optional float ONNX export.
+    Train(train::TrainCmd),
+    /// Train the same model twice, without and with data augmentation, at the
+    /// same budget, and report both test accuracies.
+    AugmentStudy(train::AugmentStudyCmd),
+    /// Fine-tune a trained checkpoint to a new task from few labelled images
+    /// (new head, lowest layers frozen) and compare with training from scratch.
+    Finetune(train::FinetuneCmd),
+    /// Export a training checkpoint to float ONNX, checked against burn.
+    Export(train::ExportCmd),
     /// Compile an ONNX model (float, QDQ or QOperator int8) to a .edge file.
     Compile {
         /// The ONNX model.
@@ -124,6 +137,10 @@ enum DataCmd {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.cmd {
+        Cmd::Train(a) => train::train_cmd(a),
+        Cmd::AugmentStudy(a) => train::augment_study_cmd(a),
+        Cmd::Finetune(a) => train::finetune_cmd(a),
+        Cmd::Export(a) => train::export_cmd(a),
         Cmd::Compile { model, output } => compile(model, output),
         Cmd::Inspect { model } => inspect(model),
         Cmd::Conformance { dir, json, filter } => conformance_cmd(dir, json, filter),
