@@ -1,6 +1,7 @@
 //! Typed errors. Nothing in this crate panics on data that came from a model
 //! file or from the caller: every failure is one of these.
 
+use crate::format::schema::OpKind;
 use core::fmt;
 
 /// Everything that can go wrong while reading or running a model.
@@ -44,6 +45,9 @@ pub enum Error {
     /// A caller-provided output or scratch buffer holds `got` elements; `needed`
     /// are required (see e.g. [`crate::detect::anchor_count`]).
     BufferTooSmall { needed: usize, got: usize },
+    /// The operator's kernel is not in the [`crate::interp::KernelSet`] this
+    /// build runs with (e.g. an f32 operator in int8-only firmware).
+    KernelNotBuilt(OpKind),
 }
 
 impl fmt::Display for Error {
@@ -73,6 +77,13 @@ impl fmt::Display for Error {
             Error::InvalidParameter => f.write_str("invalid operator parameter"),
             Error::BufferTooSmall { needed, got } => {
                 write!(f, "buffer too small: {needed} elements needed, got {got}")
+            }
+            Error::KernelNotBuilt(kind) => {
+                write!(
+                    f,
+                    "the {} kernel is not built into this binary",
+                    kind.name()
+                )
             }
         }
     }

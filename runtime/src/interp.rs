@@ -20,6 +20,35 @@ pub trait OpHook {
 pub struct NoHook;
 impl OpHook for NoHook {}
 
+/// The kernels an invocation may call, chosen at compile time
+/// ([`Interpreter::invoke_with_kernels`]). Kernels outside the set are never
+/// referenced, so the linker drops them: firmware for int8 models uses
+/// [`QuantizedKernels`] and leaves out the f32 kernels and NMS (about 40 KB of
+/// Cortex-M code). An operator outside the set fails with
+/// [`Error::KernelNotBuilt`].
+pub trait KernelSet {
+    /// f32 compute kernels: every `*F32` operator and `Nms`.
+    const FLOAT: bool;
+
+    /// Whether operators of this kind can run.
+    fn includes(kind: OpKind) -> bool {
+        Self::FLOAT || !kind.is_float_compute()
+    }
+}
+
+/// Every kernel ([`Interpreter::invoke`] uses it).
+pub struct AllKernels;
+impl KernelSet for AllKernels {
+    const FLOAT: bool = true;
+}
+
+/// The kernels of int8 models: int8 compute, lookup tables, data movement and
+/// the f32 <-> int8 (de)quantization at the model boundary.
+pub struct QuantizedKernels;
+impl KernelSet for QuantizedKernels {
+    const FLOAT: bool = false;
+}
+
 /// Executes a model in a caller-supplied arena.
 pub struct Interpreter<'m, 'a> {
     model: Model<'m>,
@@ -159,12 +188,25 @@ impl<'m, 'a> Interpreter<'m, 'a> {
 
     /// Run the model once, calling `hook` around every operator.
     pub fn invoke_with_hook(&mut self, hook: &mut impl OpHook) -> Result<(), Error> {
+        self.invoke_with_kernels::<AllKernels>(hook)
+    }
+
+    /// Run the model once with only the kernels of `K` linked in, calling
+    /// `hook` around every operator. Fails with [`Error::KernelNotBuilt`] at
+    /// the first operator outside `K`, before running it.
+    pub fn invoke_with_kernels<K: KernelSet>(
+        &mut self,
+        hook: &mut impl OpHook,
+    ) -> Result<(), Error> {
         let blob = self.model.blob();
         for (index, rec) in self.model.ops().enumerate() {
             let rec = rec?;
             let kind = rec.op.kind();
+            if !K::includes(kind) {
+                return Err(Error::KernelNotBuilt(kind));
+            }
             hook.before_op(index, rec.name, kind);
-            run_op(&rec.op, self.arena, blob)?;
+            run_op::<K>(&rec.op, self.arena, blob)?;
             hook.after_op(index, rec.name, kind);
         }
         Ok(())
@@ -283,11 +325,12 @@ fn split<'x>(
     ))
 }
 
-/// Execute one operator: resolve its buffers, call its kernel.
-pub(crate) fn run_op(op: &Op, arena: &mut [u8], blob: &[u8]) -> Result<(), Error> {
+/// Execute one operator: resolve its buffers, call its kernel. Operators
+/// outside `K` are refused without referencing their kernels.
+pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Result<(), Error> {
     use kernels::*;
     match op {
-        Op::ConvF32(p) => {
+        Op::ConvF32(p) if K::FLOAT => {
             let (m, out) = split(arena, blob, p.output)?;
             let bias = m.get_opt(p.bias)?.map(f32s).transpose()?;
             conv::float::conv_f32(
@@ -313,7 +356,7 @@ pub(crate) fn run_op(op: &Op, arena: &mut [u8], blob: &[u8]) -> Result<(), Error
                 i8s_mut(out),
             )
         }
-        Op::PoolF32(p) => {
+        Op::PoolF32(p) if K::FLOAT => {
             let (m, out) = split(arena, blob, p.output)?;
             pool::float::pool_f32(&p.geom, f32s(m.get(p.input)?)?, p.act, f32s_mut(out)?)
         }
@@ -327,7 +370,7 @@ pub(crate) fn run_op(op: &Op, arena: &mut [u8], blob: &[u8]) -> Result<(), Error
                 i8s_mut(out),
             )
         }
-        Op::FcF32(p) => {
+        Op::FcF32(p) if K::FLOAT => {
             let (m, out) = split(arena, blob, p.output)?;
             let bias = m.get_opt(p.bias)?.map(f32s).transpose()?;
             fc::float::fc_f32(
@@ -350,11 +393,11 @@ pub(crate) fn run_op(op: &Op, arena: &mut [u8], blob: &[u8]) -> Result<(), Error
                 i8s_mut(out),
             )
         }
-        Op::MatMulF32(p) => {
+        Op::MatMulF32(p) if K::FLOAT => {
             let (m, out) = split(arena, blob, p.output)?;
             matmul::float::matmul_f32(p, f32s(m.get(p.a)?)?, f32s(m.get(p.b)?)?, f32s_mut(out)?)
         }
-        Op::BinaryF32(p) => {
+        Op::BinaryF32(p) if K::FLOAT => {
             let (m, out) = split(arena, blob, p.output)?;
             binary::float::binary_f32(p, f32s(m.get(p.a)?)?, f32s(m.get(p.b)?)?, f32s_mut(out)?)
         }
@@ -368,7 +411,7 @@ pub(crate) fn run_op(op: &Op, arena: &mut [u8], blob: &[u8]) -> Result<(), Error
                 i8s_mut(out),
             )
         }
-        Op::UnaryF32(p) => {
+        Op::UnaryF32(p) if K::FLOAT => {
             let (m, out) = split(arena, blob, p.output)?;
             unary::float::unary_f32(p, f32s(m.get(p.input)?)?, f32s_mut(out)?)
         }
@@ -376,7 +419,7 @@ pub(crate) fn run_op(op: &Op, arena: &mut [u8], blob: &[u8]) -> Result<(), Error
             let (m, out) = split(arena, blob, p.output)?;
             unary::scalar::lut8(m.get(p.table)?, m.get(p.input)?, out)
         }
-        Op::SoftmaxF32(p) => {
+        Op::SoftmaxF32(p) if K::FLOAT => {
             let (m, out) = split(arena, blob, p.output)?;
             softmax::float::softmax_f32(p, f32s(m.get(p.input)?)?, f32s_mut(out)?)
         }
@@ -428,7 +471,7 @@ pub(crate) fn run_op(op: &Op, arena: &mut [u8], blob: &[u8]) -> Result<(), Error
                 f32s_mut(out)?,
             )
         }
-        Op::ChannelAffineF32(p) => {
+        Op::ChannelAffineF32(p) if K::FLOAT => {
             let (m, out) = split(arena, blob, p.output)?;
             affine::float::channel_affine_f32(
                 p,
@@ -438,7 +481,7 @@ pub(crate) fn run_op(op: &Op, arena: &mut [u8], blob: &[u8]) -> Result<(), Error
                 f32s_mut(out)?,
             )
         }
-        Op::Nms(p) => {
+        Op::Nms(p) if K::FLOAT => {
             let (m, out) = split(arena, blob, p.output)?;
             nms::float::nms_f32(
                 p,
@@ -448,5 +491,6 @@ pub(crate) fn run_op(op: &Op, arena: &mut [u8], blob: &[u8]) -> Result<(), Error
             )
             .map(|_| ())
         }
+        _ => Err(Error::KernelNotBuilt(op.kind())),
     }
 }

@@ -38,4 +38,6 @@ pub mod quant;
 pub use error::Error;
 pub use format::Model;
 pub use format::schema::{DType, Op, OpKind};
-pub use interp::{Interpreter, NoHook, OpHook, TensorInfo};
+pub use interp::{
+    AllKernels, Interpreter, KernelSet, NoHook, OpHook, QuantizedKernels, TensorInfo,
+};

@@ -88,7 +88,10 @@ pub fn quantize_f32(x: f32, scale: f32, zero_point: i32, lo: i32, hi: i32) -> i3
         // NaN quantizes to the zero point (ONNX leaves it implementation-defined).
         return zero_point.clamp(lo, hi);
     }
-    (q.clamp(lo as f32, hi as f32)) as i32
+    // Not `f32::clamp`: its `min <= max` assertion formats floats, which links
+    // ~15 KB of float formatting into Cortex-M firmware. `q` is not NaN here,
+    // so max-then-min is the same saturation.
+    q.max(lo as f32).min(hi as f32) as i32
 }
 
 /// ONNX `DequantizeLinear` of one value: `(q - zero_point) * scale`.

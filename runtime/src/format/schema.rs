@@ -598,6 +598,23 @@ pub enum OpKind {
 }
 
 impl OpKind {
+    /// An f32 compute kernel (every `*F32` kind and `Nms`); not the f32 <->
+    /// int8 boundary conversions `Quantize` and `Dequantize`.
+    pub const fn is_float_compute(self) -> bool {
+        matches!(
+            self,
+            OpKind::ConvF32
+                | OpKind::PoolF32
+                | OpKind::FcF32
+                | OpKind::MatMulF32
+                | OpKind::BinaryF32
+                | OpKind::UnaryF32
+                | OpKind::SoftmaxF32
+                | OpKind::ChannelAffineF32
+                | OpKind::Nms
+        )
+    }
+
     pub const fn name(self) -> &'static str {
         match self {
             OpKind::ConvF32 => "conv_f32",

@@ -1,0 +1,334 @@
+//! Host-side baking for board build scripts (feature `codegen`, needs std).
+//!
+//! [`Bake::write`] loads each `.edge` model, runs the *host* runtime on the
+//! first frames of its dataset with the same [`fill_input`] as the firmware,
+//! and writes into `OUT_DIR`: the frames, their labels, the host's output bytes,
+//! and `baked.rs`, which defines
+//!
+//! - `MODELS: [edgerun_fw::BakedModel; N]`, the models in the listed order, each
+//!   16-byte aligned in flash;
+//! - `ARENA_BYTES`, the largest arena of them, to size the static arena.
+//!
+//! A board includes it with `include!(concat!(env!("OUT_DIR"), "/baked.rs"))`.
+//! Adding a model on a known dataset is one more [`Bake::model`] call.
+
+use crate::input::{Preprocess, argmax, fill_input};
+use edgerun::format::write::AlignedBytes;
+use edgerun::{Interpreter, Model};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::string::{String, ToString};
+use std::vec::Vec;
+use std::{format, fs, vec};
+
+/// Labelled frames a model can be baked with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Dataset {
+    /// The first MNIST test digits (28x28, one byte per pixel), from the 500
+    /// vendored in `tools/data/vendor`.
+    MnistTest,
+}
+
+impl Dataset {
+    fn key(self) -> &'static str {
+        match self {
+            Dataset::MnistTest => "mnist_test",
+        }
+    }
+
+    /// `(images, labels, bytes per image)` of the first `n` examples.
+    fn load(self, root: &Path, n: usize) -> Result<(Vec<u8>, Vec<u8>, usize), CodegenError> {
+        match self {
+            Dataset::MnistTest => {
+                let dir = root.join("tools/data/vendor");
+                let images = dir.join("t10k-images-first500-idx3-ubyte");
+                let labels = dir.join("t10k-labels-first500-idx1-ubyte");
+                rerun_if_changed(&images);
+                rerun_if_changed(&labels);
+                let (img_dims, img) = read_idx(&images, 0x0803)?;
+                let (lab_dims, lab) = read_idx(&labels, 0x0801)?;
+                let &[count, rows, cols] = img_dims.as_slice() else {
+                    return Err(CodegenError::new(format!(
+                        "{}: expected 3 dimensions, got {img_dims:?}",
+                        images.display()
+                    )));
+                };
+                if lab_dims != [count] {
+                    return Err(CodegenError::new("MNIST images and labels differ in count"));
+                }
+                if n > count {
+                    return Err(CodegenError::new(format!(
+                        "asked for {n} MNIST test digits, {count} are vendored"
+                    )));
+                }
+                let per = rows * cols;
+                let truncated = || CodegenError::new("MNIST data shorter than its header says");
+                let images = img.get(..n * per).ok_or_else(truncated)?;
+                let labels = lab.get(..n).ok_or_else(truncated)?;
+                Ok((images.to_vec(), labels.to_vec(), per))
+            }
+        }
+    }
+}
+
+/// Read an IDX file (big-endian header: magic, then one u32 per dimension).
+fn read_idx(path: &Path, magic: u32) -> Result<(Vec<usize>, Vec<u8>), CodegenError> {
+    let bytes = fs::read(path).map_err(|e| CodegenError::io(path, e))?;
+    let word = |i: usize| -> Result<usize, CodegenError> {
+        bytes
+            .get(4 * i..4 * i + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(|b| u32::from_be_bytes(b) as usize)
+            .ok_or_else(|| CodegenError::new(format!("{}: truncated header", path.display())))
+    };
+    if word(0)? != magic as usize {
+        return Err(CodegenError::new(format!(
+            "{}: not an IDX file of this kind",
+            path.display()
+        )));
+    }
+    let rank = magic as usize & 0xff;
+    let dims = (1..=rank).map(word).collect::<Result<Vec<_>, _>>()?;
+    let start = 4 * (rank + 1);
+    let len = dims.iter().product::<usize>();
+    let data = bytes
+        .get(start..start + len)
+        .ok_or_else(|| CodegenError::new(format!("{}: truncated data", path.display())))?;
+    Ok((dims, data.to_vec()))
+}
+
+fn rerun_if_changed(path: &Path) {
+    std::println!("cargo:rerun-if-changed={}", path.display());
+}
+
+/// A failure while baking, with a message for the build log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodegenError(String);
+
+impl CodegenError {
+    fn new(msg: impl Into<String>) -> Self {
+        CodegenError(msg.into())
+    }
+    fn io(path: &Path, e: std::io::Error) -> Self {
+        CodegenError(format!("{}: {e}", path.display()))
+    }
+}
+
+impl core::fmt::Display for CodegenError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CodegenError {}
+
+struct Spec {
+    name: String,
+    path: PathBuf,
+    dataset: Dataset,
+    preprocess: Preprocess,
+}
+
+/// What [`Bake::write`] baked for one model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Baked {
+    pub name: String,
+    pub frames: usize,
+    pub host_correct: usize,
+    pub arena_bytes: usize,
+    pub macs: u64,
+}
+
+/// Models to bake, with how many frames each.
+pub struct Bake {
+    root: PathBuf,
+    frames: usize,
+    models: Vec<Spec>,
+}
+
+impl Bake {
+    /// `root` is the repository root; model and data paths are relative to it.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Bake {
+            root: root.into(),
+            frames: 100,
+            models: Vec::new(),
+        }
+    }
+
+    /// How many frames to bake per model.
+    pub fn frames(mut self, n: usize) -> Self {
+        self.frames = n;
+        self
+    }
+
+    /// Bake the `.edge` model at `path` (relative to the root), checked on
+    /// `dataset` with inputs made by `preprocess`.
+    pub fn model(
+        mut self,
+        name: &str,
+        path: impl AsRef<Path>,
+        dataset: Dataset,
+        preprocess: Preprocess,
+    ) -> Self {
+        self.models.push(Spec {
+            name: name.to_string(),
+            path: path.as_ref().to_path_buf(),
+            dataset,
+            preprocess,
+        });
+        self
+    }
+
+    /// Write the data files and `baked.rs` into `out_dir`.
+    pub fn write(&self, out_dir: &Path) -> Result<Vec<Baked>, CodegenError> {
+        if self.models.is_empty() {
+            return Err(CodegenError::new("no model to bake"));
+        }
+        let mut code =
+            String::from("// @generated by edgerun_fw::codegen (a build script). Do not edit.\n\n");
+        let mut datasets: Vec<Dataset> = vec![];
+        let mut entries = String::new();
+        let mut baked = vec![];
+        for (i, spec) in self.models.iter().enumerate() {
+            let path = self.root.join(&spec.path);
+            rerun_if_changed(&path);
+            let bytes = fs::read(&path).map_err(|e| CodegenError::io(&path, e))?;
+            let (images, labels, frame_bytes) = spec.dataset.load(&self.root, self.frames)?;
+            let run = host_outputs(&bytes, &images, &labels, frame_bytes, spec.preprocess)
+                .map_err(|e| CodegenError::new(format!("{}: {e}", path.display())))?;
+
+            let key = spec.dataset.key();
+            if !datasets.contains(&spec.dataset) {
+                datasets.push(spec.dataset);
+                write_file(&out_dir.join(format!("{key}.images.bin")), &images)?;
+                write_file(&out_dir.join(format!("{key}.labels.bin")), &labels)?;
+                let _ = writeln!(
+                    code,
+                    "static {upper}_IMAGES: [u8; {ni}] = *include_bytes!({img:?});\n\
+                     static {upper}_LABELS: [u8; {nl}] = *include_bytes!({lab:?});",
+                    upper = key.to_uppercase(),
+                    ni = images.len(),
+                    nl = labels.len(),
+                    img = out_dir
+                        .join(format!("{key}.images.bin"))
+                        .display()
+                        .to_string(),
+                    lab = out_dir
+                        .join(format!("{key}.labels.bin"))
+                        .display()
+                        .to_string(),
+                );
+            }
+            let expected_path = out_dir.join(format!("model{i}.expected.bin"));
+            write_file(&expected_path, &run.expected)?;
+            let model_path = fs::canonicalize(&path).map_err(|e| CodegenError::io(&path, e))?;
+            let _ = writeln!(
+                code,
+                "static MODEL{i}: ::edgerun_fw::Aligned16<[u8; {len}]> =\n    \
+                 ::edgerun_fw::Aligned16(*include_bytes!({model:?}));\n\
+                 static MODEL{i}_EXPECTED: [u8; {ne}] = *include_bytes!({exp:?});",
+                len = bytes.len(),
+                model = model_path.display().to_string(),
+                ne = run.expected.len(),
+                exp = expected_path.display().to_string(),
+            );
+            let Preprocess::Divide(divisor) = spec.preprocess;
+            let _ = write!(
+                entries,
+                "    ::edgerun_fw::BakedModel {{\n        \
+                 name: {name:?},\n        \
+                 bytes: &MODEL{i}.0,\n        \
+                 arena_bytes: {arena},\n        \
+                 macs: {macs},\n        \
+                 preprocess: ::edgerun_fw::Preprocess::Divide(f32::from_bits({bits:#010x})),\n        \
+                 frames: ::edgerun_fw::BakedFrames {{\n            \
+                 count: {n},\n            \
+                 frame_bytes: {frame_bytes},\n            \
+                 output_bytes: {out},\n            \
+                 images: &{upper}_IMAGES,\n            \
+                 labels: &{upper}_LABELS,\n            \
+                 expected: &MODEL{i}_EXPECTED,\n        \
+                 }},\n        \
+                 host_correct: {correct},\n    \
+                 }},\n",
+                name = spec.name,
+                arena = run.arena_bytes,
+                macs = run.macs,
+                bits = divisor.to_bits(),
+                n = self.frames,
+                out = run.output_bytes,
+                upper = key.to_uppercase(),
+                correct = run.correct,
+            );
+            baked.push(Baked {
+                name: spec.name.clone(),
+                frames: self.frames,
+                host_correct: run.correct,
+                arena_bytes: run.arena_bytes,
+                macs: run.macs,
+            });
+        }
+        let arena = baked.iter().map(|b| b.arena_bytes).max().unwrap_or(0);
+        let _ = write!(
+            code,
+            "\n/// Every baked model, in the order the build script lists them.\n\
+             pub static MODELS: [::edgerun_fw::BakedModel; {n}] = [\n{entries}];\n\n\
+             /// The largest arena of the baked models (bytes, from a 16-byte aligned start).\n\
+             pub const ARENA_BYTES: usize = {arena};\n",
+            n = baked.len(),
+        );
+        write_file(&out_dir.join("baked.rs"), code.as_bytes())?;
+        Ok(baked)
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CodegenError> {
+    fs::write(path, bytes).map_err(|e| CodegenError::io(path, e))
+}
+
+struct HostRun {
+    expected: Vec<u8>,
+    output_bytes: usize,
+    correct: usize,
+    arena_bytes: usize,
+    macs: u64,
+}
+
+/// Run the host runtime on every frame, as the firmware will.
+fn host_outputs(
+    bytes: &[u8],
+    images: &[u8],
+    labels: &[u8],
+    frame_bytes: usize,
+    pre: Preprocess,
+) -> Result<HostRun, String> {
+    let aligned = AlignedBytes::new(bytes);
+    let model = Model::parse(&aligned).map_err(|e| e.to_string())?;
+    let macs = model
+        .ops()
+        .map(|r| r.map(|rec| crate::op_macs(&rec.op)))
+        .sum::<Result<u64, _>>()
+        .map_err(|e| e.to_string())?;
+    let mut arena = vec![0u8; model.arena_bytes_unaligned()];
+    let mut interp = Interpreter::new(&model, &mut arena).map_err(|e| e.to_string())?;
+    let mut expected = Vec::new();
+    let mut correct = 0;
+    for (pixels, &label) in images.chunks_exact(frame_bytes).zip(labels) {
+        fill_input(&mut interp, pixels, pre).map_err(|e| format!("{e:?}"))?;
+        // All kernels: a model the firmware cannot run fails there, clearly.
+        interp.invoke().map_err(|e| e.to_string())?;
+        expected.extend_from_slice(interp.output_bytes(0).map_err(|e| e.to_string())?);
+        if argmax(&interp).map_err(|e| format!("{e:?}"))? == Some(usize::from(label)) {
+            correct += 1;
+        }
+    }
+    Ok(HostRun {
+        output_bytes: interp.output_bytes(0).map_err(|e| e.to_string())?.len(),
+        expected,
+        correct,
+        arena_bytes: model.arena_bytes(),
+        macs,
+    })
+}

@@ -1,0 +1,257 @@
+//! Run a model on every frame of a source: time it, check it, summarize it.
+
+use crate::clock::{Clock, Unit};
+use crate::error::AppError;
+use crate::input::{Preprocess, argmax, fill_input};
+use crate::source::FrameSource;
+use edgerun::format::schema::ConvGeom;
+use edgerun::{Interpreter, KernelSet, Model, Op, OpHook, OpKind};
+use heapless::Vec;
+
+/// Operators a model may have (per-op statistics live in a fixed vector).
+pub const MAX_OPS: usize = 64;
+/// Failed frames a report keeps (the count of all of them is kept too).
+pub const MAX_FAILURES: usize = 8;
+
+/// Time spent in one operator over all frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpStat<'m> {
+    pub name: &'m str,
+    pub kind: OpKind,
+    /// Multiply-accumulates of one run of the operator ([`op_macs`]).
+    pub macs: u64,
+    /// Sum over frames, in [`ModelReport::unit`].
+    pub total: u64,
+    pub min: u64,
+    pub max: u64,
+}
+
+/// The outcome of one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct FrameResult {
+    pub index: usize,
+    pub label: Option<u8>,
+    pub predicted: Option<usize>,
+    /// Whether output 0 equals the expected bytes, when the frame has them.
+    pub bit_exact: Option<bool>,
+    /// Time of the inference, in the clock's unit.
+    pub elapsed: u64,
+}
+
+impl FrameResult {
+    /// True unless the output differs from the expected bytes.
+    pub fn ok(&self) -> bool {
+        self.bit_exact != Some(false)
+    }
+}
+
+/// Everything [`run_model`] measured and checked.
+#[derive(Debug, Clone)]
+pub struct ModelReport<'m> {
+    pub model_name: &'m str,
+    pub unit: Unit,
+    /// Multiply-accumulates of one inference (sum of [`op_macs`]).
+    pub macs: u64,
+    pub arena_bytes: usize,
+    pub frames: usize,
+    /// Frames with a label, and how many of them the model got right.
+    pub labelled: usize,
+    pub correct: usize,
+    /// Frames with expected output bytes, and how many differed.
+    pub checked: usize,
+    pub mismatches: usize,
+    /// Inference time: sum, minimum and maximum over frames.
+    pub total: u64,
+    pub min: u64,
+    pub max: u64,
+    pub ops: Vec<OpStat<'m>, MAX_OPS>,
+    /// The first frames whose output differed from the expected bytes.
+    pub failures: Vec<FrameResult, MAX_FAILURES>,
+}
+
+impl ModelReport<'_> {
+    /// Mean inference time (0 without frames).
+    pub fn mean(&self) -> u64 {
+        self.total.checked_div(self.frames as u64).unwrap_or(0)
+    }
+    /// Sum of the per-operator means: [`Self::mean`] minus the hook's overhead.
+    pub fn ops_mean(&self) -> u64 {
+        let sum = self.ops.iter().fold(0u64, |a, s| a.saturating_add(s.total));
+        sum.checked_div(self.frames as u64).unwrap_or(0)
+    }
+    /// Every frame with expected bytes reproduced them exactly, and there was
+    /// at least one such frame.
+    pub fn bit_exact(&self) -> bool {
+        self.checked > 0 && self.mismatches == 0
+    }
+}
+
+/// Multiply-accumulates of one operator (convolutions and matrix products;
+/// 0 for the rest), as `edge-tools inspect` counts them.
+pub fn op_macs(op: &Op) -> u64 {
+    let prod = |v: &[u32]| v.iter().fold(1u64, |a, &x| a.saturating_mul(u64::from(x)));
+    let conv = |g: &ConvGeom| {
+        prod(&[
+            g.n,
+            g.out_h,
+            g.out_w,
+            g.out_c,
+            g.k_h,
+            g.k_w,
+            g.in_c / g.groups.max(1),
+        ])
+    };
+    match op {
+        Op::ConvF32(p) => conv(&p.geom),
+        Op::ConvI8(p) => conv(&p.geom),
+        Op::FcF32(p) => prod(&[p.rows, p.k, p.n]),
+        Op::FcI8(p) => prod(&[p.rows, p.k, p.n]),
+        Op::MatMulF32(p) => prod(&[p.m, p.k, p.n]).saturating_mul(prod(&p.batch)),
+        _ => 0,
+    }
+}
+
+/// Times every operator with a [`Clock`].
+struct Profiler<'c, 'r, 'm, C> {
+    clock: &'c mut C,
+    start: u64,
+    ops: &'r mut Vec<OpStat<'m>, MAX_OPS>,
+}
+
+impl<C: Clock> OpHook for Profiler<'_, '_, '_, C> {
+    fn before_op(&mut self, _index: usize, _name: &str, _kind: OpKind) {
+        self.start = self.clock.now();
+    }
+    fn after_op(&mut self, index: usize, _name: &str, _kind: OpKind) {
+        let dt = self.clock.now().saturating_sub(self.start);
+        if let Some(s) = self.ops.get_mut(index) {
+            s.total = s.total.saturating_add(dt);
+            s.min = s.min.min(dt);
+            s.max = s.max.max(dt);
+        }
+    }
+}
+
+/// Run the model in `model_bytes` (16-byte aligned) on every frame of
+/// `source`, in `arena`, timing it with `clock`, with the kernels of `K` only
+/// (e.g. [`edgerun::QuantizedKernels`] to keep f32 kernels out of the binary).
+/// `on_frame` sees every frame's result as it comes (e.g. to log progress).
+///
+/// A model with an operator outside `K` is refused before the first frame
+/// ([`edgerun::Error::KernelNotBuilt`]).
+///
+/// A frame whose output differs from its expected bytes does not stop the run:
+/// it is counted in [`ModelReport::mismatches`] and kept in
+/// [`ModelReport::failures`]. Errors of the model, the arena or the source do.
+pub fn run_model<'m, K: KernelSet, C: Clock, S: FrameSource>(
+    _kernels: K,
+    model_bytes: &'m [u8],
+    pre: Preprocess,
+    arena: &mut [u8],
+    source: &mut S,
+    clock: &mut C,
+    mut on_frame: impl FnMut(&FrameResult),
+) -> Result<ModelReport<'m>, AppError> {
+    let model = Model::parse(model_bytes)?;
+    let mut ops: Vec<OpStat<'m>, MAX_OPS> = Vec::new();
+    let mut macs = 0u64;
+    for rec in model.ops() {
+        let rec = rec?;
+        if !K::includes(rec.op.kind()) {
+            return Err(edgerun::Error::KernelNotBuilt(rec.op.kind()).into());
+        }
+        let m = op_macs(&rec.op);
+        macs = macs.saturating_add(m);
+        ops.push(OpStat {
+            name: rec.name,
+            kind: rec.op.kind(),
+            macs: m,
+            total: 0,
+            min: u64::MAX,
+            max: 0,
+        })
+        .map_err(|_| AppError::TooManyOps {
+            ops: model.num_ops(),
+            max: MAX_OPS,
+        })?;
+    }
+    let mut interp = Interpreter::new(&model, arena)?;
+    let mut report = ModelReport {
+        model_name: model.name(),
+        unit: C::UNIT,
+        macs,
+        arena_bytes: interp.arena_used_bytes(),
+        frames: 0,
+        labelled: 0,
+        correct: 0,
+        checked: 0,
+        mismatches: 0,
+        total: 0,
+        min: u64::MAX,
+        max: 0,
+        ops: Vec::new(),
+        failures: Vec::new(),
+    };
+
+    while let Some(frame) = source.next_frame()? {
+        fill_input(&mut interp, frame.pixels, pre)?;
+        let t0 = clock.now();
+        interp.invoke_with_kernels::<K>(&mut Profiler {
+            clock: &mut *clock,
+            start: t0,
+            ops: &mut ops,
+        })?;
+        let elapsed = clock.now().saturating_sub(t0);
+
+        let predicted = argmax(&interp)?;
+        let bit_exact = match frame.expected_output {
+            Some(want) => {
+                let got = interp.output_bytes(0)?;
+                if got.len() != want.len() {
+                    return Err(AppError::ExpectedSize {
+                        expected: got.len(),
+                        got: want.len(),
+                    });
+                }
+                Some(got == want)
+            }
+            None => None,
+        };
+        let result = FrameResult {
+            index: report.frames,
+            label: frame.label,
+            predicted,
+            bit_exact,
+            elapsed,
+        };
+
+        report.frames += 1;
+        if let Some(label) = frame.label {
+            report.labelled += 1;
+            if predicted == Some(usize::from(label)) {
+                report.correct += 1;
+            }
+        }
+        if let Some(exact) = bit_exact {
+            report.checked += 1;
+            if !exact {
+                report.mismatches += 1;
+                // Only the first MAX_FAILURES are kept; the count has them all.
+                let _ = report.failures.push(result);
+            }
+        }
+        report.total = report.total.saturating_add(elapsed);
+        report.min = report.min.min(elapsed);
+        report.max = report.max.max(elapsed);
+        on_frame(&result);
+    }
+    if report.frames == 0 {
+        report.min = 0;
+    }
+    for s in ops.iter_mut().filter(|s| s.min == u64::MAX) {
+        s.min = 0;
+    }
+    report.ops = ops;
+    Ok(report)
+}

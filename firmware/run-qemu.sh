@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Builds the Cortex-M4F firmware (firmware/qemu-mps2-an386) in release, runs it
+# in QEMU (mps2-an386) with a timeout, decodes its defmt output and checks it:
+# every baked MNIST digit must give the host runtime's output bit for bit, the
+# run must end with "EDGERUN done status=PASS" and exit 0, with no HardFault,
+# panic or hang; the code (flash minus baked model and data) must stay within
+# its ceiling. Installs what is missing first (qemu-system-arm, defmt-print,
+# the thumbv7em target, llvm-tools).
+#
+#   bash firmware/run-qemu.sh                   # the check
+#   bash firmware/run-qemu.sh --fault-selftest  # a firmware that faults on purpose must fail
+#
+# Environment: EDGERUN_FW_FRAMES (digits per model, default 500),
+# QEMU_TIMEOUT (seconds, default 300).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'run-qemu: FAIL: %s\n' "$*" >&2; exit 1; }
+
+selftest=0
+case "${1:-}" in
+  --fault-selftest) selftest=1 ;;
+  "") ;;
+  *) die "unknown argument $1" ;;
+esac
+
+# Code bytes allowed in flash, baked model and data excluded. The goal is
+# 40 KB (README); this ceiling catches regressions from today's size.
+CODE_CEILING=57344
+
+step "tools"
+if ! command -v qemu-system-arm >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq qemu-system-arm >/dev/null
+  else
+    die "qemu-system-arm is missing: sudo apt-get install qemu-system-arm"
+  fi
+fi
+command -v defmt-print >/dev/null || cargo install defmt-print --locked
+rustup target add thumbv7em-none-eabihf >/dev/null
+rustup component add llvm-tools >/dev/null
+bin="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
+qemu-system-arm --version | head -n 1
+
+step "build (release)"
+features=()
+[ "$selftest" = 1 ] && features=(--features fault-selftest)
+(cd qemu-mps2-an386 && cargo build --release "${features[@]}")
+elf=target/thumbv7em-none-eabihf/release/qemu-mps2-an386
+out=target/qemu-run
+mkdir -p "$out"
+
+step "run in QEMU (timeout ${QEMU_TIMEOUT:-300} s)"
+set +e
+timeout "${QEMU_TIMEOUT:-300}" qemu-system-arm -cpu cortex-m4 -M mps2-an386 -nographic \
+  -semihosting-config enable=on,target=native -icount shift=0 \
+  -kernel "$elf" </dev/null >"$out/defmt.bin" 2>"$out/qemu.stderr"
+rc=$?
+set -e
+defmt-print -e "$elf" <"$out/defmt.bin" >"$out/log.txt" 2>&1 || true
+cat "$out/log.txt"
+[ -s "$out/qemu.stderr" ] && { echo "--- qemu stderr"; cat "$out/qemu.stderr"; }
+
+hang=0; fault=0; pass=0
+[ "$rc" = 124 ] && hang=1
+grep -qE 'EDGERUN (hardfault|panic|unexpected_interrupt)' "$out/log.txt" && fault=1
+grep -q 'EDGERUN done status=PASS' "$out/log.txt" && pass=1
+
+if [ "$selftest" = 1 ]; then
+  step "fault self-test"
+  [ "$hang" = 0 ] || die "the faulting firmware hung instead of exiting"
+  [ "$fault" = 1 ] && [ "$rc" != 0 ] || die "a HardFault did not exit QEMU with failure (exit $rc)"
+  echo "a HardFault is reported and exits QEMU with status $rc: OK"
+  # Leave a normal build behind.
+  (cd qemu-mps2-an386 && cargo build --release -q)
+  exit 0
+fi
+
+[ "$hang" = 0 ] || die "no exit within ${QEMU_TIMEOUT:-300} s (hang)"
+[ "$fault" = 0 ] || die "the firmware faulted or panicked"
+[ "$rc" = 0 ] || die "QEMU exited with status $rc"
+[ "$pass" = 1 ] || die "no 'EDGERUN done status=PASS' line"
+grep -q 'EDGERUN result .*status=PASS' "$out/log.txt" || die "a model did not reproduce the host"
+
+step "flash"
+flash=$("$bin/llvm-size" -A "$elf" | awk '$1==".vector_table"||$1==".text"||$1==".rodata"||$1==".data"{f+=$2} END{print f}')
+baked=$("$bin/llvm-nm" -S -t d "$elf" | awk '$3 ~ /^[rRdD]$/ && $4 ~ /5baked/ {b+=$2} END{print b+0}')
+models=$("$bin/llvm-nm" -S -t d "$elf" | awk '$3 ~ /^[rRdD]$/ && $4 ~ /5baked6MODEL[0-9]+17h/ {b+=$2} END{print b+0}')
+code=$((flash - baked))
+echo "EDGERUN flash total_bytes=$flash code_bytes=$code models_bytes=$models test_data_bytes=$((baked - models)) code_ceiling=$CODE_CEILING code_goal=40960"
+[ "$code" -le "$CODE_CEILING" ] || die "code is $code bytes, over its ceiling of $CODE_CEILING"
+echo "run-qemu: PASS"
