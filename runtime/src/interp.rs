@@ -345,7 +345,7 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
         Op::ConvI8(p) => {
             let (m, out) = split(arena, blob, p.output)?;
             let bias = m.get_opt(p.bias)?.map(i32s).transpose()?;
-            conv::scalar::conv_i8(
+            conv::conv_i8(
                 &p.geom,
                 i8s(m.get(p.input)?),
                 i8s(m.get(p.weights)?),
@@ -384,7 +384,7 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
         Op::FcI8(p) => {
             let (m, out) = split(arena, blob, p.output)?;
             let bias = m.get_opt(p.bias)?.map(i32s).transpose()?;
-            fc::scalar::fc_i8(
+            fc::fc_i8(
                 p,
                 i8s(m.get(p.input)?),
                 i8s(m.get(p.weights)?),

@@ -28,12 +28,36 @@
 ///
 /// `shift` must be in `[-31, 30]` (the compiler only emits such values; values outside
 /// are clamped so that this function can never panic or shift out of range).
-#[inline(always)]
+#[inline(never)]
 pub fn requantize(acc: i32, mult: i32, shift: i32) -> i32 {
-    let total_shift = (31 - shift).clamp(1, 62) as u32;
-    let round = 1i64 << (total_shift - 1);
-    let v = ((acc as i64) * (mult as i64) + round) >> total_shift;
-    v.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+    // `max`/`min`, not `clamp`: the bounds are constants, and `clamp`'s assertion
+    // is not always inlined away at `opt-level = "z"`.
+    #[allow(clippy::manual_clamp)]
+    let total_shift = (31 - shift).max(1).min(62) as u32;
+    // floor((p + 2^(s-1)) / 2^s) == (floor(p / 2^(s-1)) + 1) >> 1 for integers p and
+    // s >= 1 (exact: |p| <= 2^62, no overflow). One 64-bit shift by a variable
+    // amount instead of two: on 32-bit targets each is a libcall at small opt-levels.
+    let q = shr64((acc as i64) * (mult as i64), total_shift - 1);
+    let v = (q + 1) >> 1;
+    #[allow(clippy::manual_clamp)]
+    let v = v.max(i32::MIN as i64).min(i32::MAX as i64);
+    v as i32
+}
+
+/// `p >> n` (arithmetic) for `n` in `[0, 63]`, written with 32-bit shifts so that
+/// 32-bit targets do not call `__aeabi_lasr`.
+#[inline(always)]
+fn shr64(p: i64, n: u32) -> i64 {
+    let hi = (p >> 32) as i32;
+    let lo = p as u32;
+    if n >= 32 {
+        (hi >> (n - 32).min(31)) as i64
+    } else if n == 0 {
+        p
+    } else {
+        let lo = (lo >> n) | ((hi as u32) << (32 - n));
+        (((hi >> n) as i64) << 32) | lo as i64
+    }
 }
 
 /// Split a positive real multiplier into a Q31 `mult` and a `shift` for [`requantize`].
@@ -71,7 +95,10 @@ pub fn multiplier_value(mult: i32, shift: i32) -> f64 {
 /// Clamp to `[lo, hi]` and narrow to `i8` (`lo`/`hi` are always within the i8 range).
 #[inline(always)]
 pub fn clamp_i8(v: i32, lo: i32, hi: i32) -> i8 {
-    v.clamp(lo, hi).clamp(-128, 127) as i8
+    // `max`/`min` rather than `clamp`, which asserts `lo <= hi` (callers check it).
+    #[allow(clippy::manual_clamp)]
+    let v = v.max(lo).min(hi).max(-128).min(127);
+    v as i8
 }
 
 /// Round half to even, as ONNX `QuantizeLinear` does.
@@ -126,6 +153,39 @@ mod tests {
         ];
         for &(acc, m, s, want) in cases {
             assert_eq!(requantize(acc, m, s), want, "requantize({acc}, {m}, {s})");
+        }
+    }
+
+    /// Every shift, with accumulators and multipliers at the extremes: the
+    /// formula in exact i128 arithmetic.
+    #[test]
+    fn requantize_every_shift() {
+        let accs = [
+            i32::MIN,
+            i32::MIN + 1,
+            -65_536,
+            -12_345,
+            -3,
+            -1,
+            0,
+            1,
+            2,
+            3,
+            99_999,
+            i32::MAX,
+        ];
+        let mults = [0, 1, 1 << 30, 1_288_490_189, 2_000_000_000, i32::MAX];
+        for shift in -40..=40 {
+            let s = (31 - shift).clamp(1, 62);
+            let den = 1i128 << s;
+            for &acc in &accs {
+                for &m in &mults {
+                    let want = (acc as i128 * m as i128 + den / 2)
+                        .div_euclid(den)
+                        .clamp(i32::MIN as i128, i32::MAX as i128);
+                    assert_eq!(requantize(acc, m, shift) as i128, want, "{acc} {m} {shift}");
+                }
+            }
         }
     }
 

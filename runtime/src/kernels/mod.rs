@@ -18,7 +18,11 @@ pub mod affine;
 pub mod binary;
 pub mod conv;
 pub mod copy;
+#[cfg(any(test, edgerun_dsp))]
+pub mod dsp;
 pub mod fc;
+#[cfg(test)]
+pub(crate) mod frame;
 pub mod matmul;
 pub mod nms;
 pub mod pool;

@@ -1,4 +1,76 @@
-//! conv kernels.
+//! conv kernels: `scalar.rs` (the reference), `dsp.rs` (Armv7E-M, chosen at
+//! compile time), `float.rs` (f32).
 
+use crate::error::Error;
+use crate::format::schema::ConvGeom;
+use crate::kernels::RequantParams;
+
+#[cfg(any(test, edgerun_dsp))]
+pub mod dsp;
 pub mod float;
 pub mod scalar;
+
+/// The signature shared by [`scalar::conv_i8`] and its SIMD twins.
+pub type ConvI8Fn = fn(
+    &ConvGeom,
+    &[i8],
+    &[i8],
+    Option<&[i32]>,
+    i32,
+    i32,
+    &RequantParams<'_>,
+    &mut [i8],
+) -> Result<(), Error>;
+
+/// int8 convolution with the fastest kernel of this build: the DSP one on Armv7E-M,
+/// else the scalar one. Same contract and results as [`scalar::conv_i8`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn conv_i8(
+    g: &ConvGeom,
+    input: &[i8],
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    input_offset: i32,
+    weight_offset: i32,
+    rq: &RequantParams<'_>,
+    out: &mut [i8],
+) -> Result<(), Error> {
+    #[cfg(edgerun_dsp)]
+    let f = dsp::conv_i8;
+    #[cfg(not(edgerun_dsp))]
+    let f = scalar::conv_i8;
+    f(
+        g,
+        input,
+        weights,
+        bias,
+        input_offset,
+        weight_offset,
+        rq,
+        out,
+    )
+}
+
+/// Every twin of [`scalar::conv_i8`]; each is checked against the reference by
+/// `kernels::frame::conv`.
+#[cfg(test)]
+pub(crate) const TWINS: &[crate::kernels::frame::Twin<ConvI8Fn>] = &[
+    crate::kernels::frame::Twin {
+        name: "scalar",
+        probe: || Ok(scalar::conv_i8),
+    },
+    crate::kernels::frame::Twin {
+        name: "dsp-emulated",
+        probe: || Ok(dsp::conv_i8_with::<crate::kernels::dsp::Emulated>),
+    },
+    crate::kernels::frame::Twin {
+        name: "dsp",
+        probe: || {
+            #[cfg(edgerun_dsp)]
+            return Ok(dsp::conv_i8);
+            #[cfg(not(edgerun_dsp))]
+            Err("not an Armv7E-M build (runs in QEMU: firmware/run-kernel-tests.sh)")
+        },
+    },
+];

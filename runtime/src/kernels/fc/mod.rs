@@ -1,4 +1,56 @@
-//! fc kernels.
+//! fc kernels: `scalar.rs` (the reference), `dsp.rs` (Armv7E-M, chosen at compile
+//! time), `float.rs` (f32).
 
+use crate::error::Error;
+use crate::format::schema::FcI8;
+use crate::kernels::RequantParams;
+
+#[cfg(any(test, edgerun_dsp))]
+pub mod dsp;
 pub mod float;
 pub mod scalar;
+
+/// The signature shared by [`scalar::fc_i8`] and its SIMD twins.
+pub type FcI8Fn =
+    fn(&FcI8, &[i8], &[i8], Option<&[i32]>, &RequantParams<'_>, &mut [i8]) -> Result<(), Error>;
+
+/// int8 fully connected with the fastest kernel of this build: the DSP one on
+/// Armv7E-M, else the scalar one. Same contract and results as [`scalar::fc_i8`].
+#[inline(always)]
+pub fn fc_i8(
+    p: &FcI8,
+    input: &[i8],
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    rq: &RequantParams<'_>,
+    out: &mut [i8],
+) -> Result<(), Error> {
+    #[cfg(edgerun_dsp)]
+    let f = dsp::fc_i8;
+    #[cfg(not(edgerun_dsp))]
+    let f = scalar::fc_i8;
+    f(p, input, weights, bias, rq, out)
+}
+
+/// Every twin of [`scalar::fc_i8`]; each is checked against the reference by
+/// `kernels::frame::fc`.
+#[cfg(test)]
+pub(crate) const TWINS: &[crate::kernels::frame::Twin<FcI8Fn>] = &[
+    crate::kernels::frame::Twin {
+        name: "scalar",
+        probe: || Ok(scalar::fc_i8),
+    },
+    crate::kernels::frame::Twin {
+        name: "dsp-emulated",
+        probe: || Ok(dsp::fc_i8_with::<crate::kernels::dsp::Emulated>),
+    },
+    crate::kernels::frame::Twin {
+        name: "dsp",
+        probe: || {
+            #[cfg(edgerun_dsp)]
+            return Ok(dsp::fc_i8);
+            #[cfg(not(edgerun_dsp))]
+            Err("not an Armv7E-M build (runs in QEMU: firmware/run-kernel-tests.sh)")
+        },
+    },
+];

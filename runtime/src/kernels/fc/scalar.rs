@@ -29,18 +29,7 @@ pub fn fc_i8(
     rq: &RequantParams<'_>,
     out: &mut [i8],
 ) -> Result<(), Error> {
-    check_offset(p.input_offset)?;
-    check_offset(p.weight_offset)?;
-    let (in_len, w_len, out_len) = fc_lens(p.rows, p.k, p.n)?;
-    check_len(input.len(), in_len)?;
-    check_len(weights.len(), w_len)?;
-    check_len(out.len(), out_len)?;
-    let n = p.n as usize;
-    if let Some(b) = bias {
-        check_len(b.len(), n)?;
-    }
-    check_requant(rq, n)?;
-    let (k, rows) = (p.k as usize, p.rows as usize);
+    let (rows, k, n) = validate(p, input, weights, bias, rq, out)?;
     let (ioff, woff) = (p.input_offset, p.weight_offset);
     // rows * k, n * k and rows * n were checked by fc_lens, so every range is in bounds.
     for r in 0..rows {
@@ -58,141 +47,44 @@ pub fn fc_i8(
     Ok(())
 }
 
+/// Check everything [`fc_i8`] relies on; returns `(rows, k, n)`.
+pub(crate) fn validate(
+    p: &FcI8,
+    input: &[i8],
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    rq: &RequantParams<'_>,
+    out: &[i8],
+) -> Result<(usize, usize, usize), Error> {
+    check_offset(p.input_offset)?;
+    check_offset(p.weight_offset)?;
+    let (in_len, w_len, out_len) = fc_lens(p.rows, p.k, p.n)?;
+    check_len(input.len(), in_len)?;
+    check_len(weights.len(), w_len)?;
+    check_len(out.len(), out_len)?;
+    let n = p.n as usize;
+    if let Some(b) = bias {
+        check_len(b.len(), n)?;
+    }
+    check_requant(rq, n)?;
+    Ok((p.rows as usize, p.k as usize, n))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // in tests a panic is a failure report
 mod tests {
     extern crate std;
 
     use super::*;
-    use crate::format::schema::{Buf, Mem, Requant};
-    use crate::quant::quantize_multiplier;
+    use crate::kernels::frame::fc::{case, params, reference};
     use proptest::prelude::*;
     use std::vec;
-    use std::vec::Vec;
-
-    /// Exact requantization from the documented formula, in i128.
-    fn rq_exact(acc: i64, mult: i32, shift: i32) -> i64 {
-        let den = 1i128 << (31 - shift);
-        let v = (acc as i128 * mult as i128 + den / 2).div_euclid(den);
-        v.clamp(i32::MIN as i128, i32::MAX as i128) as i64
-    }
-
-    const NO_BUF: Buf = Buf {
-        mem: Mem::Arena,
-        offset: 0,
-        len: 0,
-    };
-
-    fn params(rows: u32, k: u32, n: u32, input_offset: i32, weight_offset: i32) -> FcI8 {
-        FcI8 {
-            rows,
-            k,
-            n,
-            input: NO_BUF,
-            weights: NO_BUF,
-            bias: None,
-            output: NO_BUF,
-            input_offset,
-            weight_offset,
-            rq: Requant {
-                mult: NO_BUF,
-                shift: NO_BUF,
-                output_offset: 0,
-                act_min: -128,
-                act_max: 127,
-            },
-        }
-    }
-
-    #[derive(Debug, Clone)]
-    struct Case {
-        rows: usize,
-        k: usize,
-        n: usize,
-        input: Vec<i8>,
-        weights: Vec<i8>,
-        bias: Option<Vec<i32>>,
-        ioff: i32,
-        woff: i32,
-        mult: Vec<i32>,
-        shift: Vec<i32>,
-        oo: i32,
-        lo: i32,
-        hi: i32,
-    }
-
-    /// Independent reference: the expanded form CMSIS-NN precomputes,
-    /// `sum x*w + woff * sum x + ioff * sum w + k * ioff * woff`, in i64; i128 requant.
-    fn reference(c: &Case) -> Vec<i8> {
-        let mut out = vec![0i8; c.rows * c.n];
-        let (io, wo) = (c.ioff as i64, c.woff as i64);
-        for r in 0..c.rows {
-            let x: Vec<i64> = (0..c.k).map(|i| c.input[r * c.k + i] as i64).collect();
-            let sx: i64 = x.iter().sum();
-            for j in 0..c.n {
-                let w: Vec<i64> = (0..c.k).map(|i| c.weights[j * c.k + i] as i64).collect();
-                let sw: i64 = w.iter().sum();
-                let xw: i64 = x.iter().zip(&w).map(|(a, b)| a * b).sum();
-                let b = c.bias.as_ref().map_or(0, |b| b[j] as i64);
-                let acc = b + xw + wo * sx + io * sw + c.k as i64 * io * wo;
-                let v = (rq_exact(acc, c.mult[j], c.shift[j]) + c.oo as i64)
-                    .clamp(c.lo as i64, c.hi as i64);
-                out[r * c.n + j] = v as i8;
-            }
-        }
-        out
-    }
-
-    fn case() -> impl Strategy<Value = Case> {
-        (1usize..=4, 0usize..=70, 1usize..=9)
-            .prop_flat_map(|(rows, k, n)| {
-                (
-                    Just((rows, k, n)),
-                    proptest::collection::vec(any::<i8>(), rows * k),
-                    proptest::collection::vec(any::<i8>(), n * k),
-                    proptest::option::of(proptest::collection::vec(-100_000i32..100_000, n)),
-                    (-128i32..=127, prop_oneof![Just(0i32), -127i32..=128]),
-                    proptest::collection::vec(
-                        prop_oneof![
-                            3 => (1e-4f64).ln()..(5e-3f64).ln(),
-                            1 => (1e-4f64).ln()..(0.9f64).ln(),
-                        ]
-                        .prop_map(|l| quantize_multiplier(l.exp()).unwrap()),
-                        n,
-                    ),
-                    (
-                        -128i32..=127,
-                        prop_oneof![
-                            Just((-128i32, 127i32)),
-                            (-128i32..=127, -128i32..=127).prop_map(|(a, b)| (a.min(b), a.max(b))),
-                        ],
-                    ),
-                )
-            })
-            .prop_map(
-                |((rows, k, n), input, weights, bias, (zp, woff), m, (oo, (lo, hi)))| Case {
-                    rows,
-                    k,
-                    n,
-                    input,
-                    weights,
-                    bias,
-                    ioff: -zp,
-                    woff,
-                    mult: m.iter().map(|v| v.0).collect(),
-                    shift: m.iter().map(|v| v.1).collect(),
-                    oo,
-                    lo,
-                    hi,
-                },
-            )
-    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         #[test]
-        fn matches_reference(c in case()) {
+        fn matches_reference(c in case(70)) {
             let p = params(c.rows as u32, c.k as u32, c.n as u32, c.ioff, c.woff);
             let rq = RequantParams {
                 mult: &c.mult,

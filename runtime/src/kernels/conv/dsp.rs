@@ -1,0 +1,219 @@
+//! int8 2-D convolution for Armv7E-M (Cortex-M4/M7): im2col rows of `i16` and a
+//! 2-pixel x 2-channel SMLAD micro-kernel. Bit-exact twin of [`super::scalar`].
+//!
+//! One group (`groups == 1`: first layers with 1 input channel, 1x1 and every
+//! dense kxk conv): for each pair of output pixels, the receptive field of each
+//! pixel (`k_h * k_w * in_c` values, OHWI order, the order of a weight row) is
+//! widened once into a stack row as `x + input_offset` (padded taps are 0), then
+//! every pair of output channels is a pair of dot products with the int8 weights,
+//! widened in registers (see [`crate::kernels::dsp`]). Per 4 reduction steps of 2
+//! pixels x 2 channels: 2 weight loads, 4 `SXTB16`, 4 row loads and 8 `SMLAD` for
+//! 16 MACs. An odd last pixel or channel reuses the 2x2 kernel and drops the
+//! extra results.
+//!
+//! Grouped, depthwise and width-dilated convolutions, weights with a zero point, and windows longer than
+//! [`ROW_MAX`](crate::kernels::dsp::ROW_MAX), run the scalar kernel (without
+//! its pointwise path, which this one covers).
+//!
+//! No scratch memory is asked of the caller: the two rows are on the stack
+//! (`2 * ROW_MAX * 2` bytes), and the weights are read as the compiler wrote them,
+//! except that weight rows whose length is not a multiple of 4 are copied once
+//! per call, zero-padded, into a stack buffer of [`WPAD_MAX`] bytes (about 5 KiB
+//! of stack in all); layers whose padded weights do not fit run the scalar kernel.
+
+use crate::error::Error;
+use crate::format::schema::ConvGeom;
+use crate::kernels::RequantParams;
+use crate::kernels::conv::scalar::{self, Dims, validate};
+use crate::kernels::dsp::{DspOps, Kernel, ROW_MAX, ROW_WORDS, Rows, finish_row, widen};
+
+/// Bytes of stack for zero-padded weight rows (`out_c * len` rounded up to 4 per
+/// channel): LeNet-5's second conv needs 16 x 152.
+const WPAD_MAX: usize = 2560;
+
+/// int8 convolution with the DSP instructions; same contract, errors and results as
+/// [`scalar::conv_i8`].
+#[cfg(edgerun_dsp)]
+#[allow(clippy::too_many_arguments)]
+pub fn conv_i8(
+    g: &ConvGeom,
+    input: &[i8],
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    input_offset: i32,
+    weight_offset: i32,
+    rq: &RequantParams<'_>,
+    out: &mut [i8],
+) -> Result<(), Error> {
+    conv_i8_with::<crate::kernels::dsp::Native>(
+        g,
+        input,
+        weights,
+        bias,
+        input_offset,
+        weight_offset,
+        rq,
+        out,
+    )
+}
+
+/// [`conv_i8`] over any implementation of the DSP instructions (the tests run it
+/// with [`crate::kernels::dsp::Emulated`] on the host).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub(crate) fn conv_i8_with<D: DspOps>(
+    g: &ConvGeom,
+    input: &[i8],
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    input_offset: i32,
+    weight_offset: i32,
+    rq: &RequantParams<'_>,
+    out: &mut [i8],
+) -> Result<(), Error> {
+    let d = validate(
+        g,
+        input,
+        weights,
+        bias,
+        input_offset,
+        weight_offset,
+        rq,
+        out,
+    )?;
+    let len = d.k_h * d.k_w * d.in_c;
+    if d.groups != 1
+        || d.dil_w != 1
+        || weight_offset != 0
+        || len == 0
+        || len > ROW_MAX
+        || d.out_c == 0
+    {
+        return scalar::conv_i8_fallback(
+            g,
+            input,
+            weights,
+            bias,
+            input_offset,
+            weight_offset,
+            rq,
+            out,
+        );
+    }
+    // Weight rows whose length is not a multiple of 4 are copied, zero-padded, to
+    // the stack, so that the kernel has whole groups of 4; if they do not fit,
+    // the scalar kernel runs.
+    let len4 = 4 * len.div_ceil(4);
+    let mut padded = [0i8; WPAD_MAX];
+    let weights = if len4 == len {
+        weights
+    } else if let Some(buf) = padded.get_mut(..d.out_c * len4) {
+        for (to, from) in buf.chunks_exact_mut(len4).zip(weights.chunks_exact(len)) {
+            if let Some(to) = to.get_mut(..len) {
+                to.copy_from_slice(from);
+            }
+        }
+        &*buf
+    } else {
+        return scalar::conv_i8_fallback(
+            g,
+            input,
+            weights,
+            bias,
+            input_offset,
+            weight_offset,
+            rq,
+            out,
+        );
+    };
+    let mut rows: Rows = [0; 2 * ROW_WORDS];
+    let pixels = d.n * d.out_h * d.out_w;
+    let k = Kernel {
+        weights,
+        bias,
+        rq,
+        len: len4,
+    };
+    let mut p = 0usize;
+    for o in out.chunks_mut(2 * d.out_c) {
+        let (row0, row1) = rows.split_at_mut(ROW_WORDS);
+        fill::<D>(&d, input, input_offset, p, row0, len);
+        let (o0, o1) = o.split_at_mut(d.out_c.min(o.len()));
+        if p + 1 < pixels {
+            fill::<D>(&d, input, input_offset, p + 1, row1, len);
+            k.rows::<D>(&rows, o0, o1);
+        } else {
+            k.rows::<D>(&rows, o0, &mut []);
+        }
+        p += 2;
+    }
+    Ok(())
+}
+
+/// Valid taps `[lo, hi)` along one axis for output position `o`: those with
+/// `pad <= o * stride + k * dil < len + pad` (a contiguous range of `k`).
+#[inline(always)]
+fn valid_taps(
+    o: usize,
+    stride: usize,
+    dil: usize,
+    pad: usize,
+    len: usize,
+    k: usize,
+) -> (usize, usize) {
+    let start = o * stride;
+    let lo = if start >= pad {
+        0
+    } else {
+        (pad - start).div_ceil(dil).min(k)
+    };
+    let hi = if start >= len + pad {
+        0
+    } else {
+        (len + pad - start).div_ceil(dil).min(k)
+    };
+    (lo, hi.max(lo))
+}
+
+/// Write pixel `p`'s receptive field, `x + input_offset` with 0 for padded taps,
+/// into `row` as a finished row of `len` values ([`finish_row`]).
+fn fill<D: DspOps>(
+    d: &Dims,
+    input: &[i8],
+    input_offset: i32,
+    p: usize,
+    row: &mut [u32],
+    len: usize,
+) {
+    let ow = p % d.out_w;
+    let t = p / d.out_w;
+    let oh = t % d.out_h;
+    let b = t / d.out_h;
+    let krow = d.k_w * d.in_c;
+    let (kw_lo, kw_hi) = valid_taps(ow, d.stride_w, d.dil_w, d.pad_left, d.in_w, d.k_w);
+    let (kh_lo, kh_hi) = valid_taps(oh, d.stride_h, d.dil_h, d.pad_top, d.in_h, d.k_h);
+    let vals: &mut [i16] = bytemuck::cast_slice_mut(row);
+    let Some(vals) = vals.get_mut(..len) else {
+        return;
+    };
+    if kw_lo > 0 || kw_hi < d.k_w || kh_lo > 0 || kh_hi < d.k_h {
+        vals.fill(0); // padded taps hold `zero point + input_offset` = 0
+    }
+    // First valid tap of the window; `valid_taps` guarantees no underflow here.
+    let ih = (oh * d.stride_h + kh_lo * d.dil_h).saturating_sub(d.pad_top);
+    let iw = (ow * d.stride_w + kw_lo * d.dil_w).saturating_sub(d.pad_left);
+    let src = ((b * d.in_h + ih) * d.in_w + iw) * d.in_c;
+    let src_step = d.dil_h * d.in_w * d.in_c;
+    let dst = kh_lo * krow + kw_lo * d.in_c;
+    let n = (kw_hi - kw_lo) * d.in_c;
+    let rows = kh_hi - kh_lo;
+    // A window with no valid row (all padding) starts past the end of `vals`.
+    let from = input.get(src..).unwrap_or_default();
+    let to = vals.get_mut(dst..).unwrap_or_default();
+    for (from, to) in from.chunks(src_step).zip(to.chunks_mut(krow)).take(rows) {
+        let to = to.get_mut(..n).unwrap_or_default();
+        let from = from.get(..n).unwrap_or_default();
+        widen::<D>(to, from, input_offset);
+    }
+    finish_row(row, len);
+}

@@ -1,0 +1,392 @@
+//! Building blocks of the Armv7E-M DSP kernels (`conv/dsp.rs`, `fc/dsp.rs`).
+//!
+//! The kernels are written once, generic over [`DspOps`], the three DSP-extension
+//! instructions they use:
+//! - `SXTB16 x` / `SXTB16 x, ROR #8`: the even / odd bytes of a word, each sign-extended
+//!   to an `i16` lane (`[b0, b2]` / `[b1, b3]`);
+//! - `SMLAD a, b, acc`: `acc + a.lo * b.lo + a.hi * b.hi` on `i16` lanes (wrapping).
+//!
+//! [`Native`] issues them with `asm!` (the `core::arch::arm` intrinsics are unstable
+//! on Rust 1.95); [`Emulated`] computes the same values in portable Rust, so that
+//! the kernels' loop structure (im2col rows, blocking, tails) is tested bit-exact on
+//! any host, while `firmware/run-qemu.sh` runs the native instructions.
+//!
+//! # Layout
+//!
+//! Activations are widened once to `i16` (`x + input_offset`, in `[-255, 255]`) into a
+//! row of words ([`Row`]); weights stay int8 in the model and are widened in
+//! registers by `SXTB16`, which splits 4 consecutive weights into lanes
+//! `[w0, w2]` and `[w1, w3]`. The row holds each group of 4 values in the same
+//! order, `[x0, x2] [x1, x3]` (see [`reorder`]), so that two `SMLAD`s sum the 4
+//! products. The reduction length must be a multiple of 4: the conv kernel pads
+//! weight rows (and zero-pads its activation rows) to one; other lengths run the
+//! scalar kernels.
+//!
+//! The kernels take symmetric weights (weight zero point 0, what int8 quantizers
+//! write: edgerun's, TFLite's, onnxruntime's per-channel S8S8); a layer with a
+//! weight zero point runs the scalar kernel. Sums are wrapping `i32`, as in the
+//! scalar kernels, so the results are bit-exact with them.
+
+use crate::kernels::RequantParams;
+use crate::kernels::conv::scalar::requant_out;
+
+/// The DSP-extension instructions the kernels use.
+pub trait DspOps: Sized {
+    /// Lanes `[sext(b0), sext(b2)]` of `x`.
+    fn sxtb16(x: u32) -> u32;
+    /// Lanes `[sext(b1), sext(b3)]` of `x` (`SXTB16 x, ROR #8`).
+    fn sxtb16_ror8(x: u32) -> u32;
+    /// `acc + lo(a) * lo(b) + hi(a) * hi(b)`, lanes as `i16`, wrapping.
+    fn smlad(a: u32, b: u32, acc: i32) -> i32;
+    /// Lane-wise `a + b` on `i16` lanes, wrapping.
+    fn sadd16(a: u32, b: u32) -> u32;
+
+    /// The 2-pixel x 2-channel inner loop: `n` groups of both rows of `rows` times
+    /// `n` words of `w0` and `w1` (`[x0.w0, x0.w1, x1.w0, x1.w1]`). `n` is at most
+    /// `ROW_WORDS / 2`, `w0.len()` and `w1.len()`.
+    #[inline(always)]
+    fn mac_2x2(rows: &Rows, w0: &[[u8; 4]], w1: &[[u8; 4]], n: usize) -> [i32; 4] {
+        let (x0, x1) = rows.split_at(ROW_WORDS);
+        let (g0, _) = x0.as_chunks::<2>();
+        let (g1, _) = x1.as_chunks::<2>();
+        let mut acc = [0i32; 4];
+        for (((xa, xb), wa), wb) in g0.iter().zip(g1).zip(w0).zip(w1).take(n) {
+            group_2x2::<Self>(
+                *xa,
+                *xb,
+                u32::from_le_bytes(*wa),
+                u32::from_le_bytes(*wb),
+                &mut acc,
+            );
+        }
+        acc
+    }
+}
+
+/// The DSP instructions in portable Rust (the reference the native ones must match).
+pub struct Emulated;
+
+impl DspOps for Emulated {
+    #[inline(always)]
+    fn sxtb16(x: u32) -> u32 {
+        let lo = x as u8 as i8 as i16 as u16 as u32;
+        let hi = (x >> 16) as u8 as i8 as i16 as u16 as u32;
+        lo | (hi << 16)
+    }
+    #[inline(always)]
+    fn sxtb16_ror8(x: u32) -> u32 {
+        Self::sxtb16(x.rotate_right(8))
+    }
+    #[inline(always)]
+    fn smlad(a: u32, b: u32, acc: i32) -> i32 {
+        let p0 = (a as i16 as i32) * (b as i16 as i32);
+        let p1 = ((a >> 16) as i16 as i32) * ((b >> 16) as i16 as i32);
+        acc.wrapping_add(p0).wrapping_add(p1)
+    }
+    #[inline(always)]
+    fn sadd16(a: u32, b: u32) -> u32 {
+        let lo = (a as u16).wrapping_add(b as u16) as u32;
+        let hi = ((a >> 16) as u16).wrapping_add((b >> 16) as u16) as u32;
+        lo | (hi << 16)
+    }
+}
+
+/// The DSP instructions themselves (Armv7E-M: Cortex-M4, M7; Cortex-M33 with DSP).
+#[cfg(edgerun_dsp)]
+pub struct Native;
+
+#[cfg(edgerun_dsp)]
+impl DspOps for Native {
+    #[inline(always)]
+    fn sxtb16(x: u32) -> u32 {
+        let r: u32;
+        // SAFETY: one register-to-register instruction of the DSP extension, which
+        // `cfg(edgerun_dsp)` guarantees; it reads no memory and writes only `r`.
+        unsafe {
+            core::arch::asm!("sxtb16 {r}, {x}", r = lateout(reg) r, x = in(reg) x,
+                options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+    #[inline(always)]
+    fn sxtb16_ror8(x: u32) -> u32 {
+        let r: u32;
+        // SAFETY: as in `sxtb16`.
+        unsafe {
+            core::arch::asm!("sxtb16 {r}, {x}, ror #8", r = lateout(reg) r, x = in(reg) x,
+                options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+    #[inline(always)]
+    fn smlad(a: u32, b: u32, acc: i32) -> i32 {
+        let r: i32;
+        // SAFETY: one register-to-register DSP instruction (see `sxtb16`). SMLAD may
+        // set the sticky Q flag on overflow, which nothing reads; the result wraps,
+        // as the scalar kernels' `wrapping_add`.
+        unsafe {
+            core::arch::asm!("smlad {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a,
+                b = in(reg) b, c = in(reg) acc, options(pure, nomem, nostack));
+        }
+        r
+    }
+    #[inline(always)]
+    fn sadd16(a: u32, b: u32) -> u32 {
+        let r: u32;
+        // SAFETY: one register-to-register DSP instruction (see `sxtb16`); it sets
+        // the GE flags, which nothing reads.
+        unsafe {
+            core::arch::asm!("sadd16 {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a,
+                b = in(reg) b, options(pure, nomem, nostack));
+        }
+        r
+    }
+
+    /// The inner loop in assembly: LLVM's version of the generic loop spills
+    /// accumulators at `opt-level = "z"`. Per group: 2 weight loads, 4 `SXTB16`,
+    /// 4 row loads, 8 `SMLAD` and the loop test (21 instructions for 16 MACs).
+    #[inline(always)]
+    fn mac_2x2(rows: &Rows, w0: &[[u8; 4]], w1: &[[u8; 4]], n: usize) -> [i32; 4] {
+        let n = n.min(ROW_WORDS / 2).min(w0.len()).min(w1.len());
+        let mut acc = [0i32; 4];
+        if n == 0 {
+            return acc;
+        }
+        let [mut a00, mut a01, mut a10, mut a11] = acc;
+        // SAFETY: the loop runs `n >= 1` times; iteration `i` reads words `2i`, `2i + 1`
+        // of row 0 and row 1 (`2i + 1 < ROW_WORDS` as `n <= ROW_WORDS / 2`) and word
+        // `i` of `w0` and `w1` (`n` is at most their lengths). Unaligned word loads
+        // of the weights are allowed on Armv7-M (`ldr`, not `ldrd`/`ldm`). The
+        // pointer registers are clobbered and the stack slot holding the end pointer
+        // is popped before the block ends.
+        unsafe {
+            core::arch::asm!(
+                "add {t5}, {px}, {t5}, lsl #3",
+                "push {{{t5}}}",
+                "2:",
+                "ldr {t1}, [{pw0}], #4",
+                "sxtb16 {t2}, {t1}",
+                "sxtb16 {t1}, {t1}, ror #8",
+                "ldr {t3}, [{pw1}], #4",
+                "sxtb16 {t4}, {t3}",
+                "sxtb16 {t3}, {t3}, ror #8",
+                "ldr.w {t5}, [{px}, #{rb}]",
+                "smlad {a10}, {t5}, {t2}, {a10}",
+                "smlad {a11}, {t5}, {t4}, {a11}",
+                "ldr.w {t5}, [{px}, #{rb4}]",
+                "smlad {a10}, {t5}, {t1}, {a10}",
+                "smlad {a11}, {t5}, {t3}, {a11}",
+                "ldr {t5}, [{px}, #4]",
+                "smlad {a00}, {t5}, {t1}, {a00}",
+                "smlad {a01}, {t5}, {t3}, {a01}",
+                "ldr {t5}, [{px}], #8",
+                "smlad {a00}, {t5}, {t2}, {a00}",
+                "smlad {a01}, {t5}, {t4}, {a01}",
+                "ldr {t5}, [sp]",
+                "cmp {px}, {t5}",
+                "bne 2b",
+                "add sp, sp, #4",
+                px = inout(reg) rows.as_ptr() => _,
+                pw0 = inout(reg) w0.as_ptr() => _,
+                pw1 = inout(reg) w1.as_ptr() => _,
+                a00 = inout(reg) a00,
+                a01 = inout(reg) a01,
+                a10 = inout(reg) a10,
+                a11 = inout(reg) a11,
+                t1 = out(reg) _,
+                t2 = out(reg) _,
+                t3 = out(reg) _,
+                t4 = out(reg) _,
+                t5 = inout(reg) n => _,
+                rb = const ROW_BYTES,
+                rb4 = const ROW_BYTES + 4,
+                options(readonly),
+            );
+        }
+        acc = [a00, a01, a10, a11];
+        acc
+    }
+}
+
+/// Longest reduction (`k_h * k_w * in_c` of a conv, `k` of a fully connected layer)
+/// the DSP kernels widen into their stack rows; longer ones run the scalar kernel.
+/// 640 covers 3x3x64 and 5x5x16 windows and LeNet-5's 400-wide fc (two conv rows:
+/// 2.5 KiB of stack).
+pub const ROW_MAX: usize = 640;
+
+/// Words of one widened row: `ROW_MAX` `i16` values.
+pub const ROW_WORDS: usize = ROW_MAX / 2;
+
+/// Two widened rows back to back (row 1 at word `ROW_WORDS`), so that a kernel reaches
+/// both through one pointer (see the module docs for the order of the values).
+pub type Rows = [u32; 2 * ROW_WORDS];
+
+/// Byte distance from row 0 to row 1 of [`Rows`].
+pub const ROW_BYTES: usize = ROW_WORDS * 4;
+
+/// Groups of 4 values in a row of `len` values, the last one zero-padded.
+#[inline(always)]
+pub fn groups(len: usize) -> usize {
+    len.div_ceil(4)
+}
+
+/// Finish a row whose first `len` values were written in natural order: zero the
+/// padding up to a multiple of 4, then put each group of 4 in the `[x0, x2] [x1, x3]`
+/// order that `SXTB16` gives the weights.
+#[inline(always)]
+pub fn finish_row(row: &mut [u32], len: usize) {
+    let n = groups(len);
+    if !len.is_multiple_of(4) {
+        let vals: &mut [i16] = bytemuck::cast_slice_mut(row);
+        for i in len..4 * n {
+            if let Some(v) = vals.get_mut(i) {
+                *v = 0;
+            }
+        }
+    }
+    let (gs, _) = row.as_chunks_mut::<2>();
+    for g in gs.iter_mut().take(n) {
+        let [a, b] = *g;
+        *g = [(a & 0xffff) | (b << 16), (a >> 16) | (b & 0xffff_0000)];
+    }
+}
+
+/// One group: 4 values of each row (`xa`, `xb`, reordered) times 4 weights of each
+/// of two output channels (`wa`, `wb`, natural order).
+#[inline(always)]
+fn group_2x2<D: DspOps>(xa: [u32; 2], xb: [u32; 2], wa: u32, wb: u32, acc: &mut [i32; 4]) {
+    let (wa_e, wa_o) = (D::sxtb16(wa), D::sxtb16_ror8(wa));
+    let (wb_e, wb_o) = (D::sxtb16(wb), D::sxtb16_ror8(wb));
+    acc[0] = D::smlad(xa[1], wa_o, D::smlad(xa[0], wa_e, acc[0]));
+    acc[1] = D::smlad(xa[1], wb_o, D::smlad(xa[0], wb_e, acc[1]));
+    acc[2] = D::smlad(xb[1], wa_o, D::smlad(xb[0], wa_e, acc[2]));
+    acc[3] = D::smlad(xb[1], wb_o, D::smlad(xb[0], wb_e, acc[3]));
+}
+
+/// Dot products of the two rows of `rows` (each `len` values, `len` a multiple of
+/// 4, finished by [`finish_row`]) with two weight vectors `w0`, `w1` of `len` int8
+/// values: `[x0.w0, x0.w1, x1.w0, x1.w1]`.
+#[inline(never)]
+pub fn dot_2x2<D: DspOps>(rows: &Rows, w0: &[i8], w1: &[i8], len: usize) -> [i32; 4] {
+    let (wa, _) = bytemuck::cast_slice::<i8, u8>(w0).as_chunks::<4>();
+    let (wb, _) = bytemuck::cast_slice::<i8, u8>(w1).as_chunks::<4>();
+    D::mac_2x2(rows, wa, wb, (len / 4).min(ROW_WORDS / 2))
+}
+
+/// Widen `src` to `i16` values `x + offset` into `dst` (natural order, `dst` and
+/// `src` of the same length). Four values at a time: one word load, two `SXTB16`,
+/// two `SADD16`.
+#[inline(always)]
+pub fn widen<D: DspOps>(dst: &mut [i16], src: &[i8], offset: i32) {
+    let off2 = (offset as u16 as u32).wrapping_mul(0x0001_0001);
+    let (d4, dt) = dst.as_chunks_mut::<4>();
+    let (s4, st) = bytemuck::cast_slice::<i8, u8>(src).as_chunks::<4>();
+    for (d, s) in d4.iter_mut().zip(s4) {
+        let w = u32::from_le_bytes(*s);
+        let e = D::sadd16(D::sxtb16(w), off2); // [x0, x2]
+        let o = D::sadd16(D::sxtb16_ror8(w), off2); // [x1, x3]
+        *d = [e as i16, o as i16, (e >> 16) as i16, (o >> 16) as i16];
+    }
+    for (d, &s) in dt.iter_mut().zip(st) {
+        *d = (s as i8 as i32 + offset) as i16;
+    }
+}
+
+/// The per-call operands of the micro-kernels: weight rows of `len` values (one per
+/// output channel, `len` a multiple of 4 or not), bias and requantization.
+pub struct Kernel<'a, 'r> {
+    pub weights: &'a [i8],
+    pub bias: Option<&'a [i32]>,
+    pub rq: &'a RequantParams<'r>,
+    pub len: usize,
+}
+
+impl Kernel<'_, '_> {
+    #[inline(always)]
+    fn bias(&self, oc: usize) -> i32 {
+        self.bias.and_then(|b| b.get(oc)).copied().unwrap_or(0)
+    }
+
+    /// Requantize `acc` plus channel `oc`'s bias into `out[oc]` (when it exists).
+    #[inline(always)]
+    fn store(&self, out: &mut [i8], oc: usize, acc: i32) {
+        let rq = self.rq;
+        if let (Some(o), Some(&m), Some(&s)) = (out.get_mut(oc), rq.mult.get(oc), rq.shift.get(oc))
+        {
+            *o = requant_out(acc.wrapping_add(self.bias(oc)), m, s, rq);
+        }
+    }
+
+    /// Every output channel of the rows of `rows` into `o0` and `o1` (`out_c` values each). With `o1` empty, only
+    /// row 0 is computed (an odd last pixel, a fully connected row). An odd last
+    /// channel pairs with itself and drops the copy. One requantization site keeps
+    /// the code small.
+    #[inline(never)]
+    pub fn rows<D: DspOps>(&self, rows: &Rows, o0: &mut [i8], o1: &mut [i8]) {
+        let len = self.len;
+        for (j, w) in self.weights.chunks(2 * len).enumerate() {
+            let (w0, w1) = match w.split_at_checked(len) {
+                Some((w0, w1)) if !w1.is_empty() => (w0, w1),
+                _ => (w, w),
+            };
+            // One row runs the 2x2 kernel too (its second row's results are dropped):
+            // one micro-kernel in the firmware instead of two.
+            let a = dot_2x2::<D>(rows, w0, w1, len);
+            for (i, acc) in a.into_iter().enumerate() {
+                let out = if i < 2 { &mut *o0 } else { &mut *o1 };
+                // Channel `2j + 1` does not exist for an odd last channel: `store`
+                // skips it.
+                self.store(out, 2 * j + (i & 1), acc);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The emulated instructions on hand-worked words.
+    #[test]
+    fn emulated_instructions() {
+        // bytes (LE) [0x01, 0xff, 0x80, 0x7f] = [1, -1, -128, 127]
+        let x = 0x7f80_ff01u32;
+        assert_eq!(Emulated::sxtb16(x), 0xff80_0001); // [1, -128]
+        assert_eq!(Emulated::sxtb16_ror8(x), 0x007f_ffff); // [-1, 127]
+        // [3, -2] . [-4, 5] = -12 - 10 = -22, plus 100
+        let a = 0xfffe_0003u32;
+        let b = 0x0005_fffcu32;
+        assert_eq!(Emulated::smlad(a, b, 100), 78);
+        assert_eq!(Emulated::smlad(a, b, i32::MAX), i32::MAX.wrapping_sub(22));
+        let mut w = [0x0001_0000u32, 0x0003_0002];
+        finish_row(&mut w, 4); // [0, 1, 2, 3] -> [0, 2, 1, 3]
+        assert_eq!(w, [0x0002_0000, 0x0003_0001]);
+        let mut w = [0x0001_0000u32, 0x7777_0002];
+        finish_row(&mut w, 3); // [0, 1, 2, pad] -> [0, 2, 1, 0]
+        assert_eq!(w, [0x0002_0000, 0x0000_0001]);
+        assert_eq!(Emulated::sadd16(0xffff_7fff, 0x0001_0001), 0x0000_8000);
+        let mut d = [0i16; 7];
+        let src = [1i8, -2, 3, -128, 127, 0, -1];
+        widen::<Emulated>(&mut d, &src, 5);
+        assert_eq!(d, [6, 3, 8, -123, 132, 5, 4]);
+    }
+
+    /// The native instructions agree with the emulated ones (runs on Armv7E-M only).
+    #[cfg(edgerun_dsp)]
+    #[test]
+    fn native_matches_emulated() {
+        let mut s = 0x1234_5678u32;
+        for _ in 0..1000 {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            let (a, b) = (s, s.rotate_left(11));
+            assert_eq!(Native::sxtb16(a), Emulated::sxtb16(a));
+            assert_eq!(Native::sxtb16_ror8(a), Emulated::sxtb16_ror8(a));
+            assert_eq!(
+                Native::smlad(a, b, s as i32),
+                Emulated::smlad(a, b, s as i32)
+            );
+        }
+    }
+}
