@@ -4,7 +4,9 @@
 # every baked MNIST digit must give the host runtime's output bit for bit, the
 # run must end with "EDGERUN done status=PASS" and exit 0, with no HardFault,
 # panic or hang; the code (flash minus baked model and data) must stay within
-# its ceiling. Installs what is missing first (qemu-system-arm, defmt-print,
+# its ceiling. Then it runs the on-target kernel tests (the `kernel-tests`
+# binary: DSP kernels against the scalar ones on random geometries), which must
+# print "EDGERUN kernel_tests ... status=PASS" and exit 0. Installs what is missing first (qemu-system-arm, defmt-print,
 # the thumbv7em target, llvm-tools).
 #
 #   bash firmware/run-qemu.sh                   # the check
@@ -82,6 +84,20 @@ fi
 [ "$rc" = 0 ] || die "QEMU exited with status $rc"
 [ "$pass" = 1 ] || die "no 'EDGERUN done status=PASS' line"
 grep -q 'EDGERUN result .*status=PASS' "$out/log.txt" || die "a model did not reproduce the host"
+
+step "kernel tests in QEMU (DSP vs scalar, bit-exact)"
+kt=target/thumbv7em-none-eabihf/release/kernel-tests
+set +e
+timeout "${QEMU_TIMEOUT:-300}" qemu-system-arm -cpu cortex-m4 -M mps2-an386 -nographic \
+  -semihosting-config enable=on,target=native \
+  -kernel "$kt" </dev/null >"$out/kernel-tests.bin" 2>"$out/kernel-tests.stderr"
+krc=$?
+set -e
+defmt-print -e "$kt" <"$out/kernel-tests.bin" >"$out/kernel-tests.txt" 2>&1 || true
+cat "$out/kernel-tests.txt"
+[ "$krc" != 124 ] || die "kernel tests: no exit within ${QEMU_TIMEOUT:-300} s (hang)"
+[ "$krc" = 0 ] || die "kernel tests exited with status $krc"
+grep -q 'EDGERUN kernel_tests .*status=PASS' "$out/kernel-tests.txt" || die "kernel tests did not pass"
 
 step "flash"
 flash=$("$bin/llvm-size" -A "$elf" | awk '$1==".vector_table"||$1==".text"||$1==".rodata"||$1==".data"{f+=$2} END{print f}')

@@ -14,13 +14,15 @@
 #![no_main]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m::peripheral::{SCB, SYST};
-use cortex_m_rt::{ExceptionFrame, entry, exception};
-use cortex_m_semihosting::debug;
+use cortex_m_rt::{entry, exception};
 use defmt_semihosting as _;
 use edgerun_fw::{Aligned16, Clock, QuantizedKernels, Unit, log};
+
+mod board;
+use board::exit;
 
 mod baked {
     include!(concat!(env!("OUT_DIR"), "/baked.rs"));
@@ -152,53 +154,4 @@ fn main() -> ! {
         if ok { "PASS" } else { "FAIL" }
     );
     exit(ok)
-}
-
-/// Leave QEMU through semihosting with the status.
-fn exit(ok: bool) -> ! {
-    debug::exit(if ok {
-        debug::EXIT_SUCCESS
-    } else {
-        debug::EXIT_FAILURE
-    });
-    // Not reached under QEMU; on a debugger without semihosting exit, stop here.
-    loop {
-        cortex_m::asm::bkpt();
-    }
-}
-
-#[exception]
-unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
-    // SAFETY: SCB::PTR points at the always-present System Control Block; these
-    // are plain reads of the fault status registers.
-    let (hfsr, cfsr) = unsafe { ((*SCB::PTR).hfsr.read(), (*SCB::PTR).cfsr.read()) };
-    defmt::error!(
-        "EDGERUN hardfault pc={=u32:#010x} lr={=u32:#010x} xpsr={=u32:#010x} hfsr={=u32:#010x} cfsr={=u32:#010x}",
-        ef.pc(),
-        ef.lr(),
-        ef.xpsr(),
-        hfsr,
-        cfsr
-    );
-    exit(false)
-}
-
-#[exception]
-unsafe fn DefaultHandler(irqn: i16) {
-    defmt::error!("EDGERUN unexpected_interrupt irqn={=i16}", irqn);
-    exit(false)
-}
-
-static PANICKED: AtomicBool = AtomicBool::new(false);
-
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    // A panic inside the logger must not recurse into it.
-    if !PANICKED.swap(true, Ordering::Relaxed) {
-        match info.location() {
-            Some(l) => defmt::error!("EDGERUN panic at {=str}:{=u32}", l.file(), l.line()),
-            None => defmt::error!("EDGERUN panic"),
-        }
-    }
-    exit(false)
 }
