@@ -37,24 +37,31 @@ pub fn requantize(acc: i32, mult: i32, shift: i32) -> i32 {
     // floor((p + 2^(s-1)) / 2^s) == (floor(p / 2^(s-1)) + 1) >> 1 for integers p and
     // s >= 1 (exact: |p| <= 2^62, no overflow). One 64-bit shift by a variable
     // amount instead of two: on 32-bit targets each is a libcall at small opt-levels.
-    let q = shr64((acc as i64) * (mult as i64), total_shift - 1);
+    let p = (acc as i64) * (mult as i64);
+    let n = total_shift - 1;
+    if n >= 32 {
+        // The common case (multipliers below 1): q = floor(p / 2^n) fits an i32,
+        // and floor((q + 1) / 2) = (q >> 1) + (q & 1) cannot overflow.
+        let q = ((p >> 32) as i32) >> (n - 32).min(31);
+        return (q >> 1) + (q & 1);
+    }
+    let q = shr64(p, n);
     let v = (q + 1) >> 1;
     #[allow(clippy::manual_clamp)]
     let v = v.max(i32::MIN as i64).min(i32::MAX as i64);
     v as i32
 }
 
-/// `p >> n` (arithmetic) for `n` in `[0, 63]`, written with 32-bit shifts so that
+/// `p >> n` (arithmetic) for `n` in `[0, 31]`, written with 32-bit shifts so that
 /// 32-bit targets do not call `__aeabi_lasr`.
 #[inline(always)]
 fn shr64(p: i64, n: u32) -> i64 {
     let hi = (p >> 32) as i32;
     let lo = p as u32;
-    if n >= 32 {
-        (hi >> (n - 32).min(31)) as i64
-    } else if n == 0 {
+    if n == 0 {
         p
     } else {
+        let n = n.min(31);
         let lo = (lo >> n) | ((hi as u32) << (32 - n));
         (((hi >> n) as i64) << 32) | lo as i64
     }
@@ -186,6 +193,26 @@ mod tests {
                     assert_eq!(requantize(acc, m, shift) as i128, want, "{acc} {m} {shift}");
                 }
             }
+        }
+    }
+
+    /// 200,000 pseudo-random (acc, mult, shift) against the exact formula.
+    #[test]
+    fn requantize_random() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let acc = (x >> 32) as i32 >> (x as u32 % 24);
+            let m = (x as u32 >> 1) as i32;
+            let shift = (x >> 40) as i32 % 34 - 31;
+            let s = (31 - shift).clamp(1, 62);
+            let den = 1i128 << s;
+            let want = (acc as i128 * m as i128 + den / 2)
+                .div_euclid(den)
+                .clamp(i32::MIN as i128, i32::MAX as i128);
+            assert_eq!(requantize(acc, m, shift) as i128, want, "{acc} {m} {shift}");
         }
     }
 
