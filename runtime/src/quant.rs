@@ -40,7 +40,7 @@ pub fn requantize(acc: i32, mult: i32, shift: i32) -> i32 {
     let p = (acc as i64) * (mult as i64);
     let n = total_shift - 1;
     if n >= 32 {
-        // The common case (multipliers below 1): q = floor(p / 2^n) fits an i32,
+        // The usual case (shift <= -2, multipliers below 1/4): q = floor(p / 2^n) fits an i32,
         // and floor((q + 1) / 2) = (q >> 1) + (q & 1) cannot overflow.
         let q = ((p >> 32) as i32) >> (n - 32).min(31);
         return (q >> 1) + (q & 1);

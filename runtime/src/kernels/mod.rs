@@ -2,8 +2,17 @@
 //! - `scalar.rs`: the int8 reference kernel (portable Rust, the bit-exact contract
 //!   every SIMD twin is tested against);
 //! - `float.rs`: the f32 kernel;
-//! - later `avx2.rs`, `neon.rs`, `dsp.rs`: SIMD twins of `scalar.rs`, selected by
-//!   `mod.rs` (at run time on x86_64/aarch64, at compile time on Cortex-M).
+//! - `dsp.rs` (conv, fc): the Armv7E-M twin (Cortex-M4/M7: SMLAD, SXTB16), chosen at
+//!   compile time (`cfg(edgerun_dsp)`, set by `build.rs` on `thumbv7em-*`); its
+//!   building blocks are in `kernels/dsp.rs` (compiled on the host too, with emulated
+//!   instructions, for the tests);
+//! - later `avx2.rs`, `neon.rs`: twins chosen at run time.
+//!
+//! `conv::conv_i8` and `fc::fc_i8` call the fastest twin of the build. Each folder
+//! lists its twins (`TWINS`); the shared test frame (`frame/`) runs the same
+//! property tests on every twin and requires the reference's bytes, and reports the
+//! twins this build or CPU cannot run as `SKIP`. On the target itself,
+//! `firmware/run-qemu.sh` runs the DSP twins against the scalar ones in QEMU.
 //!
 //! Contract of every kernel function: it first checks that every slice has exactly
 //! the length its geometry implies (returning [`Error::BadGeometry`] or
