@@ -6,7 +6,8 @@
 //!   compile time (`cfg(edgerun_dsp)`, set by `build.rs` on `thumbv7em-*`); its
 //!   building blocks are in `kernels/dsp.rs` (compiled on the host too, with emulated
 //!   instructions, for the tests);
-//! - later `avx2.rs`, `neon.rs`: twins chosen at run time.
+//! - `avx2.rs` (conv, fc): the x86_64 AVX2 twin, chosen at run time with the `std`
+//!   feature (`is_x86_feature_detected!`); later `neon.rs`.
 //!
 //! `conv::conv_i8` and `fc::fc_i8` call the fastest twin of the build. Each folder
 //! lists its twins (`TWINS`); the shared test frame (`frame/`) runs the same
@@ -24,6 +25,8 @@
 use crate::error::Error;
 
 pub mod affine;
+#[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+pub mod avx2;
 pub mod binary;
 pub mod conv;
 pub mod copy;

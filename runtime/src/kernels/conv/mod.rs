@@ -1,10 +1,13 @@
-//! conv kernels: `scalar.rs` (the reference), `dsp.rs` (Armv7E-M, chosen at
+//! conv kernels: `scalar.rs` (the reference), `avx2.rs` (x86_64, chosen at run
+//! time), `dsp.rs` (Armv7E-M, chosen at
 //! compile time), `float.rs` (f32).
 
 use crate::error::Error;
 use crate::format::schema::ConvGeom;
 use crate::kernels::RequantParams;
 
+#[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+pub mod avx2;
 #[cfg(any(test, edgerun_dsp))]
 pub mod dsp;
 pub mod float;
@@ -23,7 +26,8 @@ pub type ConvI8Fn = fn(
 ) -> Result<(), Error>;
 
 /// int8 convolution with the fastest kernel of this build: the DSP one on Armv7E-M,
-/// else the scalar one. Same contract and results as [`scalar::conv_i8`].
+/// the AVX2 one on x86_64 with `std` (it checks the CPU at run time), else the
+/// scalar one. Same contract and results as [`scalar::conv_i8`].
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn conv_i8(
@@ -38,7 +42,9 @@ pub fn conv_i8(
 ) -> Result<(), Error> {
     #[cfg(edgerun_dsp)]
     let f = dsp::conv_i8;
-    #[cfg(not(edgerun_dsp))]
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    let f = avx2::conv_i8;
+    #[cfg(not(any(edgerun_dsp, all(target_arch = "x86_64", feature = "std"))))]
     let f = scalar::conv_i8;
     f(
         g,
@@ -70,7 +76,20 @@ pub(crate) const TWINS: &[crate::kernels::frame::Twin<ConvI8Fn>] = &[
             #[cfg(edgerun_dsp)]
             return Ok(dsp::conv_i8);
             #[cfg(not(edgerun_dsp))]
-            Err("not an Armv7E-M build (runs in QEMU: firmware/run-kernel-tests.sh)")
+            Err("not an Armv7E-M build (firmware/run-qemu.sh runs it in QEMU)")
+        },
+    },
+    crate::kernels::frame::Twin {
+        name: "avx2",
+        probe: || {
+            #[cfg(target_arch = "x86_64")]
+            return if crate::kernels::avx2::available() {
+                Ok(avx2::conv_i8)
+            } else {
+                Err("this CPU has no AVX2")
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            Err("not an x86_64 build")
         },
     },
 ];

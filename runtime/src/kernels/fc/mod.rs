@@ -1,10 +1,13 @@
-//! fc kernels: `scalar.rs` (the reference), `dsp.rs` (Armv7E-M, chosen at compile
+//! fc kernels: `scalar.rs` (the reference), `avx2.rs` (x86_64, chosen at run
+//! time), `dsp.rs` (Armv7E-M, chosen at compile
 //! time), `float.rs` (f32).
 
 use crate::error::Error;
 use crate::format::schema::FcI8;
 use crate::kernels::RequantParams;
 
+#[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+pub mod avx2;
 #[cfg(any(test, edgerun_dsp))]
 pub mod dsp;
 pub mod float;
@@ -15,7 +18,8 @@ pub type FcI8Fn =
     fn(&FcI8, &[i8], &[i8], Option<&[i32]>, &RequantParams<'_>, &mut [i8]) -> Result<(), Error>;
 
 /// int8 fully connected with the fastest kernel of this build: the DSP one on
-/// Armv7E-M, else the scalar one. Same contract and results as [`scalar::fc_i8`].
+/// Armv7E-M, the AVX2 one on x86_64 with `std` (it checks the CPU at run time),
+/// else the scalar one. Same contract and results as [`scalar::fc_i8`].
 #[inline(always)]
 pub fn fc_i8(
     p: &FcI8,
@@ -27,7 +31,9 @@ pub fn fc_i8(
 ) -> Result<(), Error> {
     #[cfg(edgerun_dsp)]
     let f = dsp::fc_i8;
-    #[cfg(not(edgerun_dsp))]
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    let f = avx2::fc_i8;
+    #[cfg(not(any(edgerun_dsp, all(target_arch = "x86_64", feature = "std"))))]
     let f = scalar::fc_i8;
     f(p, input, weights, bias, rq, out)
 }
@@ -50,7 +56,20 @@ pub(crate) const TWINS: &[crate::kernels::frame::Twin<FcI8Fn>] = &[
             #[cfg(edgerun_dsp)]
             return Ok(dsp::fc_i8);
             #[cfg(not(edgerun_dsp))]
-            Err("not an Armv7E-M build (runs in QEMU: firmware/run-kernel-tests.sh)")
+            Err("not an Armv7E-M build (firmware/run-qemu.sh runs it in QEMU)")
+        },
+    },
+    crate::kernels::frame::Twin {
+        name: "avx2",
+        probe: || {
+            #[cfg(target_arch = "x86_64")]
+            return if crate::kernels::avx2::available() {
+                Ok(avx2::fc_i8)
+            } else {
+                Err("this CPU has no AVX2")
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            Err("not an x86_64 build")
         },
     },
 ];
