@@ -24,4 +24,18 @@ step "tests (unit, property, conformance, integration)"
 cargo test --workspace
 
 step "ONNX node conformance through the CLI"
-cargo run -q -p edge-tools -- conformance tests/onnx-node/cases | tail -n 1
+# The binary `cargo test` just built for tools/edge-tools/tests/cli.rs (a
+# `cargo run` here would resolve features without dev-dependencies and rebuild
+# tract and burn from scratch).
+./target/debug/edge-tools conformance tests/onnx-node/cases | tail -n 1
+
+step "firmware: format, clippy (host and Cortex-M), host tests of the app"
+(cd firmware && cargo fmt --all -- --check)
+(cd firmware && cargo clippy -p edgerun-fw-app --features codegen --all-targets -- -D warnings)
+(cd firmware && cargo test -p edgerun-fw-app --features codegen)
+(cd firmware/qemu-mps2-an386 && cargo clippy --release -- -D warnings)
+(cd firmware/stm32f746g-disco && cargo clippy --release -- -D warnings)
+
+step "firmware in QEMU (Cortex-M4F): bit-exact against the host, HardFault exits"
+bash firmware/run-qemu.sh
+bash firmware/run-qemu.sh --fault-selftest

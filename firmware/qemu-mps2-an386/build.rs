@@ -28,6 +28,12 @@ fn main() -> Result<(), Box<dyn Error>> {
             Dataset::MnistTest,
             Preprocess::Divide(255.0),
         )
+        .model(
+            "resnet8",
+            "models/resnet8.edge",
+            Dataset::MnistTest,
+            Preprocess::Divide(255.0),
+        )
         .write(&out)?;
 
     std::fs::copy(manifest.join("memory.x"), out.join("memory.x"))?;

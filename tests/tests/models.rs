@@ -1,4 +1,4 @@
-//! The shipped models: the float ONNX, the QDQ int8 ONNX and the int8 `.edge`
+//! The shipped zoo (LeNet-5, ResNet-8, VGG): the float ONNX, the QDQ int8 ONNX and the int8 `.edge`
 //! load, run, and classify the vendored MNIST test digits (500) at their
 //! measured accuracy, and the int8 model agrees with the float one.
 
@@ -30,37 +30,48 @@ fn predictions(edge: &[u8]) -> Vec<usize> {
         .collect()
 }
 
-#[test]
-fn lenet5_float_int8_and_edge() {
+/// `name.onnx`, `name.int8.onnx` and `name.edge` on the 500 vendored digits.
+fn check_model(name: &str) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
     let labels = edgerun_data::mnist::vendored_subset().unwrap().labels;
-    let float = predictions(
-        &edgerun_compiler::compile(
-            &std::fs::read(dir.join("lenet5.onnx")).unwrap(),
-            &Default::default(),
+    let compiled = |file: String| {
+        predictions(
+            &edgerun_compiler::compile(
+                &std::fs::read(dir.join(file)).unwrap(),
+                &Default::default(),
+            )
+            .unwrap()
+            .bytes,
         )
-        .unwrap()
-        .bytes,
-    );
-    let qdq = predictions(
-        &edgerun_compiler::compile(
-            &std::fs::read(dir.join("lenet5.int8.onnx")).unwrap(),
-            &Default::default(),
-        )
-        .unwrap()
-        .bytes,
-    );
-    let edge = predictions(&std::fs::read(dir.join("lenet5.edge")).unwrap());
+    };
+    let float = compiled(format!("{name}.onnx"));
+    let qdq = compiled(format!("{name}.int8.onnx"));
+    let edge = predictions(&std::fs::read(dir.join(format!("{name}.edge"))).unwrap());
     let acc = |p: &[usize]| {
         p.iter()
             .zip(&labels)
             .filter(|(a, b)| **a == **b as usize)
             .count()
     };
-    assert!(acc(&float) >= 495, "float {} / 500", acc(&float));
-    assert!(acc(&edge) >= 495, "int8 {} / 500", acc(&edge));
+    assert!(acc(&float) >= 495, "{name}: float {} / 500", acc(&float));
+    assert!(acc(&edge) >= 495, "{name}: int8 {} / 500", acc(&edge));
     // The shipped .edge is the compiled QDQ model.
-    assert_eq!(qdq, edge);
+    assert_eq!(qdq, edge, "{name}");
     let agree = float.iter().zip(&edge).filter(|(a, b)| a == b).count();
-    assert!(agree >= 497, "float/int8 agree on {agree} / 500");
+    assert!(agree >= 497, "{name}: float/int8 agree on {agree} / 500");
+}
+
+#[test]
+fn lenet5_float_int8_and_edge() {
+    check_model("lenet5");
+}
+
+#[test]
+fn resnet8_float_int8_and_edge() {
+    check_model("resnet8");
+}
+
+#[test]
+fn vgg_float_int8_and_edge() {
+    check_model("vgg");
 }
