@@ -5,8 +5,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use edgerun_data::mnist::{Mnist, PIXELS};
 use edgerun_train::{
-    Arch, FinetuneConfig, Task, TrainConfig, export_onnx, finetune, from_scratch, load_checkpoint,
-    verify_onnx,
+    Arch, FinetuneConfig, Task, TrainConfig, export_onnx, finetune_model, from_scratch,
+    load_checkpoint, verify_onnx,
 };
 use std::path::{Path, PathBuf};
 
@@ -298,9 +298,9 @@ pub fn finetune_cmd(a: FinetuneCmd) -> Result<()> {
     cfg.augment = a.augment;
     cfg.test_limit = a.test_limit;
     let data = load(a.data.as_deref())?;
-    let (_, state) = load_checkpoint(&a.from)?;
+    let (pretrained, state) = load_checkpoint(&a.from)?;
     let progress = !a.quiet;
-    let (model, tuned) = finetune(&a.from, &cfg, &data, progress)?;
+    let (model, tuned) = finetune_model(pretrained, &cfg, &data, progress)?;
     eprintln!(
         "{} {}: fine-tuned (frozen {:?}) {:.2}% ({} labelled, {} epochs, {} test images, {:.1} s)",
         state.config.arch,
