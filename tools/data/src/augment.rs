@@ -58,13 +58,6 @@ impl Augment {
         let bright = rng.range_f32(-self.brightness, self.brightness) * 255.0;
         let contrast = 1.0 + rng.range_f32(-self.contrast, self.contrast);
         let (sin, cos) = angle.sin_cos();
-        let px = |x: i32, y: i32| -> f32 {
-            if (0..28).contains(&x) && (0..28).contains(&y) {
-                img.get((y * 28 + x) as usize).copied().unwrap_or(0) as f32
-            } else {
-                0.0
-            }
-        };
         let c = 13.5f32;
         let mut out = [0u8; PIXELS];
         for (i, o) in out.iter_mut().enumerate() {
@@ -72,18 +65,35 @@ impl Augment {
             // Inverse warp: output pixel -> source position.
             let sx = (cos * ox + sin * oy) / scale + c;
             let sy = (-sin * ox + cos * oy) / scale + c;
-            let (x0, y0) = (sx.floor(), sy.floor());
-            let (fx, fy) = (sx - x0, sy - y0);
-            let (x0, y0) = (x0 as i32, y0 as i32);
-            let v = px(x0, y0) * (1.0 - fx) * (1.0 - fy)
-                + px(x0 + 1, y0) * fx * (1.0 - fy)
-                + px(x0, y0 + 1) * (1.0 - fx) * fy
-                + px(x0 + 1, y0 + 1) * fx * fy;
+            let v = bilinear(img, 28, 28, sx, sy);
             let v = v * contrast + bright;
             *o = v.round().clamp(0.0, 255.0) as u8;
         }
         out
     }
+}
+
+/// Bilinear sample of a `width` x `height` row-major image at `(x, y)`, where
+/// pixel `(i, j)` has its centre at `(i, j)`. Pixels outside the image (or
+/// missing from a short slice) read as background (0). Shared by the
+/// augmentation warp and the scene generator's digit scaling.
+pub(crate) fn bilinear(img: &[u8], width: usize, height: usize, x: f32, y: f32) -> f32 {
+    let px = |x: i32, y: i32| -> f32 {
+        if x >= 0 && y >= 0 && (x as usize) < width && (y as usize) < height {
+            img.get(y as usize * width + x as usize)
+                .copied()
+                .unwrap_or(0) as f32
+        } else {
+            0.0
+        }
+    };
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = (x - x0, y - y0);
+    let (x0, y0) = (x0 as i32, y0 as i32);
+    px(x0, y0) * (1.0 - fx) * (1.0 - fy)
+        + px(x0 + 1, y0) * fx * (1.0 - fy)
+        + px(x0, y0 + 1) * (1.0 - fx) * fy
+        + px(x0 + 1, y0 + 1) * fx * fy
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod augment;
 pub mod idx;
 pub mod mnist;
 pub mod rng;
+pub mod scenes;
 
 use std::path::PathBuf;
 
@@ -43,6 +44,10 @@ pub enum DataError {
     CountMismatch { images: usize, labels: usize },
     #[error("{0}")]
     Fetch(String),
+    #[error("invalid scene configuration: {0}")]
+    SceneConfig(String),
+    #[error("no digits to draw scenes from (empty split)")]
+    EmptySplit,
 }
 
 impl DataError {
