@@ -6,6 +6,7 @@ use edgerun::format::schema::{Op, TensorDesc};
 use edgerun_compiler::conformance::{self, Outcome};
 use std::path::PathBuf;
 
+mod scenes;
 mod train;
 
 #[derive(Parser)]
@@ -102,8 +103,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Fetch and verify a dataset into the cache (done automatically by every
-    /// command that needs it).
+    /// Datasets: fetch and verify MNIST into the cache (done automatically by
+    /// every command that needs it), generate detection scenes.
     Data {
         #[command(subcommand)]
         which: DataCmd,
@@ -132,6 +133,7 @@ enum DataCmd {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    Scenes(scenes::ScenesCmd),
 }
 
 fn main() {
@@ -147,6 +149,9 @@ fn main() {
         Cmd::Data {
             which: DataCmd::Mnist { dir },
         } => data_mnist(dir),
+        Cmd::Data {
+            which: DataCmd::Scenes(a),
+        } => scenes::scenes_cmd(a),
         Cmd::Quantize {
             model,
             calib,

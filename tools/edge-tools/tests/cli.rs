@@ -68,3 +68,56 @@ fn bad_inputs_fail_with_a_message_not_a_panic() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `data scenes` writes the generator's scenes: COCO boxes equal to the
+/// library's, PNG pixels equal to its pixels, the same bytes on a second run.
+#[test]
+fn data_scenes_writes_coco_annotations_and_pngs() {
+    use edgerun_data::coco::CocoFile;
+    use edgerun_data::scenes::{SceneConfig, render_scene};
+    let dir = std::env::temp_dir().join(format!("edge-tools-scenes-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    let args = [
+        "data", "scenes", "--split", "vendored", "--count", "6", "--seed", "3", "-o", out, "--png",
+    ];
+    let o = edge_tools(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("wrote 6 scenes"), "{}", stdout(&o));
+    let ann = dir.join("annotations.json");
+    let coco = CocoFile::read(&ann).unwrap();
+    assert_eq!(coco.images.len(), 6);
+    let digits = edgerun_data::mnist::vendored_subset().unwrap();
+    for i in 0..6u64 {
+        let want = render_scene(&digits, &SceneConfig::default(), 3, i).unwrap();
+        assert_eq!(coco.boxes(i), want.boxes);
+        let png = image::open(dir.join(format!("images/{i:06}.png")))
+            .unwrap()
+            .to_luma8();
+        assert_eq!(png.dimensions(), (96, 96));
+        assert_eq!(png.into_raw(), want.pixels);
+    }
+    let first = std::fs::read(&ann).unwrap();
+    assert!(edge_tools(&args).status.success());
+    assert_eq!(std::fs::read(&ann).unwrap(), first);
+
+    // Bad options fail with a message.
+    for bad in [
+        &["data", "scenes", "--split", "val", "-o", out][..],
+        &[
+            "data",
+            "scenes",
+            "--split",
+            "vendored",
+            "--max-digit-px",
+            "500",
+            "-o",
+            out,
+        ],
+    ] {
+        let o = edge_tools(bad);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {err}");
+        assert!(err.starts_with("error: "), "{bad:?}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
