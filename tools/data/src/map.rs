@@ -62,7 +62,7 @@ pub struct Prediction {
 }
 
 /// The result of [`evaluate`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MapReport {
     /// mAP at IoU 0.5.
     pub map_50: f64,
