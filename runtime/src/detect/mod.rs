@@ -49,4 +49,6 @@ pub mod quantized;
 pub use anchors::{AnchorLevel, anchor_count, generate_anchors};
 pub use boxes::{Box, CenterBox, decode, encode, iou};
 pub use nms::{Candidate, Detection, NmsConfig, nms};
-pub use quantized::{DecodeConfig, QuantizedHead, decode_quantized, quantize_threshold};
+pub use quantized::{
+    DecodeConfig, QuantizedHead, decode_f32, decode_quantized, quantize_threshold,
+};

@@ -80,48 +80,124 @@ pub fn decode_quantized(
     config: &DecodeConfig,
     out: &mut [Candidate],
 ) -> Result<usize, Error> {
-    if head.num_classes == 0 {
-        return Err(Error::InvalidParameter);
-    }
-    let score_len = anchors
-        .len()
-        .checked_mul(head.num_classes)
-        .ok_or(Error::Overflow)?;
-    let offset_len = anchors.len().checked_mul(4).ok_or(Error::Overflow)?;
-    if head.scores.len() != score_len || head.offsets.len() != offset_len {
-        return Err(Error::BadGeometry);
-    }
+    let rows = Rows {
+        scores: head.scores,
+        offsets: head.offsets,
+        num_classes: head.num_classes,
+        anchors,
+        background: config.background_class,
+        variances: config.variances,
+    };
+    rows.check()?;
     if !(head.offset_quant.scale > 0.0 && head.offset_quant.scale.is_finite()) {
         return Err(Error::InvalidParameter);
     }
     let q_min = quantize_threshold(config.score_threshold, head.score_quant)?;
     let (sq, oq) = (head.score_quant, head.offset_quant);
-    let background = config.background_class.map(|c| c as usize);
+    decode_rows(
+        rows,
+        |q: i8| i16::from(q) >= q_min,
+        |q: i8| dequantize(i32::from(q), sq.scale, sq.zero_point),
+        |q: i8| dequantize(i32::from(q), oq.scale, oq.zero_point),
+        out,
+    )
+}
+
+/// [`decode_quantized`] for a float head: `scores` `[anchors][num_classes]`
+/// (e.g. softmax probabilities) and `offsets` `[anchors][4]`, same rules (a score
+/// passes when it is `> config.score_threshold`; NaN never passes), same order,
+/// same errors.
+pub fn decode_f32(
+    scores: &[f32],
+    offsets: &[f32],
+    num_classes: usize,
+    anchors: &[Box],
+    config: &DecodeConfig,
+    out: &mut [Candidate],
+) -> Result<usize, Error> {
+    let threshold = config.score_threshold;
+    decode_rows(
+        Rows {
+            scores,
+            offsets,
+            num_classes,
+            anchors,
+            background: config.background_class,
+            variances: config.variances,
+        },
+        |s: f32| s > threshold,
+        |s: f32| s,
+        |o: f32| o,
+        out,
+    )
+}
+
+/// The geometry shared by the two decoders.
+struct Rows<'a, T> {
+    scores: &'a [T],
+    offsets: &'a [T],
+    num_classes: usize,
+    anchors: &'a [Box],
+    background: Option<u32>,
+    variances: [f32; 4],
+}
+
+impl<T> Rows<'_, T> {
+    /// `num_classes` nonzero ([`Error::InvalidParameter`]) and the slice lengths
+    /// those of `anchors` ([`Error::BadGeometry`]).
+    fn check(&self) -> Result<(), Error> {
+        if self.num_classes == 0 {
+            return Err(Error::InvalidParameter);
+        }
+        let score_len = self
+            .anchors
+            .len()
+            .checked_mul(self.num_classes)
+            .ok_or(Error::Overflow)?;
+        let offset_len = self.anchors.len().checked_mul(4).ok_or(Error::Overflow)?;
+        if self.scores.len() != score_len || self.offsets.len() != offset_len {
+            return Err(Error::BadGeometry);
+        }
+        Ok(())
+    }
+}
+
+/// The one decode loop: checks the geometry, then, anchor by anchor, decodes
+/// the box of every anchor with a passing class and writes one candidate per
+/// passing class.
+fn decode_rows<T: Copy>(
+    rows: Rows<'_, T>,
+    passes: impl Fn(T) -> bool,
+    score: impl Fn(T) -> f32,
+    offset: impl Fn(T) -> f32,
+    out: &mut [Candidate],
+) -> Result<usize, Error> {
+    rows.check()?;
+    let background = rows.background.map(|c| c as usize);
     let got = out.len();
     let mut slots = out.iter_mut();
     let mut needed = 0usize;
-    let rows = head
+    let it = rows
         .scores
-        .chunks_exact(head.num_classes)
-        .zip(head.offsets.chunks_exact(4))
-        .zip(anchors);
-    for ((row, raw_offsets), anchor) in rows {
-        let passing =
-            |(class, &q): (usize, &i8)| i16::from(q) >= q_min && Some(class) != background;
+        .chunks_exact(rows.num_classes)
+        .zip(rows.offsets.chunks_exact(4))
+        .zip(rows.anchors);
+    for ((row, raw_offsets), anchor) in it {
+        let passing = |(class, &q): (usize, &T)| passes(q) && Some(class) != background;
         if !row.iter().enumerate().any(passing) {
             continue;
         }
         let mut offsets = [0.0f32; 4];
         for (o, &q) in offsets.iter_mut().zip(raw_offsets) {
-            *o = dequantize(i32::from(q), oq.scale, oq.zero_point);
+            *o = offset(q);
         }
-        let bbox = decode(anchor, offsets, config.variances);
+        let bbox = decode(anchor, offsets, rows.variances);
         for (class, &q) in row.iter().enumerate().filter(|&x| passing(x)) {
             needed = needed.checked_add(1).ok_or(Error::Overflow)?;
             if let Some(slot) = slots.next() {
                 *slot = Candidate {
                     bbox,
-                    score: dequantize(i32::from(q), sq.scale, sq.zero_point),
+                    score: score(q),
                     class: u32::try_from(class).map_err(|_| Error::Overflow)?,
                 };
             }
@@ -227,6 +303,30 @@ mod tests {
         assert_eq!(
             decode_quantized(&head, &anchors, &cfg2, &mut small),
             Err(Error::BufferTooSmall { needed: 4, got: 2 })
+        );
+        // The float decoder on the dequantized head gives the same candidates.
+        let fs: Vec<f32> = scores
+            .iter()
+            .map(|&q| dequantize(i32::from(q), 1.0 / 128.0, -128))
+            .collect();
+        let fo: Vec<f32> = offsets
+            .iter()
+            .map(|&q| dequantize(i32::from(q), 0.5, 0))
+            .collect();
+        for c in [cfg, cfg2] {
+            let mut a = [Candidate::default(); 4];
+            let mut b = [Candidate::default(); 4];
+            let n = decode_quantized(&head, &anchors, &c, &mut a).unwrap();
+            assert_eq!(decode_f32(&fs, &fo, 3, &anchors, &c, &mut b), Ok(n));
+            assert_eq!(a, b);
+        }
+        assert_eq!(
+            decode_f32(&fs[1..], &fo, 3, &anchors, &cfg, &mut out),
+            Err(Error::BadGeometry)
+        );
+        assert_eq!(
+            decode_f32(&[f32::NAN; 6], &fo, 3, &anchors, &cfg2, &mut out),
+            Ok(0)
         );
     }
 

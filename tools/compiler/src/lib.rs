@@ -9,6 +9,7 @@
 //! ```
 
 pub mod conformance;
+pub mod detector;
 pub mod error;
 pub mod host;
 mod lower;

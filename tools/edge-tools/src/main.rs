@@ -6,6 +6,7 @@ use edgerun::format::schema::{Op, TensorDesc};
 use edgerun_compiler::conformance::{self, Outcome};
 use std::path::PathBuf;
 
+mod detect;
 mod scenes;
 mod train;
 
@@ -52,7 +53,9 @@ enum Cmd {
         /// The float ONNX model.
         model: PathBuf,
         /// Calibration images: mnist-train[:N], mnist-test[:N] or vendored[:N]
-        /// (the 500-image subset shipped in the repo). Default mnist-train:1000.
+        /// (the 500-image subset shipped in the repo); for the detector
+        /// scenes-train[:N] (MNIST-train digits, default 200 scenes).
+        /// Default mnist-train:1000.
         #[arg(long, default_value = "mnist-train:1000")]
         calib: String,
         /// Output QDQ ONNX (default: MODEL.int8.onnx).
@@ -84,7 +87,8 @@ enum Cmd {
     /// run on the native runtime.
     Eval {
         model: PathBuf,
-        /// mnist-test[:N], mnist-train[:N] or vendored[:N].
+        /// mnist-test[:N], mnist-train[:N] or vendored[:N]; for a detector
+        /// scenes-test[:N] (default 1000 scenes), which reports COCO mAP.
         #[arg(long, default_value = "mnist-test")]
         data: String,
         /// Print one JSON object instead of text.
@@ -263,10 +267,15 @@ fn quantize_cmd(
         other => bail!("unknown method '{other}' (minmax, percentile, entropy, mse)"),
     };
     let shape = first_input_shape(&onnx)?;
-    let split = mnist_spec(&calib)?;
-    let inputs: Vec<_> = (0..split.n)
-        .map(|i| image_tensor(&split, i, &shape))
-        .collect::<Result<_>>()?;
+    let inputs: Vec<_> = match detect::calib_scenes(&calib, &shape)? {
+        Some(inputs) => inputs,
+        None => {
+            let split = mnist_spec(&calib)?;
+            (0..split.n)
+                .map(|i| image_tensor(&split, i, &shape))
+                .collect::<Result<_>>()?
+        }
+    };
     let auto = keep_float.iter().any(|k| k == "auto");
     let keep_float: Vec<String> = keep_float.into_iter().filter(|k| k != "auto").collect();
     let opts = QuantizeOptions {
@@ -341,6 +350,23 @@ fn quantize_cmd(
 }
 
 fn eval_cmd(model: PathBuf, data: String, json: bool) -> Result<()> {
+    if let Some(count) = detect::scenes_spec(&data)? {
+        let r = detect::eval_detector(&model, count, None)?;
+        if json {
+            println!("{}", serde_json::to_string(&r)?);
+        } else {
+            println!(
+                "{}: mAP@0.5 {:.4}, mAP@0.75 {:.4}, mAP@[.5:.95] {:.4} on {count} test scenes ({} objects, {} detections)",
+                model.display(),
+                r.map_50,
+                r.map_75,
+                r.map_50_95,
+                r.ground_truths,
+                r.predictions
+            );
+        }
+        return Ok(());
+    }
     let bytes = std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
     let edge = if model.extension().is_some_and(|e| e == "edge") {
         bytes

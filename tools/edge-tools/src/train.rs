@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 /// Options shared by `train` and `augment-study`.
 #[derive(Args)]
 pub struct TrainArgs {
-    /// The architecture: lenet5, resnet8 or vgg.
+    /// The architecture: lenet5, resnet8, vgg, or detector (the SSD-style digit
+    /// detector on MNIST scenes; there --train-limit and --test-limit count
+    /// scenes: default 8000 training scenes and 500 test scenes per epoch).
     pub model: String,
     /// Epochs over the training set (default: lenet5 8, resnet8 3, vgg 3: the shipped models).
     #[arg(long)]
@@ -96,6 +98,10 @@ pub struct TrainCmd {
     /// Print the training report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// detector only: start conv1 and conv2 from this LeNet-5 checkpoint
+    /// directory (transfer learning), e.g. runs/lenet5.
+    #[arg(long)]
+    pub init_from: Option<PathBuf>,
 }
 
 /// `edge-tools augment-study`.
@@ -174,11 +180,11 @@ pub struct ExportCmd {
     pub data: Option<PathBuf>,
 }
 
-fn load(dir: Option<&Path>) -> Result<Mnist> {
+pub(crate) fn load(dir: Option<&Path>) -> Result<Mnist> {
     Ok(edgerun_data::mnist::load(dir)?)
 }
 
-fn print_json(v: &impl serde::Serialize) -> Result<()> {
+pub(crate) fn print_json(v: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
@@ -214,6 +220,14 @@ fn export_and_verify(model: &edgerun_train::Net, onnx: &Path, data: &Mnist) -> R
 }
 
 pub fn train_cmd(a: TrainCmd) -> Result<()> {
+    if a.common.model.eq_ignore_ascii_case("detector") {
+        return crate::detect::train_detector_cmd(a);
+    }
+    if a.init_from.is_some() {
+        bail!(
+            "--init-from is for the detector (edge-tools train detector --init-from runs/lenet5)"
+        );
+    }
     let mut cfg = a.common.config()?;
     cfg.resume = a.resume;
     cfg.stop_after = a.stop_after;

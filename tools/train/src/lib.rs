@@ -17,6 +17,7 @@
 //! burn stays inside this crate: the rest of the workspace sees ONNX files.
 
 pub mod batch;
+pub mod detector;
 pub mod error;
 pub mod export;
 pub mod finetune;

@@ -230,7 +230,7 @@ pub(crate) fn new_optimizer(weight_decay: f32) -> ModuleOptimizer {
     AdamConfig::new().with_weight_decay(wd).init()
 }
 
-fn bar(progress: bool, len: usize, prefix: String) -> ProgressBar {
+pub(crate) fn bar(progress: bool, len: usize, prefix: String) -> ProgressBar {
     if !progress {
         return ProgressBar::hidden();
     }
@@ -323,7 +323,7 @@ pub(crate) fn run_epochs(
     Ok((model, history))
 }
 
-fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
+pub(crate) fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
     let s = serde_json::to_string_pretty(v).map_err(|e| TrainError::Json {
         path: path.into(),
         source: e,
