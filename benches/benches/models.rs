@@ -1,0 +1,39 @@
+//! The shipped zoo models (`models/*.edge`, int8) on the native runtime: one
+//! inference with the fastest kernel twins of this build and CPU (the per-twin
+//! comparison, scalar against SIMD, is `runtime/examples/kernel_bench.rs`).
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use edgerun::format::write::AlignedBytes;
+use edgerun::{Interpreter, Model};
+use edgerun_benches::model_bytes;
+use std::hint::black_box;
+
+fn bench_models(c: &mut Criterion) {
+    for name in ["lenet5", "resnet8", "vgg"] {
+        let Ok(bytes) = model_bytes(name) else {
+            eprintln!("models/{name}.edge not found: skipped");
+            continue;
+        };
+        let aligned = AlignedBytes::new(&bytes);
+        let Ok(model) = Model::parse(&aligned) else {
+            eprintln!("models/{name}.edge does not parse: skipped");
+            continue;
+        };
+        let mut arena = vec![0u8; model.arena_bytes_unaligned()];
+        let Ok(mut interp) = Interpreter::new(&model, &mut arena) else {
+            eprintln!("models/{name}.edge: no interpreter: skipped");
+            continue;
+        };
+        if let Ok(x) = interp.input_f32_mut(0) {
+            for (i, v) in x.iter_mut().enumerate() {
+                *v = (i % 255) as f32 / 255.0;
+            }
+        }
+        c.bench_function(&format!("{name} int8 inference"), |b| {
+            b.iter(|| black_box(interp.invoke()))
+        });
+    }
+}
+
+criterion_group!(benches, bench_models);
+criterion_main!(benches);
