@@ -3,7 +3,11 @@
 # from the disassembly of the release kernel bench (the code a Pi runs). For
 # every innermost loop with multiply instructions in a function of the NEON
 # kernels it prints the function, the loop's instruction count, its MACs
-# (16 per SDOT, 8 per SMULL/SMULL2) and instructions per MAC.
+# (16 per SDOT, 8 per SMULL/SMULL2), instructions per MAC and how many copies
+# of that loop the function holds. The dot-product loop (4 output channels:
+# 4 SDOT or 8 SMULL/SMULL2) is labelled "dot 4ch"; the others are the
+# compiler's vectorized sums of the weight rows (LLVM turns the i8 -> i32 sum
+# into SDOT with a vector of ones where it may), once per call.
 #
 #   bash tests/aarch64-loops.sh           # table
 #   bash tests/aarch64-loops.sh --asm     # and the loops' instructions
@@ -45,7 +49,16 @@ aarch64-linux-gnu-objdump -d --demangle --no-show-raw-insn "$bin" | awk -v show=
     }
     if (macs == 0) next
     len = n - s + 1
-    printf "%-60s %4d instructions %4d MACs  %.3f instructions/MAC\n", fn, len, macs, len / macs
-    if (show) for (i = s; i <= n; i++) printf "    %s\n", txt[i]
+    what = (macs == 64) ? "dot 4ch" : "sum w"
+    key = sprintf("%-48s %-8s %3d instructions %4d MACs %6.3f instructions/MAC", fn, what, len, macs, len / macs)
+    if (!(key in seen)) order[++keys] = key
+    seen[key]++
+    if (show && seen[key] == 1) { body[key] = ""; for (i = s; i <= n; i++) body[key] = body[key] "    " txt[i] "\n" }
+  }
+  END {
+    for (k = 1; k <= keys; k++) {
+      printf "%s  x%d\n", order[k], seen[order[k]]
+      if (show) printf "%s", body[order[k]]
+    }
   }
 '
