@@ -116,11 +116,7 @@ pub(crate) const TWINS: &[crate::kernels::frame::Twin<ConvI8Fn>] = &[
         name: "sdot",
         probe: || {
             #[cfg(edgerun_neon)]
-            return if crate::kernels::neon::Sdot::detect().is_some() {
-                Ok(neon::conv_i8_sdot)
-            } else {
-                Err("this CPU has no SDOT (dotprod)")
-            };
+            return crate::kernels::frame::if_sdot(neon::conv_i8_sdot);
             #[cfg(not(edgerun_neon))]
             Err("not an aarch64 build with NEON")
         },

@@ -39,6 +39,15 @@ pub struct Twin<F> {
     pub probe: fn() -> Result<F, &'static str>,
 }
 
+/// The probe of an `sdot` twin: `Ok(f)` when this CPU has SDOT.
+#[cfg(edgerun_neon)]
+pub(crate) fn if_sdot<F>(f: F) -> Result<F, &'static str> {
+    match crate::kernels::neon::Sdot::detect() {
+        Some(_) => Ok(f),
+        None => Err("this CPU has no SDOT (dotprod)"),
+    }
+}
+
 /// Twins already reported as skipped (each is reported once per test binary).
 static SKIPPED: Mutex<std::vec::Vec<(&'static str, &'static str)>> =
     Mutex::new(std::vec::Vec::new());
