@@ -22,8 +22,8 @@
 //! sum (x + input_offset) * w = sum x * w + input_offset * sum w
 //! ```
 //!
-//! The per-channel `bias + input_offset * sum w` ([`effective_bias`]) is computed
-//! once per call for each block of [`BLOCK`] output channels. Every sum wraps
+//! The per-channel `bias + input_offset * sum w` is computed once per call for
+//! each block of [`BLOCK`] output channels ([`Block`]). Every sum wraps
 //! modulo 2^32, as in the scalar kernels, so the results are bit-exact even when
 //! a sum overflows. Padded conv taps hold the input zero point `-input_offset`
 //! (an int8 value, as offsets are in `[-127, 128]`) and contribute
@@ -33,11 +33,14 @@
 //! are a zero-padded vector, and the matching weights are read as 16 bytes of
 //! the weight matrix (the bytes past the row belong to the next channel and meet
 //! zero activations), or copied, zero-padded, where that would run past its end.
-//! Four output channels share each activation load. Weights with a zero point
-//! run the scalar kernels.
+//! Four output channels share each activation load, and their four sums are
+//! requantized together in vectors (`Requant::apply`, the vector twin of the
+//! scalar kernels' `requant_out`, bit-exact with [`crate::quant::requantize`]:
+//! a unit test compares them on extreme accumulators, multipliers and shifts).
+//! Weights with a zero point run the scalar kernels.
 
 use crate::kernels::RequantParams;
-use crate::kernels::conv::scalar::requant_out;
+use crate::quant::total_shift;
 use core::arch::aarch64::*;
 
 /// Longest conv window (`k_h * k_w * in_c`) the kernel copies into its stack
@@ -126,13 +129,6 @@ fn zero() -> int32x4_t {
     unsafe { vdupq_n_s32(0) }
 }
 
-/// Sum of the 4 lanes (wrapping).
-#[inline(always)]
-fn hsum(v: int32x4_t) -> i32 {
-    // SAFETY: a register-only NEON intrinsic; NEON is enabled in this build.
-    unsafe { vaddvq_s32(v) }
-}
-
 /// The first 16 bytes of `s` as a vector, zero-padded when `s` is shorter.
 #[inline(always)]
 fn load_padded(s: &[i8]) -> int8x16_t {
@@ -167,10 +163,11 @@ impl<'a> Row<'a> {
     }
 }
 
-/// The dot products of `x` with the weight rows of channels `oc` (`len = x.len()`
-/// weights each in `weights`); a channel whose row is missing counts as zeros.
+/// The 4 accumulators of the dot products of `x` with the weight rows of
+/// channels `oc` (`len = x.len()` weights each in `weights`); a channel whose row
+/// is missing counts as zeros.
 #[inline(always)]
-fn dot4<K: Mac>(k: K, x: &Row<'_>, weights: &[i8], oc: [usize; 4]) -> [i32; 4] {
+fn dot4<K: Mac>(k: K, x: &Row<'_>, weights: &[i8], oc: [usize; 4]) -> [int32x4_t; 4] {
     let len = x.len;
     let rows = oc.map(|c| weights.get(c * len..).unwrap_or_default());
     let full = rows.map(|r| r.get(..len).unwrap_or_default().as_chunks::<16>().0);
@@ -195,58 +192,191 @@ fn dot4<K: Mac>(k: K, x: &Row<'_>, weights: &[i8], oc: [usize; 4]) -> [i32; 4] {
             *a = k.mac(*a, xt, load_padded(r.get(start..).unwrap_or_default()));
         }
     }
-    acc.map(hsum)
+    acc
 }
 
-/// `out[oc] = requant(x . w[oc] + eff[oc - oc0])` for the `eff.len()` channels
-/// from `oc0` (`weights`: rows of `x.len()` values; `out` and `rq` indexed by
-/// channel), four channels at a time. A last group of 1 to 3 channels reuses the
-/// 4-channel loop on repeated rows and drops the extra results.
+/// The per-channel constants of a block of up to [`BLOCK`] output channels,
+/// computed once per call (the "prepare" step the model format does not store):
+/// `bias + input_offset * sum w` and the requantization shifts.
+pub(crate) struct Block {
+    /// First channel of the block.
+    oc0: usize,
+    /// Channels in the block.
+    n: usize,
+    /// `bias + input_offset * sum w` (wrapping), see the module docs.
+    eff: [i32; BLOCK],
+    /// `-total_shift(shift)`: the rounding right shift of the requantization.
+    shr: [i64; BLOCK],
+}
+
+impl Block {
+    /// The constants of channels `oc0..oc0 + n` (`n <= BLOCK`) of weight rows of
+    /// `len` values.
+    pub(crate) fn new(
+        weights: &[i8],
+        len: usize,
+        bias: Option<&[i32]>,
+        input_offset: i32,
+        rq: &RequantParams<'_>,
+        oc0: usize,
+        n: usize,
+    ) -> Self {
+        let mut b = Block {
+            oc0,
+            n: n.min(BLOCK),
+            eff: [0; BLOCK],
+            shr: [0; BLOCK],
+        };
+        let rows = weights.get(oc0 * len..).unwrap_or_default();
+        for (j, (e, r)) in b.eff.iter_mut().zip(&mut b.shr).take(n).enumerate() {
+            let oc = oc0 + j;
+            let w = rows.get(j * len..(j + 1) * len).unwrap_or_default();
+            let sum = w.iter().fold(0i32, |s, &v| s.wrapping_add(v as i32));
+            let bias = bias.and_then(|b| b.get(oc)).copied().unwrap_or(0);
+            *e = bias.wrapping_add(input_offset.wrapping_mul(sum));
+            *r = -i64::from(total_shift(rq.shift.get(oc).copied().unwrap_or(0)));
+        }
+        b
+    }
+}
+
+/// Lanes `j..j + 4` of `s`, or lanes `ids` when those run past its end.
+#[inline(always)]
+fn lanes<T: Copy + Default>(s: &[T], j: usize, ids: [usize; 4]) -> [T; 4] {
+    match s.get(j..).and_then(|s| s.first_chunk::<4>()) {
+        Some(c) => *c,
+        None => ids.map(|i| s.get(i).copied().unwrap_or_default()),
+    }
+}
+
+/// `out[oc] = clamp(requantize(x . w[oc] + eff) + output_offset)` for the
+/// channels of block `b` (`weights`: rows of `x.len()` values; `out` and `rq`
+/// indexed by channel), four channels at a time, accumulation and
+/// requantization in vectors ([`requant4`]). A last group of 1 to 3 channels
+/// reuses the 4-channel loop on repeated rows and drops the extra results.
 #[inline(always)]
 pub(crate) fn channels<K: Mac>(
     k: K,
     x: &Row<'_>,
     weights: &[i8],
-    oc0: usize,
-    eff: &[i32],
+    b: &Block,
     rq: &RequantParams<'_>,
     out: &mut [i8],
 ) {
-    let n = eff.len();
+    let (n, oc0) = (b.n, b.oc0);
+    let q = Requant::new(rq);
+    let mult = rq.mult.get(oc0..).unwrap_or_default();
     for j in (0..n).step_by(4) {
         let last = n - 1;
         let ids = [j, (j + 1).min(last), (j + 2).min(last), (j + 3).min(last)];
-        let acc = dot4(k, x, weights, ids.map(|i| oc0 + i));
-        for (i, a) in (j..n).zip(acc) {
-            let oc = oc0 + i;
-            if let (Some(o), Some(&e), Some(&m), Some(&s)) = (
-                out.get_mut(oc),
-                eff.get(i),
-                rq.mult.get(oc),
-                rq.shift.get(oc),
-            ) {
-                *o = requant_out(a.wrapping_add(e), m, s, rq);
-            }
+        let [a0, a1, a2, a3] = dot4(k, x, weights, ids.map(|i| oc0 + i));
+        let v = q.apply(
+            sum4(a0, a1, a2, a3),
+            lanes(&b.eff, j, ids),
+            lanes(mult, j, ids),
+            lanes(&b.shr, j, ids),
+        );
+        let cnt = (n - j).min(4);
+        if let (Some(o), Some(v)) = (out.get_mut(oc0 + j..oc0 + j + cnt), v.get(..cnt)) {
+            o.copy_from_slice(v);
         }
     }
 }
 
-/// `eff[j] = bias[oc0 + j] + input_offset * sum w[oc0 + j]` (wrapping), the
-/// per-channel constant of the int8 dot products (see the module docs); weight
-/// rows of `len` values.
-pub(crate) fn effective_bias(
-    weights: &[i8],
-    len: usize,
-    bias: Option<&[i32]>,
-    input_offset: i32,
-    oc0: usize,
-    eff: &mut [i32],
-) {
-    let rows = weights.get(oc0 * len..).unwrap_or_default();
-    for (j, e) in eff.iter_mut().enumerate() {
-        let w = rows.get(j * len..(j + 1) * len).unwrap_or_default();
-        let sum = w.iter().fold(0i32, |s, &v| s.wrapping_add(v as i32));
-        let b = bias.and_then(|b| b.get(oc0 + j)).copied().unwrap_or(0);
-        *e = b.wrapping_add(input_offset.wrapping_mul(sum));
+/// `[sum a0, sum a1, sum a2, sum a3]` (lane sums, wrapping).
+#[inline(always)]
+fn sum4(a0: int32x4_t, a1: int32x4_t, a2: int32x4_t, a3: int32x4_t) -> int32x4_t {
+    // SAFETY: register-only NEON intrinsics; NEON is enabled in this build.
+    unsafe { vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3)) }
+}
+
+/// The output parameters of [`RequantParams`] in vectors.
+struct Requant {
+    output_offset: int32x4_t,
+    act_min: int32x4_t,
+    act_max: int32x4_t,
+}
+
+impl Requant {
+    #[inline(always)]
+    fn new(rq: &RequantParams<'_>) -> Self {
+        // SAFETY: register-only NEON intrinsics; NEON is enabled in this build.
+        unsafe {
+            Requant {
+                output_offset: vdupq_n_s32(rq.output_offset),
+                act_min: vdupq_n_s32(rq.act_min),
+                act_max: vdupq_n_s32(rq.act_max),
+            }
+        }
+    }
+
+    /// The vector twin of `conv::scalar::requant_out` on 4 lanes:
+    /// `clamp(requantize(acc + eff, mult, shift) + output_offset, act_min,
+    /// act_max)`, with `shr = -total_shift(shift)`. `SMULL` forms the exact
+    /// 64-bit product, `SRSHL` by `-total_shift` is the rounding right shift of
+    /// [`crate::quant::requantize`] (`(p + 2^(s-1)) >> s`, computed without
+    /// overflow), `SQXTN` its saturation to `i32`, `SQADD` the saturating
+    /// offset. Requires `act_min <= act_max` in the int8 range
+    /// ([`check_requant`](crate::kernels::conv::scalar::check_requant)).
+    #[inline(always)]
+    fn apply(&self, acc: int32x4_t, eff: [i32; 4], mult: [i32; 4], shr: [i64; 4]) -> [i8; 4] {
+        // SAFETY: register-only NEON intrinsics and loads from local arrays of
+        // the loaded length; NEON is enabled in this build.
+        unsafe {
+            let acc = vaddq_s32(acc, vld1q_s32(eff.as_ptr()));
+            let m = vld1q_s32(mult.as_ptr());
+            let (shr_lo, shr_hi) = (vld1q_s64(shr.as_ptr()), vld1q_s64(shr.as_ptr().add(2)));
+            let lo = vrshlq_s64(vmull_s32(vget_low_s32(acc), vget_low_s32(m)), shr_lo);
+            let hi = vrshlq_s64(vmull_high_s32(acc, m), shr_hi);
+            let r = vqaddq_s32(vqmovn_high_s64(vqmovn_s64(lo), hi), self.output_offset);
+            let r = vminq_s32(vmaxq_s32(r, self.act_min), self.act_max);
+            let r16 = vmovn_s32(r);
+            let r8 = vmovn_s16(vcombine_s16(r16, r16));
+            let w = vget_lane_u32::<0>(vreinterpret_u32_s8(r8));
+            w.to_le_bytes().map(|b| b as i8)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::conv::scalar::requant_out;
+
+    /// [`Requant::apply`] against the scalar `requant_out` on accumulators,
+    /// effective biases, multipliers and shifts at and beyond their extremes
+    /// (sums that wrap, shifts outside `[-31, 30]`), and several clamps.
+    #[test]
+    fn requant_matches_scalar() {
+        let accs = [i32::MIN, -70_000, -3, -1, 0, 1, 2, 12_345, i32::MAX];
+        let effs = [0, -1, 1 << 30, i32::MIN];
+        let mults = [0, 1, 1 << 30, 1_288_490_189, i32::MAX, -5, i32::MIN];
+        let shifts: std::vec::Vec<i32> = (-40..=40).chain([i32::MIN, i32::MAX]).collect();
+        let outs = [(0, -128, 127), (-128, -128, 127), (127, -5, 9), (3, 4, 4)];
+        for (oo, lo, hi) in outs {
+            let rq = RequantParams {
+                mult: &[],
+                shift: &[],
+                output_offset: oo,
+                act_min: lo,
+                act_max: hi,
+            };
+            let q = Requant::new(&rq);
+            for &s in &shifts {
+                for &m in &mults {
+                    for &e in &effs {
+                        for a in accs.chunks(4) {
+                            let a = [0, 1, 2, 3].map(|i| a.get(i).copied().unwrap_or(7));
+                            // SAFETY: a load from a local array of 4 values.
+                            let v = unsafe { vld1q_s32(a.as_ptr()) };
+                            let shr = -i64::from(total_shift(s));
+                            let got = q.apply(v, [e; 4], [m; 4], [shr; 4]);
+                            let want = a.map(|a| requant_out(a.wrapping_add(e), m, s, &rq));
+                            assert_eq!(got, want, "acc {a:?} eff {e} mult {m} shift {s} out {oo}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::format::schema::ConvGeom;
 use crate::kernels::RequantParams;
 use crate::kernels::conv::scalar::{self, Dims, im2col_row, validate};
-use crate::kernels::neon::{BLOCK, Mac, Neon, ROW_MAX, Row, channels, effective_bias};
+use crate::kernels::neon::{BLOCK, Block, Mac, Neon, ROW_MAX, Row, channels};
 
 /// int8 convolution with NEON; same contract, errors and results as
 /// [`scalar::conv_i8`].
@@ -137,13 +137,12 @@ fn run<K: Mac>(k: K, a: &Args<'_, '_>, out: &mut [i8]) {
     let zp = (-a.input_offset) as i8;
     let mut row = [0i8; ROW_MAX];
     let row = row.get_mut(..a.len).unwrap_or_default();
-    let mut eff = [0i32; BLOCK];
     for oc0 in (0..d.out_c).step_by(BLOCK) {
-        let eff = eff.get_mut(..BLOCK.min(d.out_c - oc0)).unwrap_or_default();
-        effective_bias(a.weights, a.len, a.bias, a.input_offset, oc0, eff);
+        let n = BLOCK.min(d.out_c - oc0);
+        let b = Block::new(a.weights, a.len, a.bias, a.input_offset, a.rq, oc0, n);
         for (p, o) in out.chunks_exact_mut(d.out_c).enumerate() {
             im2col_row(d, a.input, p, row, zp, |x| x);
-            channels(k, &Row::new(row), a.weights, oc0, eff, a.rq, o);
+            channels(k, &Row::new(row), a.weights, &b, a.rq, o);
         }
     }
 }

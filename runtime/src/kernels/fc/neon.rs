@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::format::schema::FcI8;
 use crate::kernels::RequantParams;
 use crate::kernels::fc::scalar::{self, validate};
-use crate::kernels::neon::{BLOCK, Mac, Neon, Row, channels, effective_bias};
+use crate::kernels::neon::{BLOCK, Block, Mac, Neon, Row, channels};
 
 /// int8 fully connected with NEON; same contract, errors and results as
 /// [`scalar::fc_i8`].
@@ -99,12 +99,10 @@ fn run<K: Mac>(
     k: usize,
     n: usize,
 ) {
-    let mut eff = [0i32; BLOCK];
     for oc0 in (0..n).step_by(BLOCK) {
-        let eff = eff.get_mut(..BLOCK.min(n - oc0)).unwrap_or_default();
-        effective_bias(weights, k, bias, input_offset, oc0, eff);
+        let b = Block::new(weights, k, bias, input_offset, rq, oc0, BLOCK.min(n - oc0));
         for (x, o) in input.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
-            channels(m, &Row::new(x), weights, oc0, eff, rq, o);
+            channels(m, &Row::new(x), weights, &b, rq, o);
         }
     }
 }
