@@ -3,11 +3,14 @@
 # from the disassembly of the release kernel bench (the code a Pi runs). For
 # every innermost loop with multiply instructions in a function of the NEON
 # kernels it prints the function, the loop's instruction count, its MACs
-# (16 per SDOT, 8 per SMULL/SMULL2), instructions per MAC and how many copies
-# of that loop the function holds. The dot-product loop (4 output channels:
-# 4 SDOT or 8 SMULL/SMULL2) is labelled "dot 4ch"; the others are the
-# compiler's vectorized sums of the weight rows (LLVM turns the i8 -> i32 sum
-# into SDOT with a vector of ones where it may), once per call.
+# (lanes of the destination: 16 per SDOT, 8 per SMULL/SMULL2 into .8h, 4 per
+# SMLAL into .4s), instructions per MAC and how many copies of that loop the
+# function holds. The dot-product loop (4 output channels: 4 SDOT or 8
+# SMULL/SMULL2) is labelled "dot 4ch"; others ("other") would be, e.g., the
+# compiler's vectorized sums of the weight rows, once per call. The depthwise
+# loop (16 channels per tap, 4 SMLAL/SMLAL2) is not listed: its tap loop
+# holds the rarely taken copy loop of a zero-padded load, so it is not
+# innermost.
 #
 #   bash tests/aarch64-loops.sh           # table
 #   bash tests/aarch64-loops.sh --asm     # and the loops' instructions
@@ -44,12 +47,18 @@ aarch64-linux-gnu-objdump -d --demangle --no-show-raw-insn "$bin" | awk -v show=
     if (!inner) next
     macs = 0
     for (i = s; i <= n; i++) {
-      if (ins[i] == "sdot") macs += 16
-      else if (ins[i] ~ /^smull2?$/) macs += 8
+      # MACs = lanes of the destination: sdot v.4s (16 bytes) 16, smull
+      # v.8h 8, smlal v.4s 4.
+      if (ins[i] == "sdot") macs += (txt[i] ~ /\.16b/) ? 16 : 8
+      else if (ins[i] ~ /^sm(ull|lal)2?$/) {
+        if (txt[i] ~ /^[a-z0-9]+ v[0-9]+\.8h/) macs += 8
+        else if (txt[i] ~ /^[a-z0-9]+ v[0-9]+\.4s/) macs += 4
+        else if (txt[i] ~ /^[a-z0-9]+ v[0-9]+\.2d/) macs += 2
+      }
     }
     if (macs == 0) next
     len = n - s + 1
-    what = (macs == 64) ? "dot 4ch" : "sum w"
+    what = (macs == 64) ? "dot 4ch" : "other"
     key = sprintf("%-48s %-8s %3d instructions %4d MACs %6.3f instructions/MAC", fn, what, len, macs, len / macs)
     if (!(key in seen)) order[++keys] = key
     seen[key]++

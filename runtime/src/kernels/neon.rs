@@ -124,14 +124,14 @@ fn load(v: &[i8; 16]) -> int8x16_t {
 
 /// Four zero lanes.
 #[inline(always)]
-fn zero() -> int32x4_t {
+pub(crate) fn zero() -> int32x4_t {
     // SAFETY: a register-only NEON intrinsic; NEON is enabled in this build.
     unsafe { vdupq_n_s32(0) }
 }
 
 /// The first 16 bytes of `s` as a vector, zero-padded when `s` is shorter.
 #[inline(always)]
-fn load_padded(s: &[i8]) -> int8x16_t {
+pub(crate) fn load_padded(s: &[i8]) -> int8x16_t {
     match s.first_chunk::<16>() {
         Some(c) => load(c),
         None => {
@@ -240,6 +240,70 @@ impl Block {
     }
 }
 
+impl Block {
+    /// Requantize `acc`, the sums of the block's channels `j..j + 4` (without
+    /// `eff`), and store those of them that are in the block into `out`
+    /// (indexed by channel, as `rq`).
+    #[inline(always)]
+    pub(crate) fn store(
+        &self,
+        q: &Requant,
+        j: usize,
+        acc: int32x4_t,
+        rq: &RequantParams<'_>,
+        out: &mut [i8],
+    ) {
+        let (n, oc0) = (self.n, self.oc0);
+        let ids = group(j, n);
+        let mult = rq.mult.get(oc0..).unwrap_or_default();
+        let v = q.apply(
+            acc,
+            lanes(&self.eff, j, ids),
+            lanes(mult, j, ids),
+            lanes(&self.shr, j, ids),
+        );
+        let cnt = n.saturating_sub(j).min(4);
+        if let (Some(o), Some(v)) = (out.get_mut(oc0 + j..oc0 + j + cnt), v.get(..cnt)) {
+            o.copy_from_slice(v);
+        }
+    }
+}
+
+/// 16 channels of a depthwise convolution, one tap: lane-wise
+/// `acc += (x + input_offset) * w` (`io` holds `input_offset` in every lane).
+/// `x + input_offset` is formed in `i16` (`[-255, 255]`), the weights are
+/// widened to `i16`, and `SMLAL` adds the exact products to the `i32` lanes
+/// (wrapping, as the scalar kernel): channels `4i..4i + 4` in `acc[i]`.
+#[inline(always)]
+pub(crate) fn dw_mac(acc: &mut [int32x4_t; 4], x: int8x16_t, w: int8x16_t, io: int16x8_t) {
+    // SAFETY: register-only NEON intrinsics; NEON is enabled in this build.
+    unsafe {
+        let xl = vaddw_s8(io, vget_low_s8(x));
+        let xh = vaddw_high_s8(io, x);
+        let wl = vmovl_s8(vget_low_s8(w));
+        let wh = vmovl_high_s8(w);
+        acc[0] = vmlal_s16(acc[0], vget_low_s16(xl), vget_low_s16(wl));
+        acc[1] = vmlal_high_s16(acc[1], xl, wl);
+        acc[2] = vmlal_s16(acc[2], vget_low_s16(xh), vget_low_s16(wh));
+        acc[3] = vmlal_high_s16(acc[3], xh, wh);
+    }
+}
+
+/// `input_offset` in the 8 `i16` lanes [`dw_mac`] takes (`[-127, 128]`, so it
+/// fits).
+#[inline(always)]
+pub(crate) fn dw_offset(input_offset: i32) -> int16x8_t {
+    // SAFETY: a register-only NEON intrinsic; NEON is enabled in this build.
+    unsafe { vdupq_n_s16(input_offset as i16) }
+}
+
+/// Channels `j..j + 4` of a block of `n`, the last one repeated past the end.
+#[inline(always)]
+fn group(j: usize, n: usize) -> [usize; 4] {
+    let last = n.saturating_sub(1);
+    [j, (j + 1).min(last), (j + 2).min(last), (j + 3).min(last)]
+}
+
 /// Lanes `j..j + 4` of `s`, or lanes `ids` when those run past its end.
 #[inline(always)]
 fn lanes<T: Copy + Default>(s: &[T], j: usize, ids: [usize; 4]) -> [T; 4] {
@@ -263,23 +327,11 @@ pub(crate) fn channels<K: Mac>(
     rq: &RequantParams<'_>,
     out: &mut [i8],
 ) {
-    let (n, oc0) = (b.n, b.oc0);
     let q = Requant::new(rq);
-    let mult = rq.mult.get(oc0..).unwrap_or_default();
+    let (n, oc0) = (b.n, b.oc0);
     for j in (0..n).step_by(4) {
-        let last = n - 1;
-        let ids = [j, (j + 1).min(last), (j + 2).min(last), (j + 3).min(last)];
-        let [a0, a1, a2, a3] = dot4(k, x, weights, ids.map(|i| oc0 + i));
-        let v = q.apply(
-            sum4(a0, a1, a2, a3),
-            lanes(&b.eff, j, ids),
-            lanes(mult, j, ids),
-            lanes(&b.shr, j, ids),
-        );
-        let cnt = (n - j).min(4);
-        if let (Some(o), Some(v)) = (out.get_mut(oc0 + j..oc0 + j + cnt), v.get(..cnt)) {
-            o.copy_from_slice(v);
-        }
+        let [a0, a1, a2, a3] = dot4(k, x, weights, group(j, n).map(|i| oc0 + i));
+        b.store(&q, j, sum4(a0, a1, a2, a3), rq, out);
     }
 }
 
@@ -291,7 +343,7 @@ fn sum4(a0: int32x4_t, a1: int32x4_t, a2: int32x4_t, a3: int32x4_t) -> int32x4_t
 }
 
 /// The output parameters of [`RequantParams`] in vectors.
-struct Requant {
+pub(crate) struct Requant {
     output_offset: int32x4_t,
     act_min: int32x4_t,
     act_max: int32x4_t,
@@ -299,7 +351,7 @@ struct Requant {
 
 impl Requant {
     #[inline(always)]
-    fn new(rq: &RequantParams<'_>) -> Self {
+    pub(crate) fn new(rq: &RequantParams<'_>) -> Self {
         // SAFETY: register-only NEON intrinsics; NEON is enabled in this build.
         unsafe {
             Requant {

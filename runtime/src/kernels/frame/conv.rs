@@ -387,6 +387,21 @@ fn twins_longer_than_simd_rows() {
     check_fixed(&fixed_case(geom(3, 455, 5, 3, 1), 128, 0, -12));
 }
 
+/// Depthwise convolutions over several NEON channel blocks (128 channels of
+/// 7x7 taps, 256 of 5x5), partial groups of 16 channels, and strides.
+#[test]
+fn twins_depthwise_blocks() {
+    for (c, k, pad, stride, io) in [(300, 7, 3, 1, 128), (261, 5, 2, 2, -127), (19, 3, 1, 1, 5)] {
+        let mut g = geom(5, c, c, k, pad);
+        g.groups = c;
+        g.stride_h = stride;
+        g.stride_w = stride;
+        g.out_h = (5 + 2 * pad - k) / stride + 1;
+        g.out_w = g.out_h;
+        check_fixed(&fixed_case(g, io, 0, -6));
+    }
+}
+
 /// More output channels than one NEON block of effective biases (256), with
 /// padding and the extreme input offsets.
 #[test]
