@@ -579,22 +579,11 @@ mod tests {
 
     fn geom(ih: u32, iw: u32, oh: u32, ow: u32, k: u32, pad: u32) -> ConvGeom {
         ConvGeom {
-            n: 1,
             in_h: ih,
             in_w: iw,
-            in_c: 1,
             out_h: oh,
             out_w: ow,
-            out_c: 1,
-            k_h: k,
-            k_w: k,
-            stride_h: 1,
-            stride_w: 1,
-            dil_h: 1,
-            dil_w: 1,
-            pad_top: pad,
-            pad_left: pad,
-            groups: 1,
+            ..crate::kernels::frame::conv::geom(ih.max(k), 1, 1, k, pad)
         }
     }
 

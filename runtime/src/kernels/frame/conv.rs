@@ -347,7 +347,9 @@ fn check_fixed(c: &Case) {
     check_twins(c).unwrap();
 }
 
-fn geom(hw: u32, in_c: u32, out_c: u32, k: u32, pad: u32) -> ConvGeom {
+/// A square one-group convolution, stride 1, the output size its padding gives
+/// (`hw + 2 * pad >= k`).
+pub(crate) fn geom(hw: u32, in_c: u32, out_c: u32, k: u32, pad: u32) -> ConvGeom {
     ConvGeom {
         n: 1,
         in_h: hw,
