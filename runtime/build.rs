@@ -1,4 +1,4 @@
-//! Compile-time kernel selection for Cortex-M.
+//! Compile-time kernel selection for Cortex-M and aarch64.
 //!
 //! Emits `cfg(edgerun_dsp)` when the target is Armv7E-M (`thumbv7em-*`: Cortex-M4
 //! and M7, which always have the DSP extension: SMLAD, SXTB16, ...). Rust 1.95
@@ -8,9 +8,14 @@
 //!
 //! `EDGERUN_NO_DSP=1` keeps the scalar kernels on such a target (to measure the
 //! scalar kernels, or to bisect a DSP kernel).
+//!
+//! Emits `cfg(edgerun_neon)` on aarch64 targets built with NEON (all of them but
+//! the `*-softfloat` ones): the NEON kernels, which the SDOT ones extend at run
+//! time.
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(edgerun_dsp)");
+    println!("cargo::rustc-check-cfg=cfg(edgerun_neon)");
     println!("cargo::rerun-if-env-changed=EDGERUN_NO_DSP");
     let target = std::env::var("TARGET").unwrap_or_default();
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
@@ -20,5 +25,8 @@ fn main() {
     let off = std::env::var("EDGERUN_NO_DSP").is_ok_and(|v| !v.is_empty() && v != "0");
     if dsp && !off {
         println!("cargo::rustc-cfg=edgerun_dsp");
+    }
+    if arch == "aarch64" && features.split(',').any(|f| f == "neon") {
+        println!("cargo::rustc-cfg=edgerun_neon");
     }
 }

@@ -20,6 +20,25 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "runtime builds for Cortex-M4F with no allocator (no default features)"
 cargo build -p edgerun-runtime --target thumbv7em-none-eabihf --no-default-features --release
 
+step "aarch64 runtime in QEMU user mode: NEON twins on a Cortex-A72 (Pi 4), SDOT on a Cortex-A76 (Pi 5)"
+# The linker and runner are in .cargo/config.toml. Only the runtime crate is
+# built for aarch64.
+if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null \
+  || [ ! -e /usr/aarch64-linux-gnu/lib/libc.so.6 ]; then
+  sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user >/dev/null
+fi
+cargo clippy -p edgerun-runtime --features std --all-targets --target aarch64-unknown-linux-gnu -- -D warnings
+cargo clippy -p edgerun-runtime --target aarch64-unknown-linux-gnu -- -D warnings  # no std: NEON only
+# The frame's twin_expectations test fails unless the listed twins run (or are
+# skipped): SDOT must be found absent on the A72 and present on the A76.
+QEMU_CPU=cortex-a72 EDGERUN_REQUIRE_TWINS=neon EDGERUN_EXPECT_SKIP=sdot \
+  cargo test -p edgerun-runtime --features std --target aarch64-unknown-linux-gnu
+QEMU_CPU=cortex-a76 EDGERUN_REQUIRE_TWINS=neon,sdot \
+  cargo test -p edgerun-runtime --features std --target aarch64-unknown-linux-gnu
+
 step "tests (unit, property, conformance, integration)"
 cargo test --workspace
 

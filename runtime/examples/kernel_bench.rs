@@ -1,9 +1,16 @@
-//! Micro-benchmark of the int8 conv and fc kernels, scalar against AVX2, on the
-//! layer shapes of LeNet-5 and of an MLPerf-Tiny-style ResNet-8 (32x32x3 input,
-//! 16/32/64 channels): median time of 200 runs, GMAC/s and the speed-up (std only,
-//! no harness; 1 thread):
+//! Micro-benchmark of the int8 conv and fc kernels, scalar against the SIMD twins
+//! this CPU runs (AVX2 on x86_64; NEON, and SDOT where the CPU has it, on
+//! aarch64), on the layer shapes of LeNet-5 and of an MLPerf-Tiny-style ResNet-8
+//! (32x32x3 input, 16/32/64 channels): median time of 200 runs, GMAC/s and the
+//! speed-up over scalar (std only, no harness; 1 thread):
 //!
 //!     cargo run --release -p edgerun-runtime --features std --example kernel_bench
+//!
+//! On a Raspberry Pi, run that command there, or cross-build it here and copy it:
+//!
+//!     cargo build --release -p edgerun-runtime --features std --example kernel_bench \
+//!         --target aarch64-unknown-linux-gnu
+//!     scp target/aarch64-unknown-linux-gnu/release/examples/kernel_bench pi@raspberrypi:
 
 use edgerun::format::schema::{Buf, ConvGeom, FcI8, Mem, Requant};
 use edgerun::kernels::RequantParams;
@@ -12,6 +19,43 @@ use std::hint::black_box;
 use std::time::Instant;
 
 const RUNS: usize = 200;
+
+/// A SIMD twin of the conv and fc kernels.
+struct Twin {
+    name: &'static str,
+    conv: conv::ConvI8Fn,
+    fc: fc::FcI8Fn,
+}
+
+/// The SIMD twins this CPU runs.
+fn twins() -> Vec<Twin> {
+    #[allow(unused_mut)]
+    let mut v = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        v.push(Twin {
+            name: "avx2",
+            conv: conv::avx2::conv_i8,
+            fc: fc::avx2::fc_i8,
+        });
+    }
+    #[cfg(edgerun_neon)]
+    {
+        v.push(Twin {
+            name: "neon",
+            conv: conv::neon::conv_i8,
+            fc: fc::neon::fc_i8,
+        });
+        if std::arch::is_aarch64_feature_detected!("dotprod") {
+            v.push(Twin {
+                name: "sdot",
+                conv: conv::neon::conv_i8_sdot,
+                fc: fc::neon::fc_i8_sdot,
+            });
+        }
+    }
+    v
+}
 
 fn median_us(mut f: impl FnMut()) -> f64 {
     f();
@@ -39,7 +83,16 @@ fn bytes(n: usize, seed: u32) -> Vec<i8> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn conv_case(name: &str, hw: u32, in_c: u32, out_c: u32, k: u32, stride: u32, pad: u32) {
+fn conv_case(
+    twins: &[Twin],
+    name: &str,
+    hw: u32,
+    in_c: u32,
+    out_c: u32,
+    k: u32,
+    stride: u32,
+    pad: u32,
+) {
     let out_hw = (hw + 2 * pad - k) / stride + 1;
     let g = ConvGeom {
         n: 1,
@@ -88,11 +141,11 @@ fn conv_case(name: &str, hw: u32, in_c: u32, out_c: u32, k: u32, stride: u32, pa
         })
     };
     let s = run(conv::scalar::conv_i8);
-    let a = run(conv::avx2::conv_i8);
-    report(name, macs, s, a);
+    let t: Vec<f64> = twins.iter().map(|t| run(t.conv)).collect();
+    report(twins, name, macs, s, &t);
 }
 
-fn fc_case(name: &str, k: u32, n: u32) {
+fn fc_case(twins: &[Twin], name: &str, k: u32, n: u32) {
     let no = Buf {
         mem: Mem::Arena,
         offset: 0,
@@ -131,33 +184,39 @@ fn fc_case(name: &str, k: u32, n: u32) {
         median_us(|| f(&p, black_box(&input), &weights, None, &rq, &mut out).unwrap())
     };
     let s = run(fc::scalar::fc_i8);
-    let a = run(fc::avx2::fc_i8);
-    report(name, (k * n) as f64, s, a);
+    let t: Vec<f64> = twins.iter().map(|t| run(t.fc)).collect();
+    report(twins, name, (k * n) as f64, s, &t);
 }
 
-fn report(name: &str, macs: f64, scalar_us: f64, avx2_us: f64) {
-    println!(
-        "{name:<34} {:>9.0} MACs  scalar {scalar_us:>9.1} us {:>6.2} GMAC/s  avx2 {avx2_us:>8.1} us {:>6.2} GMAC/s  x{:.1}",
+fn report(twins: &[Twin], name: &str, macs: f64, scalar_us: f64, twin_us: &[f64]) {
+    print!(
+        "{name:<34} {:>9.0} MACs  scalar {scalar_us:>9.1} us {:>6.2} GMAC/s",
         macs,
-        macs / scalar_us / 1e3,
-        macs / avx2_us / 1e3,
-        scalar_us / avx2_us
+        macs / scalar_us / 1e3
     );
+    for (t, us) in twins.iter().zip(twin_us) {
+        print!(
+            "  {} {us:>8.1} us {:>6.2} GMAC/s x{:.1}",
+            t.name,
+            macs / us / 1e3,
+            scalar_us / us
+        );
+    }
+    println!();
 }
 
 fn main() {
-    println!(
-        "AVX2 on this CPU: {}",
-        std::is_x86_feature_detected!("avx2")
-    );
-    conv_case("lenet conv1 5x5 1->6 28x28 pad2", 28, 1, 6, 5, 1, 2);
-    conv_case("lenet conv2 5x5 6->16 14x14", 14, 6, 16, 5, 1, 0);
-    fc_case("lenet fc 400->120", 400, 120);
-    fc_case("lenet fc 120->84", 120, 84);
-    conv_case("resnet8 conv 3x3 3->16 32x32", 32, 3, 16, 3, 1, 1);
-    conv_case("resnet8 conv 3x3 16->16 32x32", 32, 16, 16, 3, 1, 1);
-    conv_case("resnet8 conv 3x3 16->32 s2", 32, 16, 32, 3, 2, 1);
-    conv_case("resnet8 conv 3x3 32->32 16x16", 16, 32, 32, 3, 1, 1);
-    conv_case("resnet8 conv 3x3 64->64 8x8", 8, 64, 64, 3, 1, 1);
-    conv_case("resnet8 conv 1x1 32->64 s2", 16, 32, 64, 1, 2, 0);
+    let t = twins();
+    let names: Vec<&str> = t.iter().map(|t| t.name).collect();
+    println!("SIMD twins on this CPU: {names:?}");
+    conv_case(&t, "lenet conv1 5x5 1->6 28x28 pad2", 28, 1, 6, 5, 1, 2);
+    conv_case(&t, "lenet conv2 5x5 6->16 14x14", 14, 6, 16, 5, 1, 0);
+    fc_case(&t, "lenet fc 400->120", 400, 120);
+    fc_case(&t, "lenet fc 120->84", 120, 84);
+    conv_case(&t, "resnet8 conv 3x3 3->16 32x32", 32, 3, 16, 3, 1, 1);
+    conv_case(&t, "resnet8 conv 3x3 16->16 32x32", 32, 16, 16, 3, 1, 1);
+    conv_case(&t, "resnet8 conv 3x3 16->32 s2", 32, 16, 32, 3, 2, 1);
+    conv_case(&t, "resnet8 conv 3x3 32->32 16x16", 16, 32, 32, 3, 1, 1);
+    conv_case(&t, "resnet8 conv 3x3 64->64 8x8", 8, 64, 64, 3, 1, 1);
+    conv_case(&t, "resnet8 conv 1x1 32->64 s2", 16, 32, 64, 1, 2, 0);
 }

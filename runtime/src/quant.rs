@@ -30,10 +30,7 @@
 /// are clamped so that this function can never panic or shift out of range).
 #[inline(never)]
 pub fn requantize(acc: i32, mult: i32, shift: i32) -> i32 {
-    // `max`/`min`, not `clamp`: the bounds are constants, and `clamp`'s assertion
-    // is not always inlined away at `opt-level = "z"`.
-    #[allow(clippy::manual_clamp)]
-    let total_shift = (31 - shift).max(1).min(62) as u32;
+    let total_shift = total_shift(shift);
     // floor((p + 2^(s-1)) / 2^s) == (floor(p / 2^(s-1)) + 1) >> 1 for integers p and
     // s >= 1 (exact: |p| <= 2^62, no overflow). One 64-bit shift by a variable
     // amount instead of two: on 32-bit targets each is a libcall at small opt-levels.
@@ -50,6 +47,18 @@ pub fn requantize(acc: i32, mult: i32, shift: i32) -> i32 {
     #[allow(clippy::manual_clamp)]
     let v = v.max(i32::MIN as i64).min(i32::MAX as i64);
     v as i32
+}
+
+/// The right shift of [`requantize`]'s 64-bit product: `31 - shift`, clamped to
+/// `[1, 62]` (for every `i32` shift, without overflow). Also used by the SIMD
+/// twins of the requantization (`kernels/neon.rs`).
+#[inline(always)]
+pub(crate) fn total_shift(shift: i32) -> u32 {
+    // `max`/`min`, not `clamp`: the bounds are constants, and `clamp`'s assertion
+    // is not always inlined away at `opt-level = "z"`.
+    #[allow(clippy::manual_clamp)]
+    let s = 31i32.saturating_sub(shift).max(1).min(62);
+    s as u32
 }
 
 /// `p >> n` (arithmetic) for `n` in `[0, 31]`, written with 32-bit shifts so that
@@ -182,8 +191,9 @@ mod tests {
             i32::MAX,
         ];
         let mults = [0, 1, 1 << 30, 1_288_490_189, 2_000_000_000, i32::MAX];
-        for shift in -40..=40 {
-            let s = (31 - shift).clamp(1, 62);
+        let extreme = [i32::MIN, i32::MIN + 31, i32::MAX];
+        for shift in (-40..=40).chain(extreme) {
+            let s = (31 - shift as i64).clamp(1, 62);
             let den = 1i128 << s;
             for &acc in &accs {
                 for &m in &mults {

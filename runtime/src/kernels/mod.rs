@@ -7,7 +7,11 @@
 //!   building blocks are in `kernels/dsp.rs` (compiled on the host too, with emulated
 //!   instructions, for the tests);
 //! - `avx2.rs` (conv, fc): the x86_64 AVX2 twin, chosen at run time with the `std`
-//!   feature (`is_x86_feature_detected!`); later `neon.rs`.
+//!   feature (`is_x86_feature_detected!`);
+//! - `neon.rs` (conv, fc): the aarch64 twins, NEON (every aarch64 CPU) and SDOT
+//!   (Armv8.2 dot product, chosen at run time with the `std` feature,
+//!   `is_aarch64_feature_detected!("dotprod")`); building blocks in
+//!   `kernels/neon.rs`.
 //!
 //! `conv::conv_i8` and `fc::fc_i8` call the fastest twin of the build. Each folder
 //! lists its twins (`TWINS`); the shared test frame (`frame/`) runs the same
@@ -36,6 +40,8 @@ pub mod fc;
 #[cfg(test)]
 pub(crate) mod frame;
 pub mod matmul;
+#[cfg(edgerun_neon)]
+pub mod neon;
 pub mod nms;
 pub mod pool;
 pub mod quantize;

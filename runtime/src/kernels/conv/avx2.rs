@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::format::schema::ConvGeom;
 use crate::kernels::RequantParams;
 use crate::kernels::avx2::{ROW_MAX, available, row_all_channels};
-use crate::kernels::conv::scalar::{self, Dims, tap, validate};
+use crate::kernels::conv::scalar::{self, Dims, im2col_row, validate};
 
 /// int8 convolution with AVX2 when the CPU has it; same contract, errors and
 /// results as [`scalar::conv_i8`].
@@ -76,42 +76,7 @@ fn run(
     let mut row = [0i16; ROW_MAX];
     for (p, o) in out.chunks_exact_mut(d.out_c).enumerate() {
         let r = row.get_mut(..len).unwrap_or_default();
-        fill(d, input, input_offset, p, r);
+        im2col_row(d, input, p, r, 0, |x| (x as i32 + input_offset) as i16);
         row_all_channels(r, weights, bias, rq, len, o);
-    }
-}
-
-/// Pixel `p`'s receptive field as `x + input_offset`, 0 for padded taps, in the
-/// (kh, kw, ic) order of a weight row.
-#[inline]
-fn fill(d: &Dims, input: &[i8], input_offset: i32, p: usize, row: &mut [i16]) {
-    let ow = p % d.out_w;
-    let t = p / d.out_w;
-    let oh = t % d.out_h;
-    let b = t / d.out_h;
-    let mut taps = row.chunks_exact_mut(d.in_c);
-    for kh in 0..d.k_h {
-        let ih = tap(oh, d.stride_h, kh, d.dil_h, d.pad_top, d.in_h);
-        for kw in 0..d.k_w {
-            let Some(to) = taps.next() else {
-                return;
-            };
-            let iw = tap(ow, d.stride_w, kw, d.dil_w, d.pad_left, d.in_w);
-            let from = match (ih, iw) {
-                (Some(ih), Some(iw)) => {
-                    let at = ((b * d.in_h + ih) * d.in_w + iw) * d.in_c;
-                    input.get(at..at + d.in_c)
-                }
-                _ => None,
-            };
-            match from {
-                Some(from) => {
-                    for (t, &f) in to.iter_mut().zip(from) {
-                        *t = (f as i32 + input_offset) as i16;
-                    }
-                }
-                None => to.fill(0),
-            }
-        }
     }
 }

@@ -135,6 +135,51 @@ pub(crate) fn tap(
     (o * stride + k * dil).checked_sub(pad).filter(|&i| i < len)
 }
 
+/// Pixel `p`'s receptive field in the (kh, kw, ic) order of a weight row (the
+/// im2col row of the SIMD kernels): `f(x)` for each input value, `pad` for each
+/// padded tap. `row` holds `k_h * k_w * in_c` values; `d` was checked by
+/// [`validate`], so every index is in bounds (and a short `row` only ends early).
+#[cfg(any(edgerun_neon, all(target_arch = "x86_64", any(test, feature = "std"))))]
+#[inline]
+pub(crate) fn im2col_row<T: Copy>(
+    d: &Dims,
+    input: &[i8],
+    p: usize,
+    row: &mut [T],
+    pad: T,
+    f: impl Fn(i8) -> T,
+) {
+    let ow = p % d.out_w;
+    let t = p / d.out_w;
+    let oh = t % d.out_h;
+    let b = t / d.out_h;
+    let mut taps = row.chunks_exact_mut(d.in_c);
+    for kh in 0..d.k_h {
+        let ih = tap(oh, d.stride_h, kh, d.dil_h, d.pad_top, d.in_h);
+        for kw in 0..d.k_w {
+            let Some(to) = taps.next() else {
+                return;
+            };
+            let iw = tap(ow, d.stride_w, kw, d.dil_w, d.pad_left, d.in_w);
+            let from = match (ih, iw) {
+                (Some(ih), Some(iw)) => {
+                    let at = ((b * d.in_h + ih) * d.in_w + iw) * d.in_c;
+                    input.get(at..at + d.in_c)
+                }
+                _ => None,
+            };
+            match from {
+                Some(from) => {
+                    for (t, &x) in to.iter_mut().zip(from) {
+                        *t = f(x);
+                    }
+                }
+                None => to.fill(pad),
+            }
+        }
+    }
+}
+
 /// Validate everything `conv_i8` relies on; returns the geometry as `usize`.
 ///
 /// [`conv_lens`] is the one validator of a [`ConvGeom`] (the model validator uses
@@ -534,22 +579,11 @@ mod tests {
 
     fn geom(ih: u32, iw: u32, oh: u32, ow: u32, k: u32, pad: u32) -> ConvGeom {
         ConvGeom {
-            n: 1,
             in_h: ih,
             in_w: iw,
-            in_c: 1,
             out_h: oh,
             out_w: ow,
-            out_c: 1,
-            k_h: k,
-            k_w: k,
-            stride_h: 1,
-            stride_w: 1,
-            dil_h: 1,
-            dil_w: 1,
-            pad_top: pad,
-            pad_left: pad,
-            groups: 1,
+            ..crate::kernels::frame::conv::geom(ih.max(k), 1, 1, k, pad)
         }
     }
 

@@ -1,6 +1,6 @@
 //! fc kernels: `scalar.rs` (the reference), `avx2.rs` (x86_64, chosen at run
-//! time), `dsp.rs` (Armv7E-M, chosen at compile
-//! time), `float.rs` (f32).
+//! time), `neon.rs` (aarch64: NEON, and SDOT chosen at run time), `dsp.rs`
+//! (Armv7E-M, chosen at compile time), `float.rs` (f32).
 
 use crate::error::Error;
 use crate::format::schema::FcI8;
@@ -11,6 +11,8 @@ pub mod avx2;
 #[cfg(any(test, edgerun_dsp))]
 pub mod dsp;
 pub mod float;
+#[cfg(edgerun_neon)]
+pub mod neon;
 pub mod scalar;
 
 /// The signature shared by [`scalar::fc_i8`] and its SIMD twins.
@@ -19,7 +21,8 @@ pub type FcI8Fn =
 
 /// int8 fully connected with the fastest kernel of this build: the DSP one on
 /// Armv7E-M, the AVX2 one on x86_64 with `std` (it checks the CPU at run time),
-/// else the scalar one. Same contract and results as [`scalar::fc_i8`].
+/// the SDOT one on aarch64 with `std` when the CPU has it, else the NEON one on
+/// aarch64, else the scalar one. Same contract and results as [`scalar::fc_i8`].
 #[inline(always)]
 pub fn fc_i8(
     p: &FcI8,
@@ -33,7 +36,15 @@ pub fn fc_i8(
     let f = dsp::fc_i8;
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     let f = avx2::fc_i8;
-    #[cfg(not(any(edgerun_dsp, all(target_arch = "x86_64", feature = "std"))))]
+    #[cfg(all(edgerun_neon, feature = "std"))]
+    let f = neon::fc_i8_sdot;
+    #[cfg(all(edgerun_neon, not(feature = "std")))]
+    let f = neon::fc_i8;
+    #[cfg(not(any(
+        edgerun_dsp,
+        edgerun_neon,
+        all(target_arch = "x86_64", feature = "std")
+    )))]
     let f = scalar::fc_i8;
     f(p, input, weights, bias, rq, out)
 }
@@ -70,6 +81,24 @@ pub(crate) const TWINS: &[crate::kernels::frame::Twin<FcI8Fn>] = &[
             };
             #[cfg(not(target_arch = "x86_64"))]
             Err("not an x86_64 build")
+        },
+    },
+    crate::kernels::frame::Twin {
+        name: "neon",
+        probe: || {
+            #[cfg(edgerun_neon)]
+            return Ok(neon::fc_i8);
+            #[cfg(not(edgerun_neon))]
+            Err("not an aarch64 build with NEON")
+        },
+    },
+    crate::kernels::frame::Twin {
+        name: "sdot",
+        probe: || {
+            #[cfg(edgerun_neon)]
+            return crate::kernels::frame::if_sdot(neon::fc_i8_sdot);
+            #[cfg(not(edgerun_neon))]
+            Err("not an aarch64 build with NEON")
         },
     },
 ];

@@ -314,43 +314,100 @@ proptest! {
     fn twins_first_layer(c in case(4)) { check_twins(&c)?; }
 }
 
-/// A window longer than the DSP rows (`5 * 5 * 30 = 750` values) takes the scalar
-/// fallback of the DSP kernel, with the same result.
-#[test]
-fn twins_long_window() {
-    let g = ConvGeom {
-        n: 1,
-        in_h: 6,
-        in_w: 5,
-        in_c: 30,
-        out_h: 2,
-        out_w: 1,
-        out_c: 3,
-        k_h: 5,
-        k_w: 5,
-        stride_h: 1,
-        stride_w: 1,
-        dil_h: 1,
-        dil_w: 1,
-        pad_top: 0,
-        pad_left: 0,
-        groups: 1,
-    };
+/// A fixed case with deterministic pseudo-random data: the SIMD twins' fallbacks
+/// and blocking (long windows, many output channels).
+fn fixed_case(g: ConvGeom, input_offset: i32, weight_offset: i32, shift: i32) -> Case {
     let (il, wl, _) = conv_lens(&g).unwrap();
-    let c = Case {
+    let oc = g.out_c as usize;
+    Case {
         g,
         pad_bottom: 0,
         pad_right: 0,
         input: (0..il).map(|i| (i * 7 % 251) as i8).collect(),
         weights: (0..wl).map(|i| (i * 13 % 241) as i8).collect(),
-        bias: Some(vec![5, -7, 1000]),
-        input_offset: 3,
-        weight_offset: -2,
-        mult: vec![1 << 30; 3],
-        shift: vec![-12; 3],
+        bias: Some((0..oc).map(|i| (i as i32 - 100) * 37).collect()),
+        input_offset,
+        weight_offset,
+        mult: vec![1 << 30; oc],
+        shift: vec![shift; oc],
         output_offset: 1,
         act_min: -128,
         act_max: 127,
-    };
-    check_twins(&c).unwrap();
+    }
+}
+
+/// [`check_twins`] on a case whose reference output has at least 8 distinct
+/// values, or only distinct ones (so that it tells kernels apart).
+fn check_fixed(c: &Case) {
+    let mut v = reference(c);
+    let all = v.len();
+    v.sort_unstable();
+    v.dedup();
+    assert!(v.len() >= all.min(8), "degenerate case: outputs {v:?}");
+    check_twins(c).unwrap();
+}
+
+/// A square one-group convolution, stride 1, the output size its padding gives
+/// (`hw + 2 * pad >= k`).
+pub(crate) fn geom(hw: u32, in_c: u32, out_c: u32, k: u32, pad: u32) -> ConvGeom {
+    ConvGeom {
+        n: 1,
+        in_h: hw,
+        in_w: hw,
+        in_c,
+        out_h: hw + 2 * pad + 1 - k,
+        out_w: hw + 2 * pad + 1 - k,
+        out_c,
+        k_h: k,
+        k_w: k,
+        stride_h: 1,
+        stride_w: 1,
+        dil_h: 1,
+        dil_w: 1,
+        pad_top: pad,
+        pad_left: pad,
+        groups: 1,
+    }
+}
+
+/// A window longer than the DSP rows (`5 * 5 * 30 = 750` values) takes the scalar
+/// fallback of the DSP kernel, with the same result; with a weight zero point
+/// every SIMD twin falls back.
+#[test]
+fn twins_long_window() {
+    let mut g = geom(5, 30, 3, 5, 0);
+    (g.in_h, g.out_h) = (6, 2);
+    check_fixed(&fixed_case(g, 3, -2, -12));
+    check_fixed(&fixed_case(g, 3, 0, -12));
+}
+
+/// Windows longer than the AVX2 and NEON rows (`3 * 3 * 456 = 4104` values), and
+/// just within them (`3 * 3 * 455 = 4095`).
+#[test]
+fn twins_longer_than_simd_rows() {
+    check_fixed(&fixed_case(geom(3, 456, 5, 3, 1), -127, 0, -12));
+    check_fixed(&fixed_case(geom(3, 455, 5, 3, 1), 128, 0, -12));
+}
+
+/// Depthwise convolutions over several NEON channel blocks (128 channels of
+/// 7x7 taps, 256 of 5x5), partial groups of 16 channels, and strides.
+#[test]
+fn twins_depthwise_blocks() {
+    for (c, k, pad, stride, io) in [(300, 7, 3, 1, 128), (261, 5, 2, 2, -127), (19, 3, 1, 1, 5)] {
+        let mut g = geom(5, c, c, k, pad);
+        g.groups = c;
+        g.stride_h = stride;
+        g.stride_w = stride;
+        g.out_h = (5 + 2 * pad - k) / stride + 1;
+        g.out_w = g.out_h;
+        check_fixed(&fixed_case(g, io, 0, -6));
+    }
+}
+
+/// More output channels than one NEON block of effective biases (256), with
+/// padding and the extreme input offsets.
+#[test]
+fn twins_many_channels() {
+    check_fixed(&fixed_case(geom(4, 5, 261, 3, 1), 128, 0, -8));
+    check_fixed(&fixed_case(geom(4, 5, 261, 3, 1), -127, 0, -8));
 }

@@ -169,3 +169,33 @@ proptest! {
     #[test]
     fn twins_long(c in case(700)) { check_twins(&c)?; }
 }
+
+/// More outputs than one NEON block of effective biases (256), long rows, and
+/// the extreme input offsets.
+#[test]
+fn twins_many_outputs() {
+    for (k, n, ioff) in [(33, 300, 128), (700, 260, -127), (5000, 3, 7)] {
+        let rows = 2;
+        let c = Case {
+            rows,
+            k,
+            n,
+            input: (0..rows * k).map(|i| (i * 7 % 251) as i8).collect(),
+            weights: (0..n * k).map(|i| (i * 13 % 241) as i8).collect(),
+            bias: Some((0..n).map(|i| (i as i32 - 100) * 37).collect()),
+            ioff,
+            woff: 0,
+            mult: vec![1 << 30; n],
+            shift: vec![-12; n],
+            oo: -3,
+            lo: -128,
+            hi: 127,
+        };
+        let mut v = reference(&c);
+        let all = v.len();
+        v.sort_unstable();
+        v.dedup();
+        assert!(v.len() >= all.min(8), "degenerate case: outputs {v:?}");
+        check_twins(&c).unwrap();
+    }
+}

@@ -7,6 +7,12 @@
 //! byte for byte. Declaring a twin in the list is what brings its tests; a twin
 //! the CPU cannot run is skipped, and the skip is printed (`cargo test -- --nocapture`
 //! shows it) and counted, never passed silently.
+//!
+//! A test run can also demand which twins run: `EDGERUN_REQUIRE_TWINS=neon,sdot`
+//! fails [`twin_expectations`] unless every listed twin exists for every op and
+//! can run here; `EDGERUN_EXPECT_SKIP=sdot` fails it unless every listed twin
+//! is skipped (e.g. SDOT on a Cortex-A72 in QEMU: the run-time check must say
+//! no). `tests/run-all.sh` uses both for the aarch64 runs.
 
 #[allow(clippy::unwrap_used)] // in tests a panic is a failure report
 pub(crate) mod conv;
@@ -33,6 +39,15 @@ pub struct Twin<F> {
     pub probe: fn() -> Result<F, &'static str>,
 }
 
+/// The probe of an `sdot` twin: `Ok(f)` when this CPU has SDOT.
+#[cfg(edgerun_neon)]
+pub(crate) fn if_sdot<F>(f: F) -> Result<F, &'static str> {
+    match crate::kernels::neon::Sdot::detect() {
+        Some(_) => Ok(f),
+        None => Err("this CPU has no SDOT (dotprod)"),
+    }
+}
+
 /// Twins already reported as skipped (each is reported once per test binary).
 static SKIPPED: Mutex<std::vec::Vec<(&'static str, &'static str)>> =
     Mutex::new(std::vec::Vec::new());
@@ -57,4 +72,52 @@ pub(crate) fn runnable<F: Copy>(
         }
     }
     run
+}
+
+/// Comma-separated twin names in the environment variable `var` (none if unset).
+fn listed(var: &str) -> std::vec::Vec<std::string::String> {
+    std::env::var(var)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(std::string::String::from)
+        .collect()
+}
+
+/// For every op: each twin's name and `Err(reason)` when it cannot run here.
+fn probes() -> std::vec::Vec<(&'static str, &'static str, Result<(), &'static str>)> {
+    let mut all = std::vec::Vec::new();
+    for t in crate::kernels::conv::TWINS {
+        all.push(("conv", t.name, (t.probe)().map(|_| ())));
+    }
+    for t in crate::kernels::fc::TWINS {
+        all.push(("fc", t.name, (t.probe)().map(|_| ())));
+    }
+    all
+}
+
+/// The twins named in `EDGERUN_REQUIRE_TWINS` run here, those in
+/// `EDGERUN_EXPECT_SKIP` are skipped, for every op (see the module docs).
+#[test]
+fn twin_expectations() {
+    let all = probes();
+    for (var, want_run) in [
+        ("EDGERUN_REQUIRE_TWINS", true),
+        ("EDGERUN_EXPECT_SKIP", false),
+    ] {
+        for name in listed(var) {
+            for op in ["conv", "fc"] {
+                let Some((_, _, probe)) = all.iter().find(|t| t.0 == op && t.1 == name) else {
+                    panic!("{var}: {op} has no twin named {name:?}");
+                };
+                match (want_run, probe) {
+                    (true, Err(why)) => panic!("{var}: {op}/{name} is skipped here: {why}"),
+                    (false, Ok(())) => panic!("{var}: {op}/{name} runs here"),
+                    (true, Ok(())) => std::eprintln!("RUN {op}/{name} (required)"),
+                    (false, Err(why)) => std::eprintln!("SKIP {op}/{name}: {why} (expected)"),
+                }
+            }
+        }
+    }
 }
