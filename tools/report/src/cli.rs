@@ -90,7 +90,7 @@ pub fn firmware_log_cmd(cmd: &FirmwareLogCmd) -> Result<Vec<PathBuf>, ReportErro
 pub struct BenchCmd {
     /// The .edge model (its file stem names it in the report).
     pub model: PathBuf,
-    /// Timed runs (after 10 warm-up runs), then as many with per-operator timing.
+    /// Timed runs (after 10 warm-up runs), each also timed per operator.
     #[arg(long, default_value_t = 200)]
     pub runs: usize,
     /// The report (JSON).

@@ -179,21 +179,6 @@ pub fn host_report(
     }
 }
 
-/// Time every operator over `runs` invocations of `interp` (warm it up
-/// first) and put the medians into `ops` (the model's, in order).
-pub fn profile_ops(
-    interp: &mut edgerun::Interpreter<'_, '_>,
-    ops: &mut [OpEntry],
-    runs: usize,
-) -> Result<(), edgerun::Error> {
-    let mut timer = OpTimer::new(ops.len());
-    for _ in 0..runs.max(1) {
-        interp.invoke_with_hook(&mut timer)?;
-    }
-    timer.fill(ops);
-    Ok(())
-}
-
 /// Deterministic pseudo-random inputs: floats in [0, 1), random bytes for
 /// integer inputs (xorshift64, the same every run).
 pub fn fill_pseudo_random(
@@ -234,15 +219,14 @@ pub struct Bench {
     pub macs: u64,
     pub arena_bytes: usize,
     pub weights_bytes: usize,
-    /// With `per_op`: the report (ns, medians; the operators timed over as
-    /// many runs again, with the hook).
+    /// With `per_op`: the report (ns, medians over the same runs).
     pub report: Option<Report>,
 }
 
 /// Benchmark a `.edge` model on this machine, one thread: 10 warm-up runs,
 /// then `runs` timed inferences on [`fill_pseudo_random`] inputs; with
-/// `per_op`, as many runs again timing every operator ([`profile_ops`]), for a
-/// report of `producer` naming the model `name`.
+/// `per_op` (the producer's name), every operator of every run is timed too
+/// ([`OpTimer`]) for a report that names the model `name`.
 pub fn bench(
     edge: &[u8],
     name: &str,
@@ -258,38 +242,41 @@ pub fn bench(
     for _ in 0..10 {
         interp.invoke().map_err(model_err)?;
     }
-    let mut us: Vec<f64> = Vec::with_capacity(runs.max(1));
+    // With `per_op`, every timed run is also timed per operator (two clock
+    // reads per operator, tens of ns), so that the operators and the total
+    // come from the same runs.
+    let mut timer = per_op.map(|_| OpTimer::new(part.ops.len()));
+    let mut ns: Vec<f64> = Vec::with_capacity(runs.max(1));
     for _ in 0..runs.max(1) {
         let t = Instant::now();
-        interp.invoke().map_err(model_err)?;
-        us.push(t.elapsed().as_secs_f64() * 1e6);
+        match timer.as_mut() {
+            Some(hook) => interp.invoke_with_hook(hook),
+            None => interp.invoke(),
+        }
+        .map_err(model_err)?;
+        ns.push(t.elapsed().as_nanos() as f64);
     }
-    let median = median_cost(&mut us);
-    let p95 = us
-        .get(((us.len() - 1) as f64 * 0.95).round() as usize)
+    let total = median_cost(&mut ns);
+    let p95 = ns
+        .get(((ns.len() - 1) as f64 * 0.95).round() as usize)
         .copied()
         .unwrap_or(0.0);
     let macs = part.model.macs;
-    let report = match per_op {
-        Some(producer) => {
-            profile_ops(&mut interp, &mut part.ops, us.len()).map_err(model_err)?;
-            let ns = Cost {
-                cost: median.cost * 1e3,
-                min: median.min.map(|v| v * 1e3),
-                max: median.max.map(|v| v * 1e3),
-            };
-            let runs = us.len() as u64;
-            Some(host_report(producer, "edgerun-native", part, runs, ns))
+    let report = match (per_op, timer) {
+        (Some(producer), Some(timer)) => {
+            timer.fill(&mut part.ops);
+            let runs = ns.len() as u64;
+            Some(host_report(producer, "edgerun-native", part, runs, total))
         }
-        None => None,
+        _ => None,
     };
     Ok(Bench {
-        median_us: median.cost,
-        p95_us: p95,
+        us: ns.iter().map(|v| v / 1e3).collect(),
+        median_us: total.cost / 1e3,
+        p95_us: p95 / 1e3,
         macs,
         arena_bytes: model.arena_bytes(),
         weights_bytes: model.blob_bytes(),
-        us,
         report,
     })
 }

@@ -218,23 +218,34 @@ fn a_firmware_log_that_does_not_match_its_model_or_failed_is_refused() {
 #[test]
 fn the_host_producer_times_every_operator_of_lenet5() {
     let bytes = std::fs::read(models().join("lenet5.edge")).unwrap();
-    let aligned = edgerun::format::write::AlignedBytes::new(&bytes);
-    let model = edgerun::Model::parse(&aligned).unwrap();
-    let mut part = host::model_part(&model, &bytes, "lenet5").unwrap();
-    let mut arena = vec![0u8; model.arena_bytes_unaligned()];
-    let mut interp = edgerun::Interpreter::new(&model, &mut arena).unwrap();
-    host::profile_ops(&mut interp, &mut part.ops, 5).unwrap();
-    let total = host::median_cost(&mut [900.0, 1000.0, 1100.0]);
-    let r = host::host_report("test", "edgerun-native", part, 3, total);
+    let b = host::bench(&bytes, "lenet5", 5, Some("test")).unwrap();
+    let r = b.report.unwrap();
     r.validate().unwrap();
     // 19 operators (`edge-tools inspect`); MACs by hand: 28*28*6*25 +
     // 10*10*16*150 + 400*120 + 120*84 + 84*10.
     assert_eq!(r.ops.len(), 19);
     assert_eq!(r.model.macs, 416_520);
-    assert_eq!(r.total.cost, 1000.0);
-    // Every operator ran and was timed (a conv takes more than a nanosecond).
-    assert!(r.ops[1].cost > 0.0 && r.ops[1].min <= Some(r.ops[1].cost));
+    assert_eq!(b.macs, 416_520);
+    assert_eq!(r.runs, 5);
+    assert_eq!(r.memory.arena_bytes, 9072);
+    assert_eq!(r.model.sha256, edgerun_report::sha256_hex(&bytes));
+    // The total is the median of the runs bench returned.
+    assert_eq!(r.total.cost, b.us[2] * 1e3);
+    // Every operator ran and was timed, within the runs' totals.
+    for op in &r.ops {
+        assert!(op.min <= Some(op.cost) && Some(op.cost) <= op.max, "{op:?}");
+        assert!(op.max <= r.total.max, "{op:?}");
+    }
+    assert!(r.ops[1].cost > 0.0);
     assert_eq!(Report::from_json(&r.to_json().unwrap()).unwrap(), r);
+    // Without a producer: timings only.
+    assert!(
+        host::bench(&bytes, "lenet5", 1, None)
+            .unwrap()
+            .report
+            .is_none()
+    );
+    assert!(host::bench(b"EDGE junk", "x", 1, None).is_err());
 }
 
 #[test]
