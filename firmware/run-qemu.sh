@@ -30,8 +30,9 @@ case "${1:-}" in
 esac
 
 # Code bytes allowed in flash, baked model and data excluded. The goal is
-# 40 KB (README); this ceiling catches regressions from today's size.
-CODE_CEILING=57344
+# 40 KB (README); this ceiling catches regressions from today's size (47,148
+# bytes since the hand-written record reader, runtime/src/format/read.rs).
+CODE_CEILING=48128
 
 step "tools"
 if ! command -v qemu-system-arm >/dev/null; then
