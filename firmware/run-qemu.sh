@@ -6,8 +6,10 @@
 # panic or hang; the code (flash minus baked model and data) must stay within
 # its ceiling. Then it runs the on-target kernel tests (the `kernel-tests`
 # binary: DSP kernels against the scalar ones on random geometries), which must
-# print "EDGERUN kernel_tests ... status=PASS" and exit 0. Installs what is missing first (qemu-system-arm, defmt-print,
-# the thumbv7em target, llvm-tools).
+# print "EDGERUN kernel_tests ... status=PASS" and exit 0. Last, it leaves one
+# benchmark report per model (JSON, see tools/report) and their rendering
+# (.md, .html) in firmware/target/reports/. Installs what is missing first
+# (qemu-system-arm, defmt-print, the thumbv7em target, llvm-tools).
 #
 #   bash firmware/run-qemu.sh                   # the check
 #   bash firmware/run-qemu.sh --fault-selftest  # a firmware that faults on purpose must fail
@@ -28,8 +30,9 @@ case "${1:-}" in
 esac
 
 # Code bytes allowed in flash, baked model and data excluded. The goal is
-# 40 KB (README); this ceiling catches regressions from today's size.
-CODE_CEILING=57344
+# 40 KB (README); this ceiling catches regressions from today's size (47,148
+# bytes since the hand-written record reader, runtime/src/format/read.rs).
+CODE_CEILING=48128
 
 step "tools"
 if ! command -v qemu-system-arm >/dev/null; then
@@ -104,6 +107,21 @@ flash=$("$bin/llvm-size" -A "$elf" | awk '$1==".vector_table"||$1==".text"||$1==
 baked=$("$bin/llvm-nm" -S -t d "$elf" | awk '$3 ~ /^[rRdD]$/ && $4 ~ /5baked/ {b+=$2} END{print b+0}')
 models=$("$bin/llvm-nm" -S -t d "$elf" | awk '$3 ~ /^[rRdD]$/ && $4 ~ /5baked6MODEL[0-9]+17h/ {b+=$2} END{print b+0}')
 code=$((flash - baked))
-echo "EDGERUN flash total_bytes=$flash code_bytes=$code models_bytes=$models test_data_bytes=$((baked - models)) code_ceiling=$CODE_CEILING code_goal=40960"
+flash_line="EDGERUN flash total_bytes=$flash code_bytes=$code models_bytes=$models test_data_bytes=$((baked - models)) code_ceiling=$CODE_CEILING code_goal=40960"
+echo "$flash_line"
+echo "$flash_line" >>"$out/log.txt"
 [ "$code" -le "$CODE_CEILING" ] || die "code is $code bytes, over its ceiling of $CODE_CEILING"
+
+step "benchmark reports (target/reports)"
+# One JSON report per model from the log (tools/report: the light report tool
+# of the root workspace, no tract or burn), then rendered side by side, which
+# reads every report back and validates it.
+reports="$PWD/target/reports"
+log="$PWD/$out/log.txt"
+rm -rf "$reports"
+(cd .. && cargo run -q -p edgerun-report -- from-firmware-log "$log" \
+  --models models --out-dir "$reports") || die "could not make the benchmark reports"
+(cd .. && cargo run -q -p edgerun-report -- render "$reports"/*.json -o "$reports/qemu-mps2-an386.md" &&
+  cargo run -q -p edgerun-report -- render "$reports"/*.json -o "$reports/qemu-mps2-an386.html") ||
+  die "the benchmark reports do not read back"
 echo "run-qemu: PASS"

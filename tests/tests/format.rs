@@ -11,8 +11,12 @@ fn compiled(case: &str) -> Vec<u8> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("onnx-node/cases")
         .join(case);
+    try_compiled(&dir).unwrap()
+}
+
+fn try_compiled(dir: &Path) -> Result<Vec<u8>, edgerun_compiler::CompileError> {
     let bytes = std::fs::read(dir.join("model.onnx")).unwrap();
-    let model = edgerun_compiler::load_model(&bytes).unwrap();
+    let model = edgerun_compiler::load_model(&bytes)?;
     // Bind every weight-like input from the test data so the model compiles.
     let names = edgerun_compiler::inputs_needing_constants(&model);
     let graph = model.graph.as_ref().unwrap();
@@ -22,13 +26,11 @@ fn compiled(case: &str) -> Vec<u8> {
             let pb = std::fs::read(dir.join(format!("test_data_set_0/input_{i}.pb"))).unwrap();
             opts.bind.push((
                 vi.name.clone(),
-                edgerun_compiler::tensor::from_pb_bytes(&pb).unwrap().1,
+                edgerun_compiler::tensor::from_pb_bytes(&pb)?.1,
             ));
         }
     }
-    edgerun_compiler::compile_model(&model, &opts)
-        .unwrap()
-        .bytes
+    Ok(edgerun_compiler::compile_model(&model, &opts)?.bytes)
 }
 
 fn reseal(bytes: &mut [u8]) {
@@ -152,4 +154,57 @@ fn small_arena_is_an_error() {
         Interpreter::new(&model, &mut arena).err(),
         Some(Error::ArenaTooSmall { .. })
     ));
+}
+
+/// Records of a stream, decoded by postcard through serde (the encoder's
+/// own library): the reference for the runtime's hand-written reader.
+fn postcard_records<'a, T: serde::Deserialize<'a>>(mut stream: &'a [u8]) -> Vec<T> {
+    let mut out = Vec::new();
+    while !stream.is_empty() {
+        let (rec, rest) = postcard::take_from_bytes::<&[u8]>(stream).unwrap();
+        out.push(postcard::from_bytes(rec).unwrap());
+        stream = rest;
+    }
+    out
+}
+
+/// The runtime reads `.edge` records by hand (`format/read.rs`); on every
+/// model of the repository and every ONNX test case that compiles, it must
+/// read what postcard reads: the metadata, every tensor and every operator.
+#[test]
+fn the_record_reader_matches_postcard() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<Vec<u8>> = ["lenet5", "resnet8", "vgg"]
+        .iter()
+        .map(|m| std::fs::read(root.join(format!("../models/{m}.edge"))).unwrap())
+        .collect();
+    for cases in ["onnx-node/cases", "onnx-qdq/cases", "onnx-ort/cases"] {
+        for dir in case_dirs(&root.join(cases)).unwrap() {
+            if let Ok(b) = try_compiled(&dir) {
+                files.push(b);
+            }
+        }
+    }
+    let mut kinds = std::collections::BTreeSet::new();
+    for b in &files {
+        let aligned = AlignedBytes::new(b);
+        let model = Model::parse(&aligned).unwrap();
+        let at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap()) as usize;
+        let meta: edgerun::format::schema::Meta<'_> =
+            postcard::from_bytes(&b[at(16)..at(16) + at(20)]).unwrap();
+        assert_eq!(*model.meta(), meta);
+        let ops: Vec<edgerun::format::schema::OpRecord<'_>> = postcard_records(meta.ops);
+        let ours: Vec<_> = model.ops().collect::<Result<_, _>>().unwrap();
+        assert_eq!(ours, ops);
+        let tensors: Vec<edgerun::format::schema::TensorDesc<'_>> = postcard_records(meta.tensors);
+        let ours: Vec<_> = model.tensors().collect::<Result<_, _>>().unwrap();
+        assert_eq!(ours, tensors);
+        let inputs: Vec<edgerun::format::schema::TensorDesc<'_>> = postcard_records(meta.inputs);
+        for (i, d) in inputs.iter().enumerate() {
+            assert_eq!(model.input(i).unwrap(), *d);
+        }
+        kinds.extend(ops.iter().map(|r| r.op.kind().name()));
+    }
+    // Every operator kind the runtime has.
+    assert_eq!(kinds.len(), 20, "{kinds:?}");
 }

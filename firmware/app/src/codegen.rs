@@ -308,7 +308,7 @@ fn host_outputs(
     let model = Model::parse(&aligned).map_err(|e| e.to_string())?;
     let macs = model
         .ops()
-        .map(|r| r.map(|rec| crate::op_macs(&rec.op)))
+        .map(|r| r.map(|rec| rec.op.macs()))
         .sum::<Result<u64, _>>()
         .map_err(|e| e.to_string())?;
     let mut arena = vec![0u8; model.arena_bytes_unaligned()];

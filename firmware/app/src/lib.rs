@@ -40,5 +40,5 @@ pub use clock::{Clock, Unit};
 pub use edgerun::{self, AllKernels, KernelSet, QuantizedKernels};
 pub use error::AppError;
 pub use input::{Preprocess, argmax, fill_input};
-pub use run::{FrameResult, MAX_FAILURES, MAX_OPS, ModelReport, OpStat, op_macs, run_model};
+pub use run::{FrameResult, MAX_FAILURES, MAX_OPS, ModelReport, OpStat, run_model};
 pub use source::{Frame, FrameSource, SourceError};

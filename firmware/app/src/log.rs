@@ -1,8 +1,10 @@
 //! Reports as defmt lines (feature `defmt`).
 //!
 //! Lines that start with `EDGERUN ` are machine-readable: space-separated
-//! `key=value` pairs after a record type (`model`, `op`, `frame_fail`,
-//! `result`). `firmware/run-qemu.sh` greps them.
+//! `key=value` pairs after a record type (`target`, `model`, `op`,
+//! `frame_fail`, `result`). `firmware/run-qemu.sh` greps them, and
+//! `edgerun-report from-firmware-log` (tools/report/src/firmware.rs) turns
+//! them into benchmark reports: keep both in step with this file.
 
 use crate::baked::BakedModel;
 use crate::clock::Clock;
@@ -14,6 +16,20 @@ fn ratio(num: u64, den: u64) -> f32 {
     } else {
         num as f32 / den as f32
     }
+}
+
+/// Where it runs, once before the models: board, CPU, core clock in Hz (0
+/// when the counts are not cycles of a known clock, e.g. instructions in
+/// QEMU), the runtime and its int8 conv/fc kernels (`dsp` or `scalar`).
+/// `edgerun-report from-firmware-log` needs this line.
+pub fn target(board: &str, cpu: &str, clock_hz: u32) {
+    defmt::info!(
+        "EDGERUN target board={=str} cpu={=str} clock_hz={=u32} backend=edgerun-native kernels={=str}",
+        board,
+        cpu,
+        clock_hz,
+        edgerun::kernels::int8_twin()
+    );
 }
 
 /// The model, before running it.

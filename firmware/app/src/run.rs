@@ -4,8 +4,7 @@ use crate::clock::{Clock, Unit};
 use crate::error::AppError;
 use crate::input::{Preprocess, argmax, fill_input};
 use crate::source::FrameSource;
-use edgerun::format::schema::ConvGeom;
-use edgerun::{Interpreter, KernelSet, Model, Op, OpHook, OpKind};
+use edgerun::{Interpreter, KernelSet, Model, OpHook, OpKind};
 use heapless::Vec;
 
 /// Operators a model may have (per-op statistics live in a fixed vector).
@@ -18,7 +17,7 @@ pub const MAX_FAILURES: usize = 8;
 pub struct OpStat<'m> {
     pub name: &'m str,
     pub kind: OpKind,
-    /// Multiply-accumulates of one run of the operator ([`op_macs`]).
+    /// Multiply-accumulates of one run of the operator ([`edgerun::format::schema::Op::macs`]).
     pub macs: u64,
     /// Sum over frames, in [`ModelReport::unit`].
     pub total: u64,
@@ -51,7 +50,7 @@ impl FrameResult {
 pub struct ModelReport<'m> {
     pub model_name: &'m str,
     pub unit: Unit,
-    /// Multiply-accumulates of one inference (sum of [`op_macs`]).
+    /// Multiply-accumulates of one inference (sum of [`edgerun::format::schema::Op::macs`]).
     pub macs: u64,
     pub arena_bytes: usize,
     pub frames: usize,
@@ -84,31 +83,6 @@ impl ModelReport<'_> {
     /// at least one such frame.
     pub fn bit_exact(&self) -> bool {
         self.checked > 0 && self.mismatches == 0
-    }
-}
-
-/// Multiply-accumulates of one operator (convolutions and matrix products;
-/// 0 for the rest), as `edge-tools inspect` counts them.
-pub fn op_macs(op: &Op) -> u64 {
-    let prod = |v: &[u32]| v.iter().fold(1u64, |a, &x| a.saturating_mul(u64::from(x)));
-    let conv = |g: &ConvGeom| {
-        prod(&[
-            g.n,
-            g.out_h,
-            g.out_w,
-            g.out_c,
-            g.k_h,
-            g.k_w,
-            g.in_c / g.groups.max(1),
-        ])
-    };
-    match op {
-        Op::ConvF32(p) => conv(&p.geom),
-        Op::ConvI8(p) => conv(&p.geom),
-        Op::FcF32(p) => prod(&[p.rows, p.k, p.n]),
-        Op::FcI8(p) => prod(&[p.rows, p.k, p.n]),
-        Op::MatMulF32(p) => prod(&[p.m, p.k, p.n]).saturating_mul(prod(&p.batch)),
-        _ => 0,
     }
 }
 
@@ -161,7 +135,7 @@ pub fn run_model<'m, K: KernelSet, C: Clock, S: FrameSource>(
         if !K::includes(rec.op.kind()) {
             return Err(edgerun::Error::KernelNotBuilt(rec.op.kind()).into());
         }
-        let m = op_macs(&rec.op);
+        let m = rec.op.macs();
         macs = macs.saturating_add(m);
         ops.push(OpStat {
             name: rec.name,

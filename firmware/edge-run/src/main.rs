@@ -6,6 +6,7 @@ mod source;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use edgerun_compiler::{CompileError, Tensor, host::HostModel};
+use edgerun_report::host::{self, OpTimer};
 use source::Frame;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -43,6 +44,10 @@ struct Cli {
     /// Print only the summary.
     #[arg(long, short)]
     quiet: bool,
+    /// Also write a benchmark report (JSON: per-operator and inference
+    /// medians over the frames, in ns) for `edge-tools report`. Native backend.
+    #[arg(long, value_name = "OUT.json")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -199,13 +204,15 @@ fn preprocess(f: &Frame, shape: &[usize]) -> Result<Tensor> {
     Ok(Tensor::f32(shape.to_vec(), data))
 }
 
-fn infer(b: &mut Backend, x: &Tensor) -> Result<Vec<f32>> {
+fn infer(b: &mut Backend, x: &Tensor, timer: Option<&mut OpTimer>) -> Result<Vec<f32>> {
     match b {
-        Backend::Native(h) => Ok(h
-            .run(std::slice::from_ref(x))?
-            .first()
-            .context("no output")?
-            .to_f32()),
+        Backend::Native(h) => Ok(match timer {
+            Some(t) => h.run_with_hook(std::slice::from_ref(x), t)?,
+            None => h.run(std::slice::from_ref(x))?,
+        }
+        .first()
+        .context("no output")?
+        .to_f32()),
         Backend::Tract(m) => {
             use tract_onnx::prelude::*;
             let t = tract_ndarray::ArrayD::from_shape_vec(x.shape.clone(), x.to_f32())?;
@@ -264,6 +271,14 @@ fn run(cli: Cli) -> Result<i32> {
         Backend::Native(_) => "native",
         Backend::Tract(_) => "tract",
     };
+    let mut timer = match (&cli.report, &loaded.backend) {
+        (None, _) => None,
+        (Some(_), Backend::Native(h)) => Some(OpTimer::new(h.model()?.num_ops())),
+        (Some(_), Backend::Tract(_)) => {
+            eprintln!("error: --report needs the native backend (tract runs this model)");
+            return Ok(2);
+        }
+    };
     let (mut lat, mut errors, mut correct, mut labelled) = (Vec::new(), 0usize, 0usize, 0usize);
     let start = Instant::now();
     let mut i = 0;
@@ -287,7 +302,7 @@ fn run(cli: Cli) -> Result<i32> {
             }
         };
         let t0 = Instant::now();
-        let logits = infer(&mut loaded.backend, &x)?;
+        let logits = infer(&mut loaded.backend, &x, timer.as_mut())?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         lat.push(ms);
         let probs = softmax(&logits);
@@ -346,6 +361,20 @@ fn run(cli: Cli) -> Result<i32> {
             "{} frames on {backend_name} ({errors} skipped): {fps:.1} FPS, latency p50 {p50:.3} ms, p95 {p95:.3} ms{acc}",
             lat.len()
         );
+    }
+    if let (Some(out), Some(timer), Backend::Native(h)) = (&cli.report, timer, &loaded.backend) {
+        let name = cli.model.file_stem().map(|s| s.to_string_lossy());
+        let model = h.model()?;
+        let mut part = host::model_part(&model, h.edge_bytes(), &name.unwrap_or_default())?;
+        timer.fill(&mut part.ops);
+        let mut ns: Vec<f64> = lat.iter().map(|ms| ms * 1e6).collect();
+        let total = host::median_cost(&mut ns);
+        let runs = lat.len() as u64;
+        let report = host::host_report("edge-run", "edgerun-native", part, runs, total);
+        report.write(out)?;
+        if !cli.json {
+            println!("wrote {}", out.display());
+        }
     }
     Ok(0)
 }

@@ -136,3 +136,33 @@ fn missing_source_and_camera_are_clear_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("camera"));
 }
+
+#[test]
+fn report_times_every_operator_over_the_frames() {
+    let dir = std::env::temp_dir().join(format!("edge-run-report-{}", std::process::id()));
+    let out = dir.join("r.json");
+    let lenet = repo().join("models/lenet5.edge");
+    let o = bin()
+        .args([lenet.to_str().unwrap(), "sim:mnist", "--frames", "5", "-q"])
+        .arg("--report")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = edgerun_report::Report::read(&out).unwrap();
+    assert_eq!(r.producer, "edge-run");
+    assert_eq!(r.runs, 5);
+    // `edge-tools inspect models/lenet5.edge`: 19 operators, 416,520 MACs.
+    assert_eq!((r.ops.len(), r.model.macs), (19, 416_520));
+    assert!(r.ops.iter().all(|op| op.max.is_some()), "every op timed");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // tract has no per-operator hook: refused, before any frame.
+    let o = bin()
+        .args([model().to_str().unwrap(), "--backend", "tract", "--report"])
+        .arg(dir.join("t.json"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--report needs the native backend"));
+}

@@ -16,14 +16,15 @@
 //! length, shape and operator geometry once, so that running a model can only
 //! fail on caller mistakes, never read out of bounds.
 
+mod read;
 pub mod schema;
 mod validate;
 #[cfg(feature = "alloc")]
 pub mod write;
 
 use crate::error::Error;
+use read::{Decode, Reader};
 use schema::{Meta, OpRecord, TensorDesc};
-use serde::Deserialize;
 
 pub const MAGIC: [u8; 4] = *b"EDGE";
 pub const VERSION_MAJOR: u16 = 1;
@@ -59,10 +60,11 @@ fn section(bytes: &[u8], offset: u32, len: u32) -> Result<&[u8], Error> {
     bytes.get(start..end).ok_or(Error::OutOfBounds)
 }
 
-/// Decode one postcard value, mapping errors to [`Error::Decode`]. Trailing bytes
-/// (fields appended by a newer writer) are ignored.
-pub(crate) fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Error> {
-    postcard::from_bytes(bytes).map_err(|_| Error::Decode)
+/// Decode one record ([`read`]: postcard's encoding, read by hand), failing
+/// with [`Error::Decode`]. Trailing bytes (fields appended by a newer writer)
+/// are ignored.
+pub(crate) fn decode<'a, T: Decode<'a>>(bytes: &'a [u8]) -> Result<T, Error> {
+    Reader::new(bytes).read()
 }
 
 /// Iterator over a record stream: `varint length + record bytes`, repeated.
@@ -83,9 +85,10 @@ impl<'a> Iterator for Records<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        match postcard::take_from_bytes::<&'a [u8]>(self.rest) {
-            Ok((rec, rest)) => {
-                self.rest = rest;
+        let mut r = Reader::new(self.rest);
+        match r.read::<&'a [u8]>() {
+            Ok(rec) => {
+                self.rest = r.rest();
                 Some(Ok(rec))
             }
             Err(_) => {

@@ -666,4 +666,58 @@ impl Op {
             Op::Nms(_) => OpKind::Nms,
         }
     }
+
+    /// The buffer the operator writes. For [`Op::CopyChunks`] it is the whole
+    /// destination (the chunks land at `dst_start + i * dst_stride` in it); for
+    /// [`Op::Nms`] the whole workspace.
+    pub const fn output(&self) -> Buf {
+        match self {
+            Op::ConvF32(p) => p.output,
+            Op::ConvI8(p) => p.output,
+            Op::PoolF32(p) => p.output,
+            Op::PoolI8(p) => p.output,
+            Op::FcF32(p) => p.output,
+            Op::FcI8(p) => p.output,
+            Op::MatMulF32(p) => p.output,
+            Op::BinaryF32(p) => p.output,
+            Op::BinaryI8(p) => p.output,
+            Op::UnaryF32(p) => p.output,
+            Op::Lut8(p) => p.output,
+            Op::SoftmaxF32(p) => p.output,
+            Op::SoftmaxI8(p) => p.output,
+            Op::CopyChunks(p) => p.output,
+            Op::Transpose(p) => p.output,
+            Op::Gather(p) => p.output,
+            Op::Quantize(p) => p.output,
+            Op::Dequantize(p) => p.output,
+            Op::ChannelAffineF32(p) => p.output,
+            Op::Nms(p) => p.output,
+        }
+    }
+
+    /// Multiply-accumulates of one run: convolutions (`n * out_h * out_w *
+    /// out_c * k_h * k_w * in_c / groups`), fully connected layers and matrix
+    /// products; 0 for every other operator. Saturates instead of overflowing.
+    pub fn macs(&self) -> u64 {
+        let prod = |v: &[u32]| v.iter().fold(1u64, |a, &x| a.saturating_mul(u64::from(x)));
+        let conv = |g: &ConvGeom| {
+            prod(&[
+                g.n,
+                g.out_h,
+                g.out_w,
+                g.out_c,
+                g.k_h,
+                g.k_w,
+                g.in_c / g.groups.max(1),
+            ])
+        };
+        match self {
+            Op::ConvF32(p) => conv(&p.geom),
+            Op::ConvI8(p) => conv(&p.geom),
+            Op::FcF32(p) => prod(&[p.rows, p.k, p.n]),
+            Op::FcI8(p) => prod(&[p.rows, p.k, p.n]),
+            Op::MatMulF32(p) => prod(&[p.m, p.k, p.n]).saturating_mul(prod(&p.batch)),
+            _ => 0,
+        }
+    }
 }

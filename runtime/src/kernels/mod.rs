@@ -48,6 +48,18 @@ pub mod quantize;
 pub mod softmax;
 pub mod unary;
 
+/// Which twin `conv::conv_i8` and `fc::fc_i8` run in this build on this CPU:
+/// `"dsp"` (Armv7E-M builds), `"avx2"` (x86_64 with `std`, when the CPU has
+/// AVX2), else `"scalar"`. For reports.
+pub fn int8_twin() -> &'static str {
+    #[cfg(edgerun_dsp)]
+    return "dsp";
+    #[cfg(all(not(edgerun_dsp), target_arch = "x86_64", feature = "std"))]
+    return if avx2::available() { "avx2" } else { "scalar" };
+    #[cfg(not(any(edgerun_dsp, all(target_arch = "x86_64", feature = "std"))))]
+    "scalar"
+}
+
 /// Requantization parameters of an int8 kernel, resolved from a
 /// [`crate::format::schema::Requant`] record (see [`crate::quant::requantize`]).
 #[derive(Debug, Clone, Copy)]

@@ -34,8 +34,22 @@ impl HostModel {
         Model::parse(&self.bytes).map_err(rt)
     }
 
+    /// The `.edge` bytes.
+    pub fn edge_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// Run once: inputs in model order, outputs in model order.
     pub fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        self.run_with_hook(inputs, &mut edgerun::NoHook)
+    }
+
+    /// [`Self::run`], calling `hook` around every operator (e.g. to time it).
+    pub fn run_with_hook(
+        &mut self,
+        inputs: &[Tensor],
+        hook: &mut impl edgerun::OpHook,
+    ) -> Result<Vec<Tensor>> {
         let model = Model::parse(&self.bytes).map_err(rt)?;
         let mut interp = Interpreter::new(&model, &mut self.arena).map_err(rt)?;
         if inputs.len() != model.num_inputs() {
@@ -73,7 +87,7 @@ impl HostModel {
                 .map_err(rt)?
                 .copy_from_slice(&bytes);
         }
-        interp.invoke().map_err(rt)?;
+        interp.invoke_with_hook(hook).map_err(rt)?;
         (0..model.num_outputs())
             .map(|i| {
                 let d = model.output(i).map_err(rt)?;

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use edgerun::format::schema::{Op, TensorDesc};
+use edgerun::format::schema::TensorDesc;
 use edgerun_compiler::conformance::{self, Outcome};
 use std::path::PathBuf;
 
@@ -106,7 +106,15 @@ enum Cmd {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// Also time every operator (as many runs again) and write a benchmark
+        /// report (JSON) for `edge-tools report`.
+        #[arg(long, value_name = "OUT.json")]
+        report: Option<PathBuf>,
     },
+    /// Compare benchmark reports (bench --report, edge-run --report, the
+    /// firmware's) side by side: tables and SVG charts of the cost per layer,
+    /// per MAC and the memory, as Markdown or self-contained HTML.
+    Report(edgerun_report::cli::ReportCmd),
     /// Datasets: fetch and verify MNIST into the cache (done automatically by
     /// every command that needs it), generate detection scenes.
     Data {
@@ -170,7 +178,15 @@ fn main() {
             model, calib, output, edge, method, percentile, per_tensor, keep_float, report,
         ),
         Cmd::Eval { model, data, json } => eval_cmd(model, data, json),
-        Cmd::Bench { model, runs, json } => bench_cmd(model, runs, json),
+        Cmd::Bench {
+            model,
+            runs,
+            json,
+            report,
+        } => bench_cmd(model, runs, json, report),
+        Cmd::Report(a) => edgerun_report::cli::report_cmd(&a)
+            .map(|s| println!("{s}"))
+            .map_err(Into::into),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -420,7 +436,7 @@ fn eval_cmd(model: PathBuf, data: String, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn bench_cmd(path: PathBuf, runs: usize, json: bool) -> Result<()> {
+fn bench_cmd(path: PathBuf, runs: usize, json: bool, report: Option<PathBuf>) -> Result<()> {
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let edge = if path.extension().is_some_and(|e| e == "edge") {
         bytes
@@ -429,65 +445,32 @@ fn bench_cmd(path: PathBuf, runs: usize, json: bool) -> Result<()> {
             .with_context(|| format!("compiling {}", path.display()))?
             .bytes
     };
-    let aligned = edgerun::format::write::AlignedBytes::new(&edge);
-    let model =
-        edgerun::Model::parse(&aligned).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let mut total_macs = 0u64;
-    for rec in model.ops() {
-        total_macs += macs(&rec?.op);
-    }
-    let mut arena = vec![0u8; model.arena_bytes_unaligned()];
-    let mut interp = edgerun::Interpreter::new(&model, &mut arena)?;
-    // Deterministic pseudo-random inputs in [0, 1) (or random bytes for integer inputs).
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    for i in 0..model.num_inputs() {
-        let dtype = model.input(i)?.dtype;
-        let buf = interp.input_bytes_mut(i)?;
-        if dtype == edgerun::DType::F32 {
-            for c in buf.chunks_exact_mut(4) {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                c.copy_from_slice(&((seed >> 40) as f32 / (1u64 << 24) as f32).to_le_bytes());
-            }
-        } else {
-            for b in buf.iter_mut() {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                *b = (seed >> 56) as u8;
-            }
-        }
-    }
-    for _ in 0..10 {
-        interp.invoke()?;
-    }
-    let mut us: Vec<f64> = Vec::with_capacity(runs);
-    for _ in 0..runs.max(1) {
-        let t = std::time::Instant::now();
-        interp.invoke()?;
-        us.push(t.elapsed().as_secs_f64() * 1e6);
-    }
-    us.sort_by(|a, b| a.total_cmp(b));
-    let median = us[us.len() / 2];
-    let p95 = us[((us.len() - 1) as f64 * 0.95).round() as usize];
+    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let producer = report.as_ref().map(|_| "edge-tools bench");
+    let b = edgerun_report::host::bench(&edge, &name.unwrap_or_default(), runs, producer)
+        .with_context(|| path.display().to_string())?;
+    let (median, p95, total_macs) = (b.median_us, b.p95_us, b.macs);
     let gmacs = total_macs as f64 / (median * 1e3);
     if json {
         println!(
             "{{\"model\":{},\"runs\":{},\"median_us\":{median:.2},\"p95_us\":{p95:.2},\"macs\":{total_macs},\"gmac_per_s\":{gmacs:.3},\"arena_bytes\":{},\"weight_bytes\":{}}}",
             json_str(&path.display().to_string()),
-            us.len(),
-            model.arena_bytes(),
-            model.blob_bytes()
+            b.us.len(),
+            b.arena_bytes,
+            b.weights_bytes
         );
     } else {
         println!(
             "{}: median {median:.1} µs, p95 {p95:.1} µs over {} runs; {total_macs} MACs, {gmacs:.2} GMAC/s; arena {} bytes, weights {} bytes",
             path.display(),
-            us.len(),
-            model.arena_bytes(),
-            model.blob_bytes()
+            b.us.len(),
+            b.arena_bytes,
+            b.weights_bytes
         );
+    }
+    if let (Some(out), Some(r)) = (report, b.report) {
+        r.write(&out)?;
+        println!("wrote {}", out.display());
     }
     Ok(())
 }
@@ -534,32 +517,6 @@ fn desc_line(d: &TensorDesc<'_>) -> String {
     )
 }
 
-/// Multiply-accumulates of an operator (0 for data movement).
-fn macs(op: &Op) -> u64 {
-    let g = |v: &[u32]| v.iter().map(|&x| x as u64).product::<u64>();
-    match op {
-        Op::ConvF32(p) => conv_macs(&p.geom),
-        Op::ConvI8(p) => conv_macs(&p.geom),
-        Op::FcF32(p) => g(&[p.rows, p.k, p.n]),
-        Op::FcI8(p) => g(&[p.rows, p.k, p.n]),
-        Op::MatMulF32(p) => g(&[p.m, p.k, p.n]) * g(&p.batch),
-        _ => 0,
-    }
-}
-
-fn conv_macs(c: &edgerun::format::schema::ConvGeom) -> u64 {
-    let v = [
-        c.n,
-        c.out_h,
-        c.out_w,
-        c.out_c,
-        c.k_h,
-        c.k_w,
-        c.in_c / c.groups.max(1),
-    ];
-    v.iter().map(|&x| x as u64).product()
-}
-
 fn inspect(path: PathBuf) -> Result<()> {
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let aligned = edgerun::format::write::AlignedBytes::new(&bytes);
@@ -583,7 +540,7 @@ fn inspect(path: PathBuf) -> Result<()> {
     let mut total = 0u64;
     for (i, rec) in model.ops().enumerate() {
         let rec = rec?;
-        let m = macs(&rec.op);
+        let m = rec.op.macs();
         total += m;
         println!(
             "  {i:>4}  {:<20} {:<32} {:>12} MACs",

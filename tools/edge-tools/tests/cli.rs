@@ -121,3 +121,88 @@ fn data_scenes_writes_coco_annotations_and_pngs() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `bench --report` on the shipped LeNet-5, then `report` with the QEMU
+/// Cortex-M4 run of the same model (tools/report/tests/fixtures/qemu-run.log,
+/// a real run-qemu.sh log): one model, two runs side by side.
+#[test]
+fn bench_report_then_report_compares_host_and_firmware() {
+    let dir = std::env::temp_dir().join(format!("edge-tools-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let host = dir.join("host-lenet5.json");
+    let o = edge_tools(&[
+        "bench",
+        "models/lenet5.edge",
+        "--runs",
+        "3",
+        "--report",
+        host.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = edgerun_report::Report::read(&host).unwrap();
+    // `edge-tools inspect models/lenet5.edge`: 19 operators, 416,520 MACs.
+    assert_eq!((r.ops.len(), r.model.macs), (19, 416_520));
+    assert_eq!(r.unit, edgerun_report::Unit::Ns);
+    assert_eq!(r.runs, 3);
+    let file = std::fs::read(root().join("models/lenet5.edge")).unwrap();
+    assert_eq!(r.model.sha256, edgerun_report::sha256_hex(&file));
+
+    let log =
+        std::fs::read_to_string(root().join("tools/report/tests/fixtures/qemu-run.log")).unwrap();
+    let run = edgerun_report::firmware::parse_log(&log).unwrap();
+    let fw = edgerun_report::firmware::reports(&run, &root().join("models"), "test").unwrap();
+    let m4 = dir.join("m4-lenet5.json");
+    fw[0].write(&m4).unwrap();
+
+    let md = dir.join("r.md");
+    let html = dir.join("r.html");
+    for out in [&md, &html] {
+        let o = edge_tools(&[
+            "report",
+            host.to_str().unwrap(),
+            m4.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(stdout(&o).contains("(2 reports)"), "{}", stdout(&o));
+    }
+    let md = std::fs::read_to_string(&md).unwrap();
+    // Same hash: one section, both runs' columns; the conv's instructions from the log.
+    assert_eq!(md.matches("\n## lenet5 (sha256").count(), 1, "{md}");
+    assert!(
+        md.contains("| [1] ns | [1] % | [1] per MAC | [2] instructions |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 1 | node_1 | conv_i8 | [1, 6, 28, 28] | 117,600 |"),
+        "{md}"
+    );
+    assert!(md.contains("| 1,153,108 | 43.3 | 9.81 |"), "{md}");
+    let html = std::fs::read_to_string(&html).unwrap();
+    assert!(html.contains("<svg") && !html.contains("<script"));
+
+    // Foreign JSON and a wrong output: exit code 2 and a message.
+    let foreign = dir.join("eval.json");
+    std::fs::write(&foreign, r#"{"model":"x","images":500,"correct":499}"#).unwrap();
+    let cases: [(&[&str], &str); 2] = [
+        (
+            &["report", foreign.to_str().unwrap(), "-o", "x.md"],
+            "not an edgerun benchmark report",
+        ),
+        (
+            &["report", host.to_str().unwrap(), "-o", "x.pdf"],
+            "must end in .md or .html",
+        ),
+    ];
+    for (args, want) in cases {
+        let o = edge_tools(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(want),
+            "{args:?}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
