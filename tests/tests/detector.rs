@@ -36,7 +36,12 @@ fn map50(file: &str) -> f64 {
             .run(&[edgerun_compiler::Tensor::f32(vec![1, 1, 96, 96], x)])
             .unwrap();
         let dets = spec
-            .postprocess(&anchors, &out[0].to_f32(), &out[1].to_f32(), &PostConfig::EVAL)
+            .postprocess(
+                &anchors,
+                &out[0].to_f32(),
+                &out[1].to_f32(),
+                &PostConfig::EVAL,
+            )
             .unwrap();
         gts.extend(s.boxes.iter().map(|b| GroundTruth {
             image: i as u64,
