@@ -18,7 +18,9 @@
 //! ```
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
-#![warn(clippy::unwrap_used, clippy::expect_used)]
+// Nothing that reads a model or caller data may panic. Kernels that index after
+// checking every length up front opt out with a scoped, justified `#[allow]`.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;

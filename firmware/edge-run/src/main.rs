@@ -1,12 +1,12 @@
 //! `edge-run MODEL SOURCE`: run a model on frames from a (simulated) camera or
 //! image files, natively (edgerun's int8/f32 runtime) or through tract.
 
-mod source;
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
+use edge_run::{preprocess, source};
 use edgerun_compiler::{CompileError, Tensor, host::HostModel};
-use source::Frame;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -166,39 +166,6 @@ fn load(path: &PathBuf, kind: BackendKind, quiet: bool) -> Result<Loaded> {
     }
 }
 
-/// Resize a grayscale frame (bilinear) to the model's input and scale to [0, 1].
-fn preprocess(f: &Frame, shape: &[usize]) -> Result<Tensor> {
-    let (c, h, w) = match shape {
-        [1, c, h, w] => (*c, *h, *w),
-        [1, h, w] => (1, *h, *w),
-        [1, n] if *n == 784 => (1, 28, 28),
-        _ => bail!("cannot feed images to an input of shape {shape:?}"),
-    };
-    if f.width * f.height != f.pixels.len() || f.width == 0 || f.height == 0 {
-        bail!("{}: bad frame", f.name);
-    }
-    let mut plane = Vec::with_capacity(h * w);
-    for y in 0..h {
-        for x in 0..w {
-            let sx = ((x as f32 + 0.5) * f.width as f32 / w as f32 - 0.5)
-                .clamp(0.0, (f.width - 1) as f32);
-            let sy = ((y as f32 + 0.5) * f.height as f32 / h as f32 - 0.5)
-                .clamp(0.0, (f.height - 1) as f32);
-            let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
-            let (x1, y1) = ((x0 + 1).min(f.width - 1), (y0 + 1).min(f.height - 1));
-            let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
-            let p = |xx: usize, yy: usize| f.pixels[yy * f.width + xx] as f32;
-            let v = p(x0, y0) * (1.0 - fx) * (1.0 - fy)
-                + p(x1, y0) * fx * (1.0 - fy)
-                + p(x0, y1) * (1.0 - fx) * fy
-                + p(x1, y1) * fx * fy;
-            plane.push(v / 255.0);
-        }
-    }
-    let data: Vec<f32> = (0..c).flat_map(|_| plane.iter().copied()).collect();
-    Ok(Tensor::f32(shape.to_vec(), data))
-}
-
 fn infer(b: &mut Backend, x: &Tensor) -> Result<Vec<f32>> {
     match b {
         Backend::Native(h) => Ok(h
@@ -247,7 +214,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted.get(i).copied().unwrap_or(0.0)
 }
 
 fn run(cli: Cli) -> Result<i32> {
