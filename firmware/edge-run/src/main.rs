@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
-use edge_run::{preprocess, source};
+use edge_run::{Latencies, preprocess, source};
 use edgerun_compiler::{CompileError, Tensor, host::HostModel};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -210,14 +210,6 @@ fn json_str(s: &str) -> String {
     o
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted.get(i).copied().unwrap_or(0.0)
-}
-
 fn run(cli: Cli) -> Result<i32> {
     let mut loaded = match load(&cli.model, cli.backend, cli.quiet || cli.json) {
         Ok(l) => l,
@@ -232,7 +224,10 @@ fn run(cli: Cli) -> Result<i32> {
         Backend::Native(_) => "native",
         Backend::Tract(_) => "tract",
     };
-    let (mut lat, mut errors, mut correct, mut labelled) = (Vec::new(), 0usize, 0usize, 0usize);
+    // Percentiles from a fixed-size histogram: a camera run never ends, so
+    // memory must not grow with the frame count (tests/soak.sh).
+    let mut lat = Latencies::default();
+    let (mut errors, mut correct, mut labelled) = (0usize, 0usize, 0usize);
     let start = Instant::now();
     let mut i = 0;
     while i < limit {
@@ -257,7 +252,7 @@ fn run(cli: Cli) -> Result<i32> {
         let t0 = Instant::now();
         let logits = infer(&mut loaded.backend, &x)?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
-        lat.push(ms);
+        lat.add(ms);
         let probs = softmax(&logits);
         let mut order: Vec<usize> = (0..probs.len()).collect();
         order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
@@ -294,8 +289,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
     }
     let total = start.elapsed().as_secs_f64();
-    lat.sort_by(|a, b| a.total_cmp(b));
-    let (p50, p95) = (percentile(&lat, 0.5), percentile(&lat, 0.95));
+    let (p50, p95) = (lat.percentile(0.5), lat.percentile(0.95));
     let fps = lat.len() as f64 / total.max(1e-9);
     let acc = (labelled > 0).then(|| correct as f64 / labelled as f64);
     if cli.json {

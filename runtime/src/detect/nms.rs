@@ -499,7 +499,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(256)))]
 
         #[test]
         fn matches_brute_force(

@@ -222,3 +222,6 @@ fn index_of(stream: &[u8], name: &str) -> Option<usize> {
             .unwrap_or(false)
     })
 }
+
+#[cfg(test)]
+mod tests;

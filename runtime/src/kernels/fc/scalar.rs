@@ -83,7 +83,7 @@ mod tests {
     use std::vec;
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(64)))]
 
         #[test]
         fn matches_reference(c in case(70)) {

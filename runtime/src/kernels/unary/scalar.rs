@@ -31,7 +31,7 @@ mod tests {
     use std::vec::Vec;
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(64)))]
 
         #[test]
         fn matches_reference(
