@@ -33,7 +33,9 @@ pub fn requantize(acc: i32, mult: i32, shift: i32) -> i32 {
     // `max`/`min`, not `clamp`: the bounds are constants, and `clamp`'s assertion
     // is not always inlined away at `opt-level = "z"`.
     #[allow(clippy::manual_clamp)]
-    let total_shift = (31 - shift).max(1).min(62) as u32;
+    // `saturating_sub`: a shift read from a corrupt model can be i32::MIN
+    // (found by the edge_raw fuzz target: `31 - shift` overflowed).
+    let total_shift = 31i32.saturating_sub(shift).max(1).min(62) as u32;
     // floor((p + 2^(s-1)) / 2^s) == (floor(p / 2^(s-1)) + 1) >> 1 for integers p and
     // s >= 1 (exact: |p| <= 2^62, no overflow). One 64-bit shift by a variable
     // amount instead of two: on 32-bit targets each is a libcall at small opt-levels.
@@ -139,6 +141,23 @@ mod tests {
     use super::*;
 
     /// Golden vectors worked by hand from the formula in the module docs.
+    /// Shifts outside `[-31, 30]` behave as the nearest end of the range; the
+    /// extremes of `i32` used to overflow `31 - shift`.
+    #[test]
+    fn out_of_range_shifts_are_clamped() {
+        for (acc, mult) in [
+            (1000, 1 << 30),
+            (-77, i32::MAX),
+            (i32::MIN, i32::MIN),
+            (5, 0),
+        ] {
+            assert_eq!(requantize(acc, mult, i32::MIN), requantize(acc, mult, -31));
+            assert_eq!(requantize(acc, mult, -1000), requantize(acc, mult, -31));
+            assert_eq!(requantize(acc, mult, i32::MAX), requantize(acc, mult, 30));
+            assert_eq!(requantize(acc, mult, 31), requantize(acc, mult, 30));
+        }
+    }
+
     #[test]
     fn requantize_golden() {
         let half = 1 << 30; // 0.5 with shift 0

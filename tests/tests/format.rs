@@ -252,3 +252,23 @@ fn oversized_dimensions_are_typed_errors() {
         Model::parse(&m).err()
     );
 }
+
+/// Inputs that crashed a fuzz target (`fuzz/`), kept as regression tests: each
+/// runs through the reader and the interpreter as given and resealed, as the
+/// `edge_raw` target does.
+#[test]
+fn fuzz_regressions_do_not_panic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz-regressions/edge_raw");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        try_run(&bytes);
+        let mut sealed = bytes.clone();
+        if sealed.len() >= 32 {
+            reseal(&mut sealed);
+        }
+        try_run(&sealed);
+        n += 1;
+    }
+    assert!(n > 0);
+}
