@@ -26,7 +26,13 @@ done
 wait "$pid"
 t1=$(date +%s.%N)
 cat "$out"
+skipped_ok=0
+grep -q '(0 skipped)' "$out" && skipped_ok=1
 rm -f "$out"
+if [ "$skipped_ok" -ne 1 ]; then
+    echo "edge-run skipped frames" >&2
+    exit 1
+fi
 n=${#samples[@]}
 if [ "$n" -lt 3 ]; then
     echo "run too short to sample ($n samples); use more frames" >&2
