@@ -18,7 +18,9 @@
 //! ```
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
-#![warn(clippy::unwrap_used, clippy::expect_used)]
+// Nothing that reads a model or caller data may panic. Kernels that index after
+// checking every length up front opt out with a scoped, justified `#[allow]`.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
@@ -36,6 +38,13 @@ pub mod kernels;
 pub mod quant;
 
 pub use error::Error;
+
+/// Cases per property test: `n`, or 4 under Miri (which interprets every
+/// instruction and is thousands of times slower; see `tests/miri.sh`).
+#[cfg(test)]
+pub(crate) fn proptest_cases(n: u32) -> u32 {
+    if cfg!(miri) { n.min(4) } else { n }
+}
 pub use format::Model;
 pub use format::schema::{DType, Op, OpKind};
 pub use interp::{

@@ -148,6 +148,23 @@ mod tests {
     use super::*;
 
     /// Golden vectors worked by hand from the formula in the module docs.
+    /// Shifts outside `[-31, 30]` behave as the nearest end of the range; the
+    /// extremes of `i32` used to overflow `31 - shift`.
+    #[test]
+    fn out_of_range_shifts_are_clamped() {
+        for (acc, mult) in [
+            (1000, 1 << 30),
+            (-77, i32::MAX),
+            (i32::MIN, i32::MIN),
+            (5, 0),
+        ] {
+            assert_eq!(requantize(acc, mult, i32::MIN), requantize(acc, mult, -31));
+            assert_eq!(requantize(acc, mult, -1000), requantize(acc, mult, -31));
+            assert_eq!(requantize(acc, mult, i32::MAX), requantize(acc, mult, 30));
+            assert_eq!(requantize(acc, mult, 31), requantize(acc, mult, 30));
+        }
+    }
+
     #[test]
     fn requantize_golden() {
         let half = 1 << 30; // 0.5 with shift 0

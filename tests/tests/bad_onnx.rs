@@ -85,3 +85,24 @@ fn absurd_dimensions_are_errors() {
         );
     }
 }
+
+/// An operator edgerun does not implement, or one no ONNX version defines, is
+/// `CompileError::Unsupported` naming the node and the operator.
+#[test]
+fn unsupported_ops_are_typed_errors() {
+    let m = edgerun_compiler::load_model(&case("onnx-qdq/float/cnn_bn.onnx")).unwrap();
+    for op in ["LSTM", "NoSuchOperator"] {
+        let mut bad = m.clone();
+        let node = &mut bad.graph.as_mut().unwrap().node[0];
+        node.op_type = op.into();
+        // An unnamed node is reported by its first output.
+        let output = node.output[0].clone();
+        assert!(node.name.is_empty());
+        match edgerun_compiler::compile_model(&bad, &Default::default()) {
+            Err(CompileError::Unsupported { op: o, node: n, .. }) => {
+                assert_eq!((o.as_str(), n), (op, output));
+            }
+            other => panic!("{op}: {other:?}"),
+        }
+    }
+}

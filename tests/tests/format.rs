@@ -208,3 +208,122 @@ fn the_record_reader_matches_postcard() {
     // Every operator kind the runtime has.
     assert_eq!(kinds.len(), 20, "{kinds:?}");
 }
+
+/// A model written by hand around one descriptor or operator.
+fn hand_model(
+    inputs: &[edgerun::format::schema::TensorDesc<'_>],
+    ops: &[edgerun::format::schema::OpRecord<'_>],
+) -> AlignedBytes {
+    use edgerun::format::write::{ModelParts, write_model};
+    AlignedBytes::new(
+        &write_model(&ModelParts {
+            name: "hand",
+            arena_bytes: 64,
+            inputs,
+            outputs: &[],
+            ops,
+            tensors: &[],
+            blob: &[0; 64],
+        })
+        .unwrap(),
+    )
+}
+
+/// Shape products that overflow `usize` (and sizes past the 4 GiB a `u32`
+/// offset can address) are `Overflow` or `OutOfBounds`, found by the validator
+/// before anything is read or allocated.
+#[test]
+fn oversized_dimensions_are_typed_errors() {
+    use edgerun::format::schema::*;
+    let buf = |mem, offset, len| Buf { mem, offset, len };
+    let desc = |dims: [u32; 6], len| TensorDesc {
+        name: "x",
+        dtype: DType::F32,
+        shape: Shape { rank: 6, dims },
+        quant: None,
+        buf: buf(Mem::Arena, 0, len),
+    };
+    // 2^32^6 elements: the product overflows.
+    let m = hand_model(&[desc([u32::MAX; 6], 16)], &[]);
+    assert_eq!(Model::parse(&m).err(), Some(Error::Overflow));
+    // 2^64 / 4 elements * 4 bytes: the byte count overflows.
+    let m = hand_model(&[desc([1 << 16, 1 << 16, 1 << 16, 1 << 14, 1, 1], 16)], &[]);
+    assert_eq!(Model::parse(&m).err(), Some(Error::Overflow));
+    // Fits usize but not the arena.
+    let m = hand_model(&[desc([1 << 15, 1 << 15, 1, 1, 1, 1], 16)], &[]);
+    assert_eq!(Model::parse(&m).err(), Some(Error::BadGeometry));
+    // A convolution whose input is 2^31 x 2^31 x 2^31 x 2^31.
+    let g = ConvGeom {
+        n: 1 << 31,
+        in_h: 1 << 31,
+        in_w: 1 << 31,
+        in_c: 1 << 31,
+        out_h: 1,
+        out_w: 1,
+        out_c: 1,
+        k_h: 1,
+        k_w: 1,
+        stride_h: 1,
+        stride_w: 1,
+        dil_h: 1,
+        dil_w: 1,
+        pad_top: 0,
+        pad_left: 0,
+        groups: 1,
+    };
+    let op = Op::ConvF32(ConvF32 {
+        geom: g,
+        input: buf(Mem::Arena, 0, 16),
+        weights: buf(Mem::Blob, 0, 16),
+        bias: None,
+        output: buf(Mem::Arena, 32, 16),
+        act: ClampF32::NONE,
+    });
+    let m = hand_model(&[], &[OpRecord { name: "conv", op }]);
+    assert_eq!(Model::parse(&m).err(), Some(Error::Overflow));
+    // An output window that would need more rows than the padded input has.
+    let op = Op::ConvF32(ConvF32 {
+        geom: ConvGeom {
+            n: 1,
+            in_h: 2,
+            in_w: 2,
+            in_c: 1,
+            out_h: u32::MAX,
+            ..g
+        },
+        input: buf(Mem::Arena, 0, 16),
+        weights: buf(Mem::Blob, 0, 4),
+        bias: None,
+        output: buf(Mem::Arena, 32, 16),
+        act: ClampF32::NONE,
+    });
+    let m = hand_model(&[], &[OpRecord { name: "conv", op }]);
+    assert!(
+        matches!(
+            Model::parse(&m).err(),
+            Some(Error::BadGeometry | Error::Overflow)
+        ),
+        "{:?}",
+        Model::parse(&m).err()
+    );
+}
+
+/// Inputs that crashed a fuzz target (`fuzz/`), kept as regression tests: each
+/// runs through the reader and the interpreter as given and resealed, as the
+/// `edge_raw` target does.
+#[test]
+fn fuzz_regressions_do_not_panic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz-regressions/edge_raw");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        try_run(&bytes);
+        let mut sealed = bytes.clone();
+        if sealed.len() >= 32 {
+            reseal(&mut sealed);
+        }
+        try_run(&sealed);
+        n += 1;
+    }
+    assert!(n > 0);
+}

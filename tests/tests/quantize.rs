@@ -8,7 +8,7 @@ use edgerun::format::write::AlignedBytes;
 use edgerun::{Model, OpKind};
 use edgerun_compiler::host::HostModel;
 use edgerun_compiler::quantize::ranges::Method;
-use edgerun_compiler::quantize::{QuantizeOptions, prepare, quantize};
+use edgerun_compiler::quantize::{QuantizeOptions, activation_plan, calibrate, prepare, quantize};
 use edgerun_compiler::{Tensor, compile_model, load_model};
 use std::path::Path;
 
@@ -174,5 +174,40 @@ fn tract_loads_the_qdq_model_and_agrees() {
                 "edgerun {a} vs tract {b} (scale {out_scale})"
             );
         }
+    }
+}
+
+/// Calibration ignores NaN and infinite activations: images that are all NaN
+/// leave every histogram exactly as the finite images make it, and a
+/// calibration set with NaN, +inf and -inf images still gives a model whose
+/// scales are finite (it runs on int8 and its logits are finite).
+#[test]
+fn non_finite_calibration_data_is_ignored() {
+    let mut m = model();
+    prepare(&mut m).unwrap();
+    let plan = activation_plan(m.graph.as_ref().unwrap(), &QuantizeOptions::default());
+    assert!(!plan.is_empty());
+    let clean = digits(0..20);
+    let filled = |v: f32| Tensor::f32(vec![1, 1, 28, 28], vec![v; 784]);
+    let mut with_nan = clean.clone();
+    with_nan.insert(3, filled(f32::NAN));
+    with_nan.push(filled(f32::NAN));
+    let a = calibrate(&m, &plan, &clean, |_, _| {}).unwrap();
+    let b = calibrate(&m, &plan, &with_nan, |_, _| {}).unwrap();
+    assert_eq!(a, b);
+    assert!(a.iter().all(|h| h.total() > 0));
+
+    let mut dirty = with_nan;
+    dirty.push(filled(f32::INFINITY));
+    dirty.push(filled(f32::NEG_INFINITY));
+    let mut speckled = clean[0].clone();
+    if let edgerun_compiler::Data::F32(v) = &mut speckled.data {
+        v[100] = f32::NAN;
+        v[200] = f32::INFINITY;
+    }
+    dirty.push(speckled);
+    let (q, _) = quantize(&model(), &dirty, &QuantizeOptions::default(), |_, _| {}).unwrap();
+    for logits in run_all(&q, &digits(20..40)) {
+        assert!(logits.iter().all(|v| v.is_finite()), "{logits:?}");
     }
 }

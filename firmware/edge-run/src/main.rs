@@ -1,13 +1,13 @@
 //! `edge-run MODEL SOURCE`: run a model on frames from a (simulated) camera or
 //! image files, natively (edgerun's int8/f32 runtime) or through tract.
 
-mod source;
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
+use edge_run::{Latencies, preprocess, source};
 use edgerun_compiler::{CompileError, Tensor, host::HostModel};
 use edgerun_report::host::{self, OpTimer};
-use source::Frame;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -171,39 +171,6 @@ fn load(path: &PathBuf, kind: BackendKind, quiet: bool) -> Result<Loaded> {
     }
 }
 
-/// Resize a grayscale frame (bilinear) to the model's input and scale to [0, 1].
-fn preprocess(f: &Frame, shape: &[usize]) -> Result<Tensor> {
-    let (c, h, w) = match shape {
-        [1, c, h, w] => (*c, *h, *w),
-        [1, h, w] => (1, *h, *w),
-        [1, n] if *n == 784 => (1, 28, 28),
-        _ => bail!("cannot feed images to an input of shape {shape:?}"),
-    };
-    if f.width * f.height != f.pixels.len() || f.width == 0 || f.height == 0 {
-        bail!("{}: bad frame", f.name);
-    }
-    let mut plane = Vec::with_capacity(h * w);
-    for y in 0..h {
-        for x in 0..w {
-            let sx = ((x as f32 + 0.5) * f.width as f32 / w as f32 - 0.5)
-                .clamp(0.0, (f.width - 1) as f32);
-            let sy = ((y as f32 + 0.5) * f.height as f32 / h as f32 - 0.5)
-                .clamp(0.0, (f.height - 1) as f32);
-            let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
-            let (x1, y1) = ((x0 + 1).min(f.width - 1), (y0 + 1).min(f.height - 1));
-            let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
-            let p = |xx: usize, yy: usize| f.pixels[yy * f.width + xx] as f32;
-            let v = p(x0, y0) * (1.0 - fx) * (1.0 - fy)
-                + p(x1, y0) * fx * (1.0 - fy)
-                + p(x0, y1) * (1.0 - fx) * fy
-                + p(x1, y1) * fx * fy;
-            plane.push(v / 255.0);
-        }
-    }
-    let data: Vec<f32> = (0..c).flat_map(|_| plane.iter().copied()).collect();
-    Ok(Tensor::f32(shape.to_vec(), data))
-}
-
 fn infer(b: &mut Backend, x: &Tensor, timer: Option<&mut OpTimer>) -> Result<Vec<f32>> {
     match b {
         Backend::Native(h) => Ok(match timer {
@@ -250,13 +217,6 @@ fn json_str(s: &str) -> String {
     o
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 fn run(cli: Cli) -> Result<i32> {
     let mut loaded = match load(&cli.model, cli.backend, cli.quiet || cli.json) {
         Ok(l) => l,
@@ -279,7 +239,10 @@ fn run(cli: Cli) -> Result<i32> {
             return Ok(2);
         }
     };
-    let (mut lat, mut errors, mut correct, mut labelled) = (Vec::new(), 0usize, 0usize, 0usize);
+    // Percentiles from a fixed-size histogram: a camera run never ends, so
+    // memory must not grow with the frame count (tests/soak.sh).
+    let mut lat = Latencies::default();
+    let (mut errors, mut correct, mut labelled) = (0usize, 0usize, 0usize);
     let start = Instant::now();
     let mut i = 0;
     while i < limit {
@@ -304,7 +267,7 @@ fn run(cli: Cli) -> Result<i32> {
         let t0 = Instant::now();
         let logits = infer(&mut loaded.backend, &x, timer.as_mut())?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
-        lat.push(ms);
+        lat.add(ms);
         let probs = softmax(&logits);
         let mut order: Vec<usize> = (0..probs.len()).collect();
         order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
@@ -341,8 +304,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
     }
     let total = start.elapsed().as_secs_f64();
-    lat.sort_by(|a, b| a.total_cmp(b));
-    let (p50, p95) = (percentile(&lat, 0.5), percentile(&lat, 0.95));
+    let (p50, p95) = (lat.percentile(0.5), lat.percentile(0.95));
     let fps = lat.len() as f64 / total.max(1e-9);
     let acc = (labelled > 0).then(|| correct as f64 / labelled as f64);
     if cli.json {
@@ -367,9 +329,13 @@ fn run(cli: Cli) -> Result<i32> {
         let model = h.model()?;
         let mut part = host::model_part(&model, h.edge_bytes(), &name.unwrap_or_default())?;
         timer.fill(&mut part.ops);
-        let mut ns: Vec<f64> = lat.iter().map(|ms| ms * 1e6).collect();
-        let total = host::median_cost(&mut ns);
-        let runs = lat.len() as u64;
+        // From the latency histogram (within its 1.2% resolution), in ns.
+        let total = edgerun_report::Cost {
+            cost: lat.percentile(0.5) * 1e6,
+            min: Some(lat.percentile(0.0) * 1e6),
+            max: Some(lat.percentile(1.0) * 1e6),
+        };
+        let runs = lat.len();
         let report = host::host_report("edge-run", "edgerun-native", part, runs, total);
         report.write(out)?;
         if !cli.json {

@@ -137,45 +137,71 @@ fn is_image(p: &std::path::Path) -> bool {
 
 /// `*` matches any run of characters; everything else literally.
 fn glob_match(pattern: &str, name: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == name;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !name.starts_with(first) || !name.ends_with(last) || name.len() < first.len() + last.len() {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else {
         return false;
-    }
-    let mut rest = &name[first.len()..name.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
+    };
+    let mut mids: Vec<&str> = parts.collect();
+    let Some(last) = mids.pop() else {
+        return rest.is_empty();
+    };
+    let Some(stripped) = rest.strip_suffix(last) else {
+        return false;
+    };
+    rest = stripped;
+    for mid in mids {
         match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
+            Some(i) => rest = rest.get(i + mid.len()..).unwrap_or_default(),
             None => return false,
         }
     }
     true
 }
 
+/// Largest image edge [`decode_image`] accepts, and the most bytes it lets the
+/// decoder allocate: a 20-byte PNG header can claim 4 billion pixels.
+pub const MAX_IMAGE_EDGE: u32 = 16_384;
+pub const MAX_IMAGE_ALLOC: u64 = 256 << 20;
+
+/// Decode an image file's bytes (PNG or JPEG, by content) into a grayscale
+/// frame. Corrupt, truncated, oversized or empty images are errors.
+pub fn decode_image(name: &str, bytes: &[u8]) -> Result<Frame> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .with_context(|| format!("reading {name}"))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_EDGE);
+    limits.max_image_height = Some(MAX_IMAGE_EDGE);
+    limits.max_alloc = Some(MAX_IMAGE_ALLOC);
+    reader.limits(limits);
+    let img = reader
+        .decode()
+        .with_context(|| format!("decoding {name}"))?
+        .to_luma8();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if w == 0 || h == 0 {
+        bail!("{name}: empty image");
+    }
+    Ok(Frame {
+        name: name.to_string(),
+        width: w,
+        height: h,
+        pixels: img.into_raw(),
+        label: None,
+    })
+}
+
 impl FrameSource for Images {
     fn next_frame(&mut self) -> Option<Result<Frame>> {
         let path = self.paths.get(self.at)?.clone();
         self.at += 1;
-        let read = || -> Result<Frame> {
-            let img = image::open(&path)
-                .with_context(|| format!("reading {}", path.display()))?
-                .to_luma8();
-            let (w, h) = (img.width() as usize, img.height() as usize);
-            if w == 0 || h == 0 {
-                bail!("{}: empty image", path.display());
-            }
-            Ok(Frame {
-                name: path.display().to_string(),
-                width: w,
-                height: h,
-                pixels: img.into_raw(),
-                label: None,
-            })
-        };
-        Some(read())
+        let name = path.display().to_string();
+        Some(
+            std::fs::read(&path)
+                .with_context(|| format!("reading {name}"))
+                .and_then(|bytes| decode_image(&name, &bytes)),
+        )
     }
     fn len_hint(&self) -> Option<usize> {
         Some(self.paths.len())
@@ -222,6 +248,30 @@ mod tests {
         assert!(!glob_match("*.png", "a.jpg"));
         assert!(glob_match("a", "a"));
         assert!(!glob_match("ab*ba", "aba"));
+    }
+
+    /// A PNG whose header claims `w` x `h` pixels, with one tiny IDAT chunk.
+    fn png_header(w: u32, h: u32) -> Vec<u8> {
+        let mut b = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = b"IHDR".to_vec();
+        ihdr.extend_from_slice(&w.to_be_bytes());
+        ihdr.extend_from_slice(&h.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+        b.extend_from_slice(&13u32.to_be_bytes());
+        b.extend_from_slice(&ihdr);
+        b.extend_from_slice(&[0, 0, 0, 0]); // CRC (not checked by every decoder)
+        b
+    }
+
+    #[test]
+    fn bad_images_are_errors() {
+        assert!(decode_image("empty", b"").is_err());
+        assert!(decode_image("text", b"not an image").is_err());
+        assert!(decode_image("zero", &png_header(0, 0)).is_err());
+        // 4 billion pixels claimed in 30 bytes: refused by the limits, nothing
+        // is allocated for them.
+        let e = decode_image("huge", &png_header(65_535, 65_535)).unwrap_err();
+        assert!(format!("{e:#}").contains("huge"), "{e:#}");
     }
 
     #[test]

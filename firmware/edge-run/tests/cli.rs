@@ -110,15 +110,72 @@ fn edgerun_data_subset() -> Vec<u8> {
     raw[16..16 + 784].to_vec()
 }
 
+/// A model file that is garbage, truncated, bit-flipped or of a future format
+/// version: exit code 2 and the runtime's typed error, never a panic.
 #[test]
 fn corrupt_model_exits_2_without_panic() {
-    let p = std::env::temp_dir().join(format!("edge-run-bad-{}.edge", std::process::id()));
-    std::fs::write(&p, b"EDGE garbage").unwrap();
-    let out = bin().args([p.to_str().unwrap(), "sim"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("error:") && !err.contains("panicked"), "{err}");
-    std::fs::remove_file(&p).unwrap();
+    let good = std::fs::read(repo().join("models/lenet5.edge")).unwrap();
+    let mut flipped = good.clone();
+    flipped[5000] ^= 0x10;
+    let mut future = good.clone();
+    future[4] = 2;
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        ("garbage", b"EDGE garbage".to_vec(), "truncated"),
+        ("truncated", good[..good.len() / 2].to_vec(), "truncated"),
+        ("flipped", flipped, "checksum"),
+        ("future", future, "version 2.1"),
+    ];
+    for (name, bytes, message) in cases {
+        let p =
+            std::env::temp_dir().join(format!("edge-run-bad-{name}-{}.edge", std::process::id()));
+        std::fs::write(&p, bytes).unwrap();
+        let out = bin().args([p.to_str().unwrap(), "sim"]).output().unwrap();
+        std::fs::remove_file(&p).unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains("error:") && !err.contains("panicked"),
+            "{name}: {err}"
+        );
+        assert!(err.contains(message), "{name}: {err}");
+    }
+}
+
+/// A 1x1 image is a uniform frame (it runs); an empty file and a PNG of zero
+/// width are skipped frames with a message; the run itself succeeds.
+#[test]
+fn one_pixel_and_empty_images() {
+    let dir = std::env::temp_dir().join(format!("edge-run-tiny-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    image::GrayImage::from_raw(1, 1, vec![200])
+        .unwrap()
+        .save(dir.join("a_one.png"))
+        .unwrap();
+    std::fs::write(dir.join("b_empty.png"), b"").unwrap();
+    // A PNG signature and an IHDR chunk that says 0 x 0.
+    let mut zero = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    zero.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0]);
+    std::fs::write(dir.join("c_zero.png"), zero).unwrap();
+    let out = bin()
+        .args([model().to_str().unwrap(), dir.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(out.status.success(), "{err}");
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "one frame and a summary");
+    assert!(lines[0]["source"].as_str().unwrap().ends_with("a_one.png"));
+    assert_eq!(lines[1]["errors"], 2);
+    assert!(
+        err.contains("b_empty.png") && err.contains("c_zero.png"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]

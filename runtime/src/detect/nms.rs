@@ -399,6 +399,43 @@ mod tests {
         assert!(out.is_empty());
     }
 
+    #[test]
+    fn zero_detections() {
+        // Every score at or below the threshold, or no per-class room: an
+        // empty result, not an error.
+        let c = onnx_six();
+        let high = NmsConfig {
+            score_threshold: Some(0.95),
+            ..NmsConfig::new(0.5)
+        };
+        assert!(run::<8>(&c, &high).is_empty());
+        let none_per_class = NmsConfig {
+            max_per_class: 0,
+            ..NmsConfig::new(0.5)
+        };
+        assert!(run::<8>(&c, &none_per_class).is_empty());
+        assert!(run::<0>(&c, &NmsConfig::new(0.5)).is_empty());
+    }
+
+    #[test]
+    fn more_candidates_than_capacity_keeps_the_best() {
+        // 40 disjoint boxes (none suppresses another), scores rising with the
+        // index: a capacity of 5 keeps the 5 best, in rank order, and is Ok.
+        let c: StdVec<Candidate> = (0..40)
+            .map(|i| {
+                cand(
+                    i as f32 * 2.0,
+                    0.0,
+                    i as f32 * 2.0 + 1.0,
+                    1.0,
+                    i as f32 / 40.0,
+                    0,
+                )
+            })
+            .collect();
+        assert_eq!(run::<5>(&c, &NmsConfig::new(0.5)), [39, 38, 37, 36, 35]);
+    }
+
     /// Brute force, written the other way round: repeatedly take the best
     /// remaining candidate by a linear scan, keep it if its class has room, and
     /// delete every remaining candidate it suppresses. O(n^2) and allocating.
@@ -462,7 +499,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(256)))]
 
         #[test]
         fn matches_brute_force(

@@ -44,14 +44,20 @@ pub fn checksum(bytes: &[u8]) -> u32 {
     h
 }
 
+/// The `N` bytes at `at`, or [`Error::Truncated`].
+fn read_array<const N: usize>(bytes: &[u8], at: usize) -> Result<[u8; N], Error> {
+    at.checked_add(N)
+        .and_then(|end| bytes.get(at..end))
+        .and_then(|b| <[u8; N]>::try_from(b).ok())
+        .ok_or(Error::Truncated)
+}
+
 fn read_u16(bytes: &[u8], at: usize) -> Result<u16, Error> {
-    let b = bytes.get(at..at + 2).ok_or(Error::Truncated)?;
-    Ok(u16::from_le_bytes([b[0], b[1]]))
+    read_array(bytes, at).map(u16::from_le_bytes)
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> Result<u32, Error> {
-    let b = bytes.get(at..at + 4).ok_or(Error::Truncated)?;
-    Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    read_array(bytes, at).map(u32::from_le_bytes)
 }
 
 fn section(bytes: &[u8], offset: u32, len: u32) -> Result<&[u8], Error> {
@@ -219,3 +225,6 @@ fn index_of(stream: &[u8], name: &str) -> Option<usize> {
             .unwrap_or(false)
     })
 }
+
+#[cfg(test)]
+mod tests;

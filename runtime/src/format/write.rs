@@ -76,8 +76,10 @@ pub fn write_model(parts: &ModelParts<'_>) -> Result<Vec<u8>, WriteError> {
     out.extend_from_slice(&meta);
     out.resize(blob_offset, 0);
     out.extend_from_slice(parts.blob);
-    let sum = checksum(&out[HEADER_LEN..]);
-    out[12..16].copy_from_slice(&sum.to_le_bytes());
+    let sum = checksum(out.get(HEADER_LEN..).unwrap_or_default());
+    if let Some(field) = out.get_mut(12..16) {
+        field.copy_from_slice(&sum.to_le_bytes());
+    }
     Ok(out)
 }
 
@@ -91,7 +93,10 @@ impl AlignedBytes {
     pub fn new(bytes: &[u8]) -> Self {
         let mut words = alloc::vec![0u128; bytes.len().div_ceil(16)];
         let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
-        dst[..bytes.len()].copy_from_slice(bytes);
+        // `words` holds at least `bytes.len()` bytes.
+        for (d, s) in dst.iter_mut().zip(bytes) {
+            *d = *s;
+        }
         AlignedBytes {
             words,
             len: bytes.len(),
@@ -103,6 +108,6 @@ impl core::ops::Deref for AlignedBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         let all: &[u8] = bytemuck::cast_slice(&self.words);
-        &all[..self.len]
+        all.get(..self.len).unwrap_or(all)
     }
 }

@@ -8,6 +8,9 @@
 //! std::fs::write("model.edge", &compiled.bytes).unwrap();
 //! ```
 
+// Model bytes are user input: failures are `CompileError`s, not panics.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod conformance;
 pub mod detector;
 pub mod error;

@@ -74,7 +74,9 @@ pub fn binary_i8(
     out: &mut [i8],
 ) -> Result<(), Error> {
     validate(p, a, b, rq, out)?;
-    let (mult, shift) = (rq.mult[0], rq.shift[0]);
+    let (Some(&mult), Some(&shift)) = (rq.mult.first(), rq.shift.first()) else {
+        return Err(Error::BadGeometry);
+    };
     let (a_off, b_off) = (p.a_offset, p.b_offset);
     // The indices come from the same shape/strides broadcast_lens checked; `get` keeps
     // a disagreement between the two helpers an error instead of a panic.
@@ -329,7 +331,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(64)))]
 
         #[test]
         fn matches_reference(c in case()) {

@@ -556,7 +556,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(64)))]
 
         /// Any geometry (strides, asymmetric pads, dilation, groups incl.
         /// depthwise, extra ceil-like output rows) against the NCHW reference.

@@ -369,6 +369,8 @@ struct Args<'a, 'r> {
     rq: &'a RequantParams<'r>,
 }
 
+// `conv_i8` checked bias, mult and shift to hold exactly `out_c` entries.
+#[allow(clippy::indexing_slicing)]
 impl Args<'_, '_> {
     #[inline(always)]
     fn bias(&self, oc: usize) -> i32 {
@@ -391,6 +393,8 @@ impl Args<'_, '_> {
 }
 
 /// Any geometry: one output value at a time, bounds-tested taps.
+// Lengths checked by `conv_i8` against the geometry; `tap` keeps taps in the image.
+#[allow(clippy::indexing_slicing)]
 fn general(a: &Args<'_, '_>, out: &mut [i8]) {
     let d = &a.d;
     let (icg, ocg) = (d.icg(), d.ocg());
@@ -448,6 +452,8 @@ const DW_BLOCK: usize = 32;
 
 /// `groups == in_c`: output channel `oc` reads input channel `oc / multiplier`.
 /// Loop order: pixel, channel block, tap, channel (NHWC-contiguous inner loop).
+// Lengths checked by `conv_i8` against the geometry; `tap` keeps taps in the image.
+#[allow(clippy::indexing_slicing)]
 fn depthwise(a: &Args<'_, '_>, out: &mut [i8]) {
     let d = &a.d;
     let ch_mult = d.ocg();
@@ -543,7 +549,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(64)))]
 
         #[test]
         fn general_matches_reference(c in case(0)) {

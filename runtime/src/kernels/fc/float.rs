@@ -205,7 +205,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(64)))]
 
         #[test]
         fn matches_reference(rows in 1u32..=4, k in 0u32..=40, n in 1u32..=9, bias_kind in 0u8..3, clamp: bool, seed: u64) {

@@ -21,6 +21,8 @@ use crate::kernels::{RequantParams, check_len};
 /// `bias` (`n`), `out` (`rows * n`) or `rq` (`n` multipliers) have another length;
 /// [`Error::Overflow`] when a size overflows; [`Error::InvalidParameter`] for offsets
 /// outside `[-127, 128]` or a bad clamp / output zero point.
+// `validate` checked every length against rows, k and n (see the comment below).
+#[allow(clippy::indexing_slicing)]
 pub fn fc_i8(
     p: &FcI8,
     input: &[i8],
@@ -81,7 +83,7 @@ mod tests {
     use std::vec;
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(64)))]
 
         #[test]
         fn matches_reference(c in case(70)) {

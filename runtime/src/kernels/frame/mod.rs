@@ -29,7 +29,7 @@ pub(crate) fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(64)
+        .unwrap_or(crate::proptest_cases(64))
 }
 
 /// A kernel twin: a name, and the kernel when this build and CPU can run it

@@ -402,7 +402,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(128))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(128)))]
 
         /// Random (possibly flipped, possibly degenerate) boxes on a grid, scores
         /// with ties, both box formats: exactly the reference's rows.

@@ -436,7 +436,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(64)))]
 
         /// Both kinds, strides, asymmetric pads, dilation, ceil-like extra windows:
         /// equal (bit for bit: same summation order) to the materialized reference.

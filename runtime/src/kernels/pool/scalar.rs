@@ -166,6 +166,8 @@ fn axis_counts(
 /// have exactly one multiplier; [`Error::Overflow`] for sizes that overflow or a
 /// window of more than `(2^31 - 1) / 255` taps; [`Error::InvalidParameter`] for zero
 /// strides/dilations/kernel sizes, a zero point outside the int8 range or a bad clamp.
+// `validate` checked input/out against the geometry; `tap` keeps taps in the image.
+#[allow(clippy::indexing_slicing)]
 pub fn pool_i8(
     g: &PoolGeom,
     input: &[i8],
@@ -174,7 +176,9 @@ pub fn pool_i8(
     out: &mut [i8],
 ) -> Result<(), Error> {
     let d = validate(g, input, input_zero_point, rq, out)?;
-    let (mult, shift) = (rq.mult[0], rq.shift[0]);
+    let (Some(&mult), Some(&shift)) = (rq.mult.first(), rq.shift.first()) else {
+        return Err(Error::BadGeometry);
+    };
     let mut o = 0usize;
     for b in 0..d.n {
         let in_b = b * d.in_h * d.in_w * d.c;
@@ -455,7 +459,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(64)))]
 
         #[test]
         fn matches_reference(c in case()) {

@@ -372,7 +372,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(64)))]
 
         /// Quantize against a per-element reference (std's `round_ties_even`,
         /// parameters found from the flat index); dequantize against

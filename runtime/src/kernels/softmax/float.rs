@@ -162,7 +162,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(64)))]
 
         #[test]
         fn matches_reference(outer in 1u32..=3, axis in 1u32..=12, inner in 1u32..=4, log: bool, scale in 0.1f32..50.0, seed: u64) {

@@ -22,6 +22,8 @@ use crate::quant::quantize_f32;
 /// or `input`/`out` are not `outer * axis * inner` long; [`Error::Overflow`] when that
 /// size overflows; [`Error::InvalidParameter`] when `out_scale` is not a positive
 /// finite number or `out_zero_point` is outside the int8 range.
+// Lengths checked against outer * axis * inner below; table indices are 0..=255.
+#[allow(clippy::indexing_slicing)]
 pub fn softmax_i8(
     p: &SoftmaxI8,
     input: &[i8],
@@ -159,7 +161,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(64)))]
 
         #[test]
         fn matches_reference((p, input, table) in case()) {

@@ -130,7 +130,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(64)))]
 
         /// Against f64 formulas (sigmoid via tanh: `(1 + tanh(x / 2)) / 2`).
         #[test]

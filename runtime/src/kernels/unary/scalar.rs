@@ -8,6 +8,8 @@ use crate::kernels::check_len;
 ///
 /// Errors: [`Error::BadGeometry`] when `table` does not have exactly 256 entries or
 /// `out` is not as long as `input`.
+// A u8 index into a [u8; 256] is always in bounds.
+#[allow(clippy::indexing_slicing)]
 pub fn lut8(table: &[u8], input: &[u8], out: &mut [u8]) -> Result<(), Error> {
     let table: &[u8; 256] = table.try_into().map_err(|_| Error::BadGeometry)?;
     check_len(out.len(), input.len())?;
@@ -29,7 +31,7 @@ mod tests {
     use std::vec::Vec;
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(64)))]
 
         #[test]
         fn matches_reference(

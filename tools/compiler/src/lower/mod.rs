@@ -693,6 +693,7 @@ impl<'g> Lowerer<'g> {
                 resolve(b, &self.phys);
             }
         }
+        // Unnamed: `named` below gives each descriptor its key's name.
         let desc = |(n, p): &(String, PhysId), phys: &[Phys]| -> Result<TensorDesc<'static>> {
             let ph = &phys[*p];
             let mut buf = Buf {
@@ -711,9 +712,8 @@ impl<'g> Lowerer<'g> {
             for (i, &d) in ph.shape.iter().enumerate() {
                 dims[i] = to_u32(d)?;
             }
-            let name: &'static str = Box::leak(n.clone().into_boxed_str());
             Ok(TensorDesc {
-                name,
+                name: "",
                 dtype: ph.dtype,
                 shape: Shape {
                     rank: ph.shape.len() as u8,
@@ -723,20 +723,29 @@ impl<'g> Lowerer<'g> {
                 buf,
             })
         };
-        let ins: Vec<TensorDesc> = inputs
-            .iter()
-            .map(|x| desc(x, &self.phys))
-            .collect::<Result<_>>()?;
-        let outs: Vec<TensorDesc> = outputs
-            .iter()
-            .map(|x| desc(x, &self.phys))
-            .collect::<Result<_>>()?;
-        let mut all: Vec<TensorDesc> = Vec::new();
-        for p in 0..self.phys.len() {
-            if self.phys[p].shape.len() <= MAX_RANK {
-                all.push(desc(&(self.phys[p].name.clone(), p), &self.phys)?);
-            }
+        // Descriptors borrow their names from `keys` (a name leaked per
+        // compile was a memory leak, found by the onnx_compile fuzz target).
+        fn named<'k>(
+            keys: &'k [(String, PhysId)],
+            desc: impl Fn(&(String, PhysId)) -> Result<TensorDesc<'static>>,
+        ) -> Result<Vec<TensorDesc<'k>>> {
+            keys.iter()
+                .map(|x| {
+                    let d = desc(x)?;
+                    Ok(TensorDesc {
+                        name: x.0.as_str(),
+                        ..d
+                    })
+                })
+                .collect()
         }
+        let all_keys: Vec<(String, PhysId)> = (0..self.phys.len())
+            .filter(|&p| self.phys[p].shape.len() <= MAX_RANK)
+            .map(|p| (self.phys[p].name.clone(), p))
+            .collect();
+        let ins = named(inputs, |x| desc(x, &self.phys))?;
+        let outs = named(outputs, |x| desc(x, &self.phys))?;
+        let all = named(&all_keys, |x| desc(x, &self.phys))?;
         let names: Vec<String> = self.ops.iter().map(|(n, _)| n.clone()).collect();
         let records: Vec<OpRecord> = self
             .ops

@@ -1,0 +1,109 @@
+//! The reader and the interpreter on the shipped int8 LeNet-5, inside the
+//! runtime crate so that Miri can run them (`tests/miri.sh`): the model
+//! classifies vendored MNIST test digits as labelled, and truncated or
+//! corrupted copies give typed errors. The wider corruption tests over many
+//! models are in `tests/tests/format.rs`.
+
+extern crate std;
+
+use super::{HEADER_LEN, Model, checksum};
+use crate::error::Error;
+use crate::interp::Interpreter;
+use std::vec;
+use std::vec::Vec;
+
+const LENET5: &[u8] = include_bytes!("../../../models/lenet5.edge");
+const IMAGES: &[u8] = include_bytes!("../../../tools/data/vendor/t10k-images-first500-idx3-ubyte");
+const LABELS: &[u8] = include_bytes!("../../../tools/data/vendor/t10k-labels-first500-idx1-ubyte");
+
+/// `bytes` copied to a 16-byte aligned buffer (the model is read in place).
+fn aligned(bytes: &[u8]) -> Vec<u128> {
+    let mut words = vec![0u128; bytes.len().div_ceil(16)];
+    bytemuck::cast_slice_mut::<u128, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+    words
+}
+
+fn view(words: &[u128], len: usize) -> &[u8] {
+    &bytemuck::cast_slice::<u128, u8>(words)[..len]
+}
+
+/// Recompute the checksum after an edit, so validation has to catch it.
+fn reseal(bytes: &mut [u8]) {
+    let sum = checksum(&bytes[HEADER_LEN..]);
+    bytes[12..16].copy_from_slice(&sum.to_le_bytes());
+}
+
+/// Parse and, if that succeeds, run once: never a panic.
+fn try_run(bytes: &[u8]) -> Result<(), Error> {
+    let words = aligned(bytes);
+    let model = Model::parse(view(&words, bytes.len()))?;
+    let mut arena = vec![0u8; model.arena_bytes_unaligned().min(1 << 20)];
+    let mut interp = Interpreter::new(&model, &mut arena)?;
+    interp.invoke()
+}
+
+#[test]
+fn lenet5_classifies_vendored_digits() {
+    let words = aligned(LENET5);
+    let model = Model::parse(view(&words, LENET5.len())).unwrap();
+    let mut arena = vec![0u8; model.arena_bytes_unaligned()];
+    let mut interp = Interpreter::new(&model, &mut arena).unwrap();
+    let digits = if cfg!(miri) { 1 } else { 20 };
+    for i in 0..digits {
+        let pixels = &IMAGES[16 + i * 784..16 + (i + 1) * 784];
+        for (x, &p) in interp.input_f32_mut(0).unwrap().iter_mut().zip(pixels) {
+            *x = p as f32 / 255.0;
+        }
+        interp.invoke().unwrap();
+        let logits = interp.output_f32(0).unwrap();
+        let best = (0..10).fold(0, |b, c| if logits[c] > logits[b] { c } else { b });
+        // LeNet-5 gets all of the first 20 vendored digits right (99.36% on 10k).
+        assert_eq!(best, LABELS[8 + i] as usize, "digit {i}: {logits:?}");
+    }
+}
+
+#[test]
+fn truncated_lenet5_is_an_error() {
+    let meta_end = u32::from_le_bytes(LENET5[16..20].try_into().unwrap()) as usize
+        + u32::from_le_bytes(LENET5[20..24].try_into().unwrap()) as usize;
+    for len in [
+        0,
+        1,
+        4,
+        8,
+        31,
+        32,
+        33,
+        100,
+        meta_end - 1,
+        meta_end,
+        LENET5.len() - 1,
+    ] {
+        let words = aligned(&LENET5[..len]);
+        let err = Model::parse(view(&words, len)).err();
+        assert!(
+            matches!(err, Some(Error::Truncated | Error::ChecksumMismatch)),
+            "{len}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn corrupted_lenet5_metadata_never_panics() {
+    let meta_end = u32::from_le_bytes(LENET5[16..20].try_into().unwrap()) as usize
+        + u32::from_le_bytes(LENET5[20..24].try_into().unwrap()) as usize;
+    // Every bit natively would repeat tests/tests/format.rs at 20x the cost;
+    // a prime stride visits every byte offset class.
+    let step = if cfg!(miri) { 1021 } else { 17 };
+    let (mut parsed, mut refused) = (0, 0);
+    for bit in (16 * 8..meta_end * 8).step_by(step) {
+        let mut m = LENET5.to_vec();
+        m[bit / 8] ^= 1 << (bit % 8);
+        reseal(&mut m);
+        match try_run(&m) {
+            Err(_) => refused += 1,
+            Ok(()) => parsed += 1,
+        }
+    }
+    assert!(refused > 0 && parsed + refused > 10, "{parsed} {refused}");
+}
