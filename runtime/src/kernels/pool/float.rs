@@ -61,7 +61,7 @@ fn padded_len(len: u32, before: u32, after: u32) -> Result<usize, Error> {
 /// Number of taps of a window starting at padded coordinate `start` that fall below
 /// `end` (padded coordinates).
 fn taps_below(start: usize, k: usize, dil: usize, end: usize) -> usize {
-    (0..k).filter(|&t| start + t * dil < end).count()
+    super::taps_in(start, dil, k, 0, end).len()
 }
 
 /// f32 pooling (see the module docs for the exact semantics). `input` is NHWC
@@ -97,11 +97,12 @@ pub fn pool_f32(g: &PoolGeom, input: &[f32], act: ClampF32, out: &mut [f32]) -> 
             for (ox, out_px) in out_row.chunks_exact_mut(c).enumerate() {
                 out_px.fill(init);
                 let mut valid = 0usize;
-                for kh in 0..k_h {
+                for kh in super::taps_in(oy * s_h, d_h, k_h, pad_t, pad_t.saturating_add(in_h)) {
                     let Some(iy) = tap(oy, kh, s_h, d_h, pad_t, in_h) else {
                         continue;
                     };
-                    for kw in 0..k_w {
+                    for kw in super::taps_in(ox * s_w, d_w, k_w, pad_l, pad_l.saturating_add(in_w))
+                    {
                         let Some(ix) = tap(ox, kw, s_w, d_w, pad_l, in_w) else {
                             continue;
                         };

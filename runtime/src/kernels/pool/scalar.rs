@@ -146,17 +146,9 @@ fn axis_counts(
     len: usize,
     ext: usize,
 ) -> (usize, usize) {
-    let mut counted = 0;
-    let mut valid = 0;
-    for k in 0..k_len {
-        let p = o * stride + k * dil;
-        if p < ext {
-            counted += 1;
-        }
-        if tap(o, stride, k, dil, pad, len).is_some() {
-            valid += 1;
-        }
-    }
+    let start = o * stride;
+    let counted = super::taps_in(start, dil, k_len, 0, ext).len();
+    let valid = super::taps_in(start, dil, k_len, pad, pad.saturating_add(len)).len();
     (counted, valid)
 }
 
@@ -185,9 +177,23 @@ pub fn pool_i8(
         for oh in 0..d.out_h {
             let (cnt_h, val_h) =
                 axis_counts(oh, d.stride_h, d.k_h, d.dil_h, d.pad_top, d.in_h, d.ext_h);
+            let rows = super::taps_in(
+                oh * d.stride_h,
+                d.dil_h,
+                d.k_h,
+                d.pad_top,
+                d.pad_top.saturating_add(d.in_h),
+            );
             for ow in 0..d.out_w {
                 let (cnt_w, val_w) =
                     axis_counts(ow, d.stride_w, d.k_w, d.dil_w, d.pad_left, d.in_w, d.ext_w);
+                let cols = super::taps_in(
+                    ow * d.stride_w,
+                    d.dil_w,
+                    d.k_w,
+                    d.pad_left,
+                    d.pad_left.saturating_add(d.in_w),
+                );
                 // Both products are <= k_h * k_w, checked to fit an i32.
                 let count = if g.count_include_pad {
                     cnt_h * cnt_w
@@ -197,11 +203,11 @@ pub fn pool_i8(
                 for ch in 0..d.c {
                     let mut max = i32::MIN;
                     let mut sum = 0i32;
-                    for kh in 0..d.k_h {
+                    for kh in rows.clone() {
                         let Some(ih) = tap(oh, d.stride_h, kh, d.dil_h, d.pad_top, d.in_h) else {
                             continue;
                         };
-                        for kw in 0..d.k_w {
+                        for kw in cols.clone() {
                             let Some(iw) = tap(ow, d.stride_w, kw, d.dil_w, d.pad_left, d.in_w)
                             else {
                                 continue;
