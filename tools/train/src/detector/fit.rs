@@ -335,7 +335,7 @@ pub fn train_detector(
         let (lenet, _) = crate::load_checkpoint(init)?;
         model = model.init_from_lenet(&lenet)?;
     }
-    let mut train_set = train_set(train, cfg.train_scenes, cfg.seed)?;
+    let train_set = train_set(train, cfg.train_scenes, cfg.seed)?;
     let eval_set = scenes::scenes(
         test,
         &SceneConfig::default(),
@@ -349,7 +349,14 @@ pub fn train_detector(
     let mut optim = new_optimizer(cfg.weight_decay);
     let steps = cfg.train_scenes.div_ceil(cfg.batch_size);
     let total = steps * cfg.epochs;
-    let mut history = Vec::new();
+    // Written to `dir/report.json` after every epoch.
+    let mut report = DetectorReport {
+        config: cfg.clone(),
+        info: Detector::info(),
+        anchors: anchors.len(),
+        seconds: 0.0,
+        history: Vec::new(),
+    };
     for epoch in 0..cfg.epochs {
         let te = Instant::now();
         let order = crate::batch::epoch_order(train_set.len(), cfg.seed, epoch);
@@ -389,13 +396,13 @@ pub fn train_detector(
                 ));
             }
         }
-        let report = evaluate_detector(&model, &eval_set)?;
+        let score = evaluate_detector(&model, &eval_set)?;
         let stats = DetectorEpoch {
             epoch: epoch + 1,
             class_loss: cl_sum / seen.max(1) as f64,
             box_loss: bl_sum / seen.max(1) as f64,
-            map_50: report.map_50,
-            map_50_95: report.map_50_95,
+            map_50: score.map_50,
+            map_50_95: score.map_50_95,
             seconds: te.elapsed().as_secs_f64(),
         };
         pb.finish_with_message(format!(
@@ -403,25 +410,10 @@ pub fn train_detector(
             stats.class_loss, stats.box_loss, stats.map_50, stats.map_50_95, cfg.eval_scenes
         ));
         save(&model, dir)?;
-        history.push(stats);
-        let rep = DetectorReport {
-            config: cfg.clone(),
-            info: Detector::info(),
-            anchors: anchors.len(),
-            seconds: t0.elapsed().as_secs_f64(),
-            history: history.clone(),
-        };
-        crate::train::write_json(&dir.join("report.json"), &rep)?;
+        report.history.push(stats);
+        report.seconds = t0.elapsed().as_secs_f64();
+        crate::train::write_json(&dir.join("report.json"), &report)?;
     }
-    // Free the training set before returning the model.
-    train_set.clear();
-    let report = DetectorReport {
-        config: cfg.clone(),
-        info: Detector::info(),
-        anchors: anchors.len(),
-        seconds: t0.elapsed().as_secs_f64(),
-        history,
-    };
     Ok((model.valid(), report))
 }
 
