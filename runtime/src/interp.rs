@@ -30,6 +30,12 @@ pub trait KernelSet {
     /// f32 compute kernels: every `*F32` operator and `Nms`.
     const FLOAT: bool;
 
+    /// Whether the int8 conv and fully connected operators run the fastest twin
+    /// of the build (DSP, AVX2, NEON or SDOT; see [`kernels::int8_twin`]) or the
+    /// portable scalar reference. Both give the same bytes (the kernels' shared
+    /// test frame checks the twins; `runtime/tests/determinism.rs` whole models).
+    const SIMD: bool = true;
+
     /// Whether operators of this kind can run.
     fn includes(kind: OpKind) -> bool {
         Self::FLOAT || !kind.is_float_compute()
@@ -47,6 +53,15 @@ impl KernelSet for AllKernels {
 pub struct QuantizedKernels;
 impl KernelSet for QuantizedKernels {
     const FLOAT: bool = false;
+}
+
+/// Every kernel, with the int8 conv and fully connected operators on their
+/// scalar reference twins on every target: the bit-exact contract the SIMD
+/// twins are tested against, and what a board simulation runs.
+pub struct ReferenceKernels;
+impl KernelSet for ReferenceKernels {
+    const FLOAT: bool = true;
+    const SIMD: bool = false;
 }
 
 /// Executes a model in a caller-supplied arena.
@@ -345,7 +360,12 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
         Op::ConvI8(p) => {
             let (m, out) = split(arena, blob, p.output)?;
             let bias = m.get_opt(p.bias)?.map(i32s).transpose()?;
-            conv::conv_i8(
+            let conv_i8 = if K::SIMD {
+                conv::conv_i8
+            } else {
+                conv::scalar::conv_i8
+            };
+            conv_i8(
                 &p.geom,
                 i8s(m.get(p.input)?),
                 i8s(m.get(p.weights)?),
@@ -384,7 +404,12 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
         Op::FcI8(p) => {
             let (m, out) = split(arena, blob, p.output)?;
             let bias = m.get_opt(p.bias)?.map(i32s).transpose()?;
-            fc::fc_i8(
+            let fc_i8 = if K::SIMD {
+                fc::fc_i8
+            } else {
+                fc::scalar::fc_i8
+            };
+            fc_i8(
                 p,
                 i8s(m.get(p.input)?),
                 i8s(m.get(p.weights)?),

@@ -48,5 +48,6 @@ pub(crate) fn proptest_cases(n: u32) -> u32 {
 pub use format::Model;
 pub use format::schema::{DType, Op, OpKind};
 pub use interp::{
-    AllKernels, Interpreter, KernelSet, NoHook, OpHook, QuantizedKernels, TensorInfo,
+    AllKernels, Interpreter, KernelSet, NoHook, OpHook, QuantizedKernels, ReferenceKernels,
+    TensorInfo,
 };

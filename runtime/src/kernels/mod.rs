@@ -50,13 +50,26 @@ pub mod unary;
 
 /// Which twin `conv::conv_i8` and `fc::fc_i8` run in this build on this CPU:
 /// `"dsp"` (Armv7E-M builds), `"avx2"` (x86_64 with `std`, when the CPU has
-/// AVX2), else `"scalar"`. For reports.
+/// AVX2), `"sdot"` (aarch64 with `std`, when the CPU has dot product),
+/// `"neon"` (other aarch64 builds), else `"scalar"`. For reports.
 pub fn int8_twin() -> &'static str {
     #[cfg(edgerun_dsp)]
     return "dsp";
     #[cfg(all(not(edgerun_dsp), target_arch = "x86_64", feature = "std"))]
     return if avx2::available() { "avx2" } else { "scalar" };
-    #[cfg(not(any(edgerun_dsp, all(target_arch = "x86_64", feature = "std"))))]
+    #[cfg(all(edgerun_neon, feature = "std"))]
+    return if neon::Sdot::detect().is_some() {
+        "sdot"
+    } else {
+        "neon"
+    };
+    #[cfg(all(edgerun_neon, not(feature = "std")))]
+    return "neon";
+    #[cfg(not(any(
+        edgerun_dsp,
+        edgerun_neon,
+        all(target_arch = "x86_64", feature = "std")
+    )))]
     "scalar"
 }
 

@@ -13,6 +13,7 @@
 
 pub mod conformance;
 pub mod detector;
+pub mod engine;
 pub mod error;
 pub mod host;
 mod lower;

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use edgerun_compiler::detector::{DetectorSpec, PostConfig};
-use edgerun_compiler::host::HostModel;
+use edgerun_compiler::engine::{Engine, EngineKind};
 use edgerun_data::map::{GroundTruth, MapReport, Prediction};
 use edgerun_data::scenes::{self, Scene, SceneConfig};
 use edgerun_train::detector::{self, DetectorConfig};
@@ -106,7 +106,12 @@ pub fn scenes_spec(spec: &str) -> Result<Option<usize>> {
 }
 
 /// The detector's mAP on `count` test scenes, run on the native runtime.
-pub fn eval_detector(model: &Path, count: usize, mnist: Option<&Path>) -> Result<MapReport> {
+pub fn eval_detector(
+    model: &Path,
+    count: usize,
+    mnist: Option<&Path>,
+    engine: EngineKind,
+) -> Result<MapReport> {
     let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
     let proto = edgerun_compiler::load_model(&bytes)?;
     let spec = DetectorSpec::from_model(&proto)?.with_context(|| {
@@ -116,19 +121,11 @@ pub fn eval_detector(model: &Path, count: usize, mnist: Option<&Path>) -> Result
             edgerun_compiler::detector::METADATA_KEY
         )
     })?;
-    let edge = edgerun_compiler::compile_model(&proto, &Default::default())
-        .with_context(|| format!("compiling {}", model.display()))?
-        .bytes;
-    let mut host = HostModel::new(&edge)?;
-    let out_index = |name: &str| -> Result<usize> {
-        let m = host.model()?;
-        (0..m.num_outputs())
-            .find(|&i| m.output(i).is_ok_and(|o| o.name == name))
-            .with_context(|| format!("the model has no output '{name}'"))
-    };
+    let mut host = Engine::from_proto(&proto, engine)
+        .with_context(|| format!("loading {}", model.display()))?;
     let (si, bi) = (
-        out_index(&spec.scores_output)?,
-        out_index(&spec.boxes_output)?,
+        host.output_index(&spec.scores_output)?,
+        host.output_index(&spec.boxes_output)?,
     );
     let data = load(mnist)?;
     let test = scenes::scenes(

@@ -4,6 +4,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use edgerun::format::schema::TensorDesc;
 use edgerun_compiler::conformance::{self, Outcome};
+use edgerun_compiler::engine::{Engine, EngineKind};
 use std::path::PathBuf;
 
 mod detect;
@@ -94,6 +95,11 @@ enum Cmd {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// Engine: edgerun's native runtime (a .edge file, or ONNX compiled on
+        /// load; int8 and f32), or tract on the ONNX file (float or QDQ), as an
+        /// independent reference.
+        #[arg(long, value_enum, default_value_t = Backend::Native)]
+        backend: Backend,
     },
     /// Time a model on the native runtime (1 thread): median and p95 latency,
     /// MACs and GMAC/s. The input is deterministic pseudo-random data.
@@ -133,6 +139,22 @@ enum Cmd {
         #[arg(long)]
         filter: Option<String>,
     },
+}
+
+/// `--backend` of `eval`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Backend {
+    Native,
+    Tract,
+}
+
+impl From<Backend> for EngineKind {
+    fn from(b: Backend) -> Self {
+        match b {
+            Backend::Native => EngineKind::Native,
+            Backend::Tract => EngineKind::Tract,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -177,7 +199,12 @@ fn main() {
         } => quantize_cmd(
             model, calib, output, edge, method, percentile, per_tensor, keep_float, report,
         ),
-        Cmd::Eval { model, data, json } => eval_cmd(model, data, json),
+        Cmd::Eval {
+            model,
+            data,
+            json,
+            backend,
+        } => eval_cmd(model, data, json, backend.into()),
         Cmd::Bench {
             model,
             runs,
@@ -365,15 +392,16 @@ fn quantize_cmd(
     Ok(())
 }
 
-fn eval_cmd(model: PathBuf, data: String, json: bool) -> Result<()> {
+fn eval_cmd(model: PathBuf, data: String, json: bool, backend: EngineKind) -> Result<()> {
     if let Some(count) = detect::scenes_spec(&data)? {
-        let r = detect::eval_detector(&model, count, None)?;
+        let r = detect::eval_detector(&model, count, None, backend)?;
         if json {
             println!("{}", serde_json::to_string(&r)?);
         } else {
             println!(
-                "{}: mAP@0.5 {:.4}, mAP@0.75 {:.4}, mAP@[.5:.95] {:.4} on {count} test scenes ({} objects, {} detections)",
+                "{} ({}): mAP@0.5 {:.4}, mAP@0.75 {:.4}, mAP@[.5:.95] {:.4} on {count} test scenes ({} objects, {} detections)",
                 model.display(),
+                backend.name(),
                 r.map_50,
                 r.map_75,
                 r.map_50_95,
@@ -384,22 +412,10 @@ fn eval_cmd(model: PathBuf, data: String, json: bool) -> Result<()> {
         return Ok(());
     }
     let bytes = std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
-    let edge = if model.extension().is_some_and(|e| e == "edge") {
-        bytes
-    } else {
-        edgerun_compiler::compile(&bytes, &Default::default())
-            .with_context(|| format!("compiling {}", model.display()))?
-            .bytes
-    };
-    let mut host = edgerun_compiler::host::HostModel::new(&edge)?;
-    let shape: Vec<usize> = host
-        .model()?
-        .input(0)?
-        .shape
-        .dims()
-        .iter()
-        .map(|&d| d as usize)
-        .collect();
+    let is_edge = model.extension().is_some_and(|e| e == "edge");
+    let mut host = Engine::load(&bytes, is_edge, backend)
+        .with_context(|| format!("loading {}", model.display()))?;
+    let shape = host.input_shape(0)?;
     let split = mnist_spec(&data)?;
     let pb = bar(split.n, "evaluating");
     let mut correct = 0usize;
@@ -419,15 +435,17 @@ fn eval_cmd(model: PathBuf, data: String, json: bool) -> Result<()> {
     let secs = start.elapsed().as_secs_f64();
     if json {
         println!(
-            "{{\"model\":{},\"data\":{},\"images\":{},\"correct\":{correct},\"accuracy\":{acc},\"seconds\":{secs:.3}}}",
+            "{{\"model\":{},\"backend\":{},\"data\":{},\"images\":{},\"correct\":{correct},\"accuracy\":{acc},\"seconds\":{secs:.3}}}",
             json_str(&model.display().to_string()),
+            json_str(host.name()),
             json_str(&data),
             split.n
         );
     } else {
         println!(
-            "{}: top-1 {:.2}% ({correct}/{}) on {data}, {:.1} s",
+            "{} ({}): top-1 {:.2}% ({correct}/{}) on {data}, {:.1} s",
             model.display(),
+            host.name(),
             acc * 100.0,
             split.n,
             secs

@@ -47,6 +47,44 @@ fn eval_of_the_shipped_lenet_matches_its_labels() {
     assert!(out.contains("\"correct\":499"), "{out}");
 }
 
+/// tract (an independent engine) runs the shipped int8 QDQ ONNX to the same
+/// count as edgerun's runtime; tract refuses `.edge` files with a message.
+#[test]
+fn eval_backends_agree_on_the_shipped_int8_onnx() {
+    let mut counts = vec![];
+    for backend in ["native", "tract"] {
+        let o = edge_tools(&[
+            "eval",
+            "models/lenet5.int8.onnx",
+            "--data",
+            "vendored",
+            "--json",
+            "--backend",
+            backend,
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let out = stdout(&o);
+        let name = if backend == "native" {
+            "edgerun"
+        } else {
+            "tract"
+        };
+        assert!(out.contains(&format!("\"backend\":\"{name}\"")), "{out}");
+        let correct = out
+            .split("\"correct\":")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or_else(|| panic!("no count in {out}"));
+        counts.push(correct);
+    }
+    assert_eq!(counts[0], counts[1], "native vs tract");
+    assert!(counts[0] >= 495, "{counts:?}");
+    let o = edge_tools(&["eval", "models/lenet5.edge", "--backend", "tract"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not .edge files"));
+}
+
 #[test]
 fn bad_inputs_fail_with_a_message_not_a_panic() {
     let dir = std::env::temp_dir().join(format!("edge-tools-cli-{}", std::process::id()));
