@@ -195,7 +195,7 @@ fn non_finite_calibration_data_is_ignored() {
     let a = calibrate(&m, &plan, &clean, |_, _| {}).unwrap();
     let b = calibrate(&m, &plan, &with_nan, |_, _| {}).unwrap();
     assert_eq!(a, b);
-    assert!(a.iter().all(|h| h.total() > 0));
+    assert!(a.hists.iter().all(|h| h.total() > 0));
 
     let mut dirty = with_nan;
     dirty.push(filled(f32::INFINITY));
@@ -209,5 +209,59 @@ fn non_finite_calibration_data_is_ignored() {
     let (q, _) = quantize(&model(), &dirty, &QuantizeOptions::default(), |_, _| {}).unwrap();
     for logits in run_all(&q, &digits(20..40)) {
         assert!(logits.iter().all(|v| v.is_finite()), "{logits:?}");
+    }
+}
+
+/// Mean of (float - int8) per output element over `xs`: the systematic error
+/// bias correction targets.
+fn mean_error(float: &[Vec<f32>], int8: &[Vec<f32>]) -> Vec<f64> {
+    let n = float.first().map_or(0, Vec::len);
+    let mut e = vec![0f64; n];
+    for (f, i) in float.iter().zip(int8) {
+        for (k, (a, b)) in f.iter().zip(i).enumerate() {
+            e[k] += (*a as f64 - *b as f64) / float.len() as f64;
+        }
+    }
+    e
+}
+
+#[test]
+fn bias_correction_shrinks_the_systematic_output_error() {
+    let m = model();
+    let calib = digits(0..200);
+    let held_out = digits(200..500);
+    let float = run_all(&m, &held_out);
+    let mut shifts = vec![];
+    for bias_correction in [false, true] {
+        let opts = QuantizeOptions {
+            per_channel: false,
+            bias_correction,
+            ..Default::default()
+        };
+        let (q, report) = quantize(&m, &calib, &opts, |_, _| {}).unwrap();
+        assert_eq!(report.bias_corrected, if bias_correction { 3 } else { 0 });
+        let e = mean_error(&float, &run_all(&q, &held_out));
+        let mean_abs = e.iter().map(|v| v.abs()).sum::<f64>() / e.len() as f64;
+        println!("bias correction {bias_correction}: mean |E[float - int8]| {mean_abs:.5}");
+        shifts.push(mean_abs);
+    }
+    assert!(
+        shifts[1] < shifts[0],
+        "with correction {} vs without {}",
+        shifts[1],
+        shifts[0]
+    );
+}
+
+#[test]
+fn qdq_model_keeps_no_unused_initializer() {
+    let (q, _) = quantize(&model(), &digits(0..20), &Default::default(), |_, _| {}).unwrap();
+    let g = q.graph.as_ref().unwrap();
+    for init in &g.initializer {
+        assert!(
+            g.node.iter().any(|n| n.input.contains(&init.name)),
+            "initializer '{}' is not used",
+            init.name
+        );
     }
 }

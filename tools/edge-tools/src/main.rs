@@ -50,40 +50,7 @@ enum Cmd {
     },
     /// Post-training int8 quantization: fold BatchNorm, calibrate on real data,
     /// write QDQ ONNX (and optionally the int8 .edge).
-    Quantize {
-        /// The float ONNX model.
-        model: PathBuf,
-        /// Calibration images: mnist-train[:N], mnist-test[:N] or vendored[:N]
-        /// (the 500-image subset shipped in the repo); for the detector
-        /// scenes-train[:N] (MNIST-train digits, default 200 scenes).
-        /// Default mnist-train:1000.
-        #[arg(long, default_value = "mnist-train:1000")]
-        calib: String,
-        /// Output QDQ ONNX (default: MODEL.int8.onnx).
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-        /// Also compile to this int8 .edge file.
-        #[arg(long)]
-        edge: Option<PathBuf>,
-        /// Range selection for hidden activations: minmax, percentile, entropy, mse.
-        /// The model's own inputs and outputs always keep their full range.
-        #[arg(long, default_value = "minmax")]
-        method: String,
-        /// Percentile kept by --method percentile.
-        #[arg(long, default_value_t = 99.99)]
-        percentile: f64,
-        /// One weight scale per tensor instead of per output channel.
-        #[arg(long)]
-        per_tensor: bool,
-        /// Node (or output) names to keep in float, comma separated; `auto` keeps
-        /// the ops that lose the most signal until the output's SQNR reaches 35 dB
-        /// (at most 3 ops).
-        #[arg(long, value_delimiter = ',')]
-        keep_float: Vec<String>,
-        /// Print the per-tensor SQNR of int8 against float (sensitivity report).
-        #[arg(long)]
-        report: bool,
-    },
+    Quantize(QuantizeArgs),
     /// Top-1 accuracy of a classifier (.onnx float or int8, or .edge) on MNIST,
     /// run on the native runtime.
     Eval {
@@ -100,6 +67,10 @@ enum Cmd {
         /// independent reference.
         #[arg(long, value_enum, default_value_t = Backend::Native)]
         backend: Backend,
+        /// Also write the top-1 class of every image, one per line, in data
+        /// order (classifiers), e.g. to compare engines image by image.
+        #[arg(long, value_name = "FILE")]
+        predictions: Option<PathBuf>,
     },
     /// Time a model on the native runtime (1 thread): median and p95 latency,
     /// MACs and GMAC/s. The input is deterministic pseudo-random data.
@@ -139,6 +110,46 @@ enum Cmd {
         #[arg(long)]
         filter: Option<String>,
     },
+}
+
+#[derive(clap::Args)]
+struct QuantizeArgs {
+    /// The float ONNX model.
+    model: PathBuf,
+    /// Calibration images: mnist-train[:N], mnist-test[:N] or vendored[:N]
+    /// (the 500-image subset shipped in the repo); for the detector
+    /// scenes-train[:N] (MNIST-train digits, default 200 scenes).
+    /// Default mnist-train:1000.
+    #[arg(long, default_value = "mnist-train:1000")]
+    calib: String,
+    /// Output QDQ ONNX (default: MODEL.int8.onnx).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Also compile to this int8 .edge file.
+    #[arg(long)]
+    edge: Option<PathBuf>,
+    /// Range selection for hidden activations: minmax, percentile, entropy, mse.
+    /// The model's own inputs and outputs always keep their full range.
+    #[arg(long, default_value = "minmax")]
+    method: String,
+    /// Percentile kept by --method percentile.
+    #[arg(long, default_value_t = 99.99)]
+    percentile: f64,
+    /// One weight scale per tensor instead of per output channel.
+    #[arg(long)]
+    per_tensor: bool,
+    /// Node (or output) names to keep in float, comma separated; `auto` keeps
+    /// the ops that lose the most signal until the output's SQNR reaches 35 dB
+    /// (at most 3 ops).
+    #[arg(long, value_delimiter = ',')]
+    keep_float: Vec<String>,
+    /// Print the per-tensor SQNR of int8 against float (sensitivity report).
+    #[arg(long)]
+    report: bool,
+    /// Bias correction: add to each quantized layer's bias the mean output
+    /// shift its weight rounding causes on the calibration images.
+    #[arg(long)]
+    bias_correction: bool,
 }
 
 /// `--backend` of `eval`.
@@ -186,25 +197,14 @@ fn main() {
         Cmd::Data {
             which: DataCmd::Scenes(a),
         } => scenes::scenes_cmd(a),
-        Cmd::Quantize {
-            model,
-            calib,
-            output,
-            edge,
-            method,
-            percentile,
-            per_tensor,
-            keep_float,
-            report,
-        } => quantize_cmd(
-            model, calib, output, edge, method, percentile, per_tensor, keep_float, report,
-        ),
+        Cmd::Quantize(args) => quantize_cmd(args),
         Cmd::Eval {
             model,
             data,
             json,
             backend,
-        } => eval_cmd(model, data, json, backend.into()),
+            predictions,
+        } => eval_cmd(model, data, json, backend.into(), predictions),
         Cmd::Bench {
             model,
             runs,
@@ -286,17 +286,19 @@ fn first_input_shape(model: &edgerun_compiler::ModelProto) -> Result<Vec<usize>>
 }
 
 #[allow(clippy::too_many_arguments)]
-fn quantize_cmd(
-    model: PathBuf,
-    calib: String,
-    output: Option<PathBuf>,
-    edge: Option<PathBuf>,
-    method: String,
-    percentile: f64,
-    per_tensor: bool,
-    keep_float: Vec<String>,
-    print_report: bool,
-) -> Result<()> {
+fn quantize_cmd(args: QuantizeArgs) -> Result<()> {
+    let QuantizeArgs {
+        model,
+        calib,
+        output,
+        edge,
+        method,
+        percentile,
+        per_tensor,
+        keep_float,
+        report: print_report,
+        bias_correction,
+    } = args;
     use edgerun_compiler::quantize::{
         QuantizeOptions, quantize, quantize_auto, ranges::Method, sensitivity,
     };
@@ -325,6 +327,7 @@ fn quantize_cmd(
         method,
         per_channel: !per_tensor,
         keep_float,
+        bias_correction,
     };
     let (q, report) = if auto {
         eprintln!("searching for layers to keep in float (this quantizes several times) ...");
@@ -370,9 +373,10 @@ fn quantize_cmd(
     prost::Message::encode(&q, &mut buf)?;
     std::fs::write(&out, &buf).with_context(|| format!("writing {}", out.display()))?;
     println!(
-        "wrote {} ({} ops quantized, {} BatchNorms folded, {} nodes removed, {} activations calibrated on {} images)",
+        "wrote {} ({} ops quantized, {} biases corrected, {} BatchNorms folded, {} nodes removed, {} activations calibrated on {} images)",
         out.display(),
         report.quantized_ops,
+        report.bias_corrected,
         report.folded_batchnorms,
         report.removed_nodes,
         report.activations.len(),
@@ -392,8 +396,17 @@ fn quantize_cmd(
     Ok(())
 }
 
-fn eval_cmd(model: PathBuf, data: String, json: bool, backend: EngineKind) -> Result<()> {
+fn eval_cmd(
+    model: PathBuf,
+    data: String,
+    json: bool,
+    backend: EngineKind,
+    predictions: Option<PathBuf>,
+) -> Result<()> {
     if let Some(count) = detect::scenes_spec(&data)? {
+        if predictions.is_some() {
+            bail!("--predictions is for classifiers; a detector's eval reports mAP");
+        }
         let r = detect::eval_detector(&model, count, None, backend)?;
         if json {
             println!("{}", serde_json::to_string(&r)?);
@@ -419,6 +432,7 @@ fn eval_cmd(model: PathBuf, data: String, json: bool, backend: EngineKind) -> Re
     let split = mnist_spec(&data)?;
     let pb = bar(split.n, "evaluating");
     let mut correct = 0usize;
+    let mut preds = String::new();
     let start = std::time::Instant::now();
     for i in 0..split.n {
         let out = host.run(&[image_tensor(&split, i, &shape)?])?;
@@ -428,9 +442,13 @@ fn eval_cmd(model: PathBuf, data: String, json: bool, backend: EngineKind) -> Re
             .enumerate()
             .fold(0, |b, (k, &v)| if v > logits[b] { k } else { b });
         correct += (split.labels.get(i) == Some(&(pred as u8))) as usize;
+        preds.push_str(&format!("{pred}\n"));
         pb.inc(1);
     }
     pb.finish_and_clear();
+    if let Some(path) = &predictions {
+        std::fs::write(path, &preds).with_context(|| format!("writing {}", path.display()))?;
+    }
     let acc = correct as f64 / split.n.max(1) as f64;
     let secs = start.elapsed().as_secs_f64();
     if json {

@@ -24,6 +24,10 @@ pub struct QuantizeOptions {
     pub per_channel: bool,
     /// Node names (or output names) to keep in float.
     pub keep_float: Vec<String>,
+    /// Bias correction: add to each quantized Conv/Gemm/MatMul's bias the
+    /// expected output shift its weight rounding causes on the calibration
+    /// data, `sum_k (W - W_q)[o, k] * mean(x_k)` (see [`correct_bias`]).
+    pub bias_correction: bool,
 }
 
 impl Default for QuantizeOptions {
@@ -32,6 +36,7 @@ impl Default for QuantizeOptions {
             method: Method::MinMax,
             per_channel: true,
             keep_float: Vec::new(),
+            bias_correction: false,
         }
     }
 }
@@ -42,6 +47,8 @@ pub struct QuantizeReport {
     pub folded_batchnorms: usize,
     pub removed_nodes: usize,
     pub quantized_ops: usize,
+    /// Layers whose bias was corrected ([`QuantizeOptions::bias_correction`]).
+    pub bias_corrected: usize,
     /// (tensor, observed min, observed max, chosen lo, chosen hi, scale, zero point)
     pub activations: Vec<(String, f32, f32, f32, f32, f32, i32)>,
 }
@@ -287,12 +294,22 @@ pub fn activation_plan(g: &GraphProto, opts: &QuantizeOptions) -> Vec<String> {
 
 /// Observed statistics of every tensor in `names` over the calibration inputs
 /// (each a full input of the model's single input), run on edgerun's f32 runtime.
+/// What calibration observed of each tensor: its histogram, and the mean of
+/// each channel (axis 1: NCHW channels, or features of `[N, K]`), for bias
+/// correction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibration {
+    pub hists: Vec<Histogram>,
+    pub channel_means: Vec<Vec<f64>>,
+}
+
+/// Run the float model over `inputs` and observe every tensor in `names`.
 pub fn calibrate(
     model: &ModelProto,
     names: &[String],
     inputs: &[Tensor],
     mut progress: impl FnMut(usize, usize),
-) -> Result<Vec<Histogram>> {
+) -> Result<Calibration> {
     let opts = CompileOptions {
         extra_outputs: names.to_vec(),
         ..Default::default()
@@ -321,10 +338,27 @@ pub fn calibrate(
         .zip(&hi)
         .map(|(&l, &h)| Histogram::new(l.min(0.0), h.max(0.0)))
         .collect();
+    let mut sums: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut counts: Vec<Vec<u64>> = vec![Vec::new(); names.len()];
     for (k, x) in inputs.iter().enumerate() {
         let outs = host.run(std::slice::from_ref(x))?;
         for (j, t) in outs.iter().skip(n_out).enumerate() {
-            hists[j].add(&t.to_f32());
+            let v = t.to_f32();
+            hists[j].add(&v);
+            // Channel sums over axis 1 (everything else is averaged).
+            let c = t.shape.get(1).copied().unwrap_or(1).max(1);
+            let inner: usize = t.shape.iter().skip(2).product::<usize>().max(1);
+            if sums[j].len() != c {
+                sums[j] = vec![0.0; c];
+                counts[j] = vec![0; c];
+            }
+            for (i, &e) in v.iter().enumerate() {
+                let ch = (i / inner) % c;
+                if e.is_finite() {
+                    sums[j][ch] += e as f64;
+                    counts[j][ch] += 1;
+                }
+            }
         }
         progress(inputs.len() + k + 1, total);
     }
@@ -333,7 +367,109 @@ pub fn calibrate(
         h.lo = h.lo.min(lo[j]);
         h.hi = h.hi.max(hi[j]);
     }
-    Ok(hists)
+    let channel_means = sums
+        .iter()
+        .zip(&counts)
+        .map(|(s, n)| s.iter().zip(n).map(|(s, &n)| s / n.max(1) as f64).collect())
+        .collect();
+    Ok(Calibration {
+        hists,
+        channel_means,
+    })
+}
+
+/// The channel (along `axis`, `dim` channels; 0 when `dim` is 1) of each
+/// element of a tensor of `shape`, in row-major order.
+fn channel_of(shape: &[usize], axis: usize, dim: usize) -> impl Fn(usize) -> usize {
+    let inner: usize = shape.iter().skip(axis + 1).product::<usize>().max(1);
+    move |k| if dim > 1 { (k / inner) % dim } else { 0 }
+}
+
+/// The float values of weights quantized by [`quantize_weights`].
+pub fn dequantize_weights(wq: &Tensor, scales: &[f32], axis: usize) -> Vec<f32> {
+    let ch = channel_of(&wq.shape, axis, scales.len());
+    wq.to_f32()
+        .iter()
+        .enumerate()
+        .map(|(k, &q)| q * scales.get(ch(k)).copied().unwrap_or(1.0))
+        .collect()
+}
+
+/// Bias correction of one layer: the expected output shift per output channel
+/// caused by rounding the weights, `sum_{c,k} (W - W_q)[o, c, k] * mean(x_c)`,
+/// to add to the float bias before it is quantized. `w` and `wq` (dequantized)
+/// have the ONNX layout of the layer: Conv `[O, C/group, kh, kw]` with `group`,
+/// or a matrix with output channels along `axis` (0: `[O, K]`, 1: `[K, O]`).
+/// Padding is ignored (border outputs see fewer inputs), so this is the
+/// correction of the interior outputs. `None` when `means` does not match the
+/// layer's input channels.
+pub fn correct_bias(
+    w: &Tensor,
+    wq: &[f32],
+    axis: usize,
+    group: usize,
+    means: &[f64],
+) -> Option<Vec<f64>> {
+    let wf = w.to_f32();
+    if wf.len() != wq.len() || w.shape.len() < 2 {
+        return None;
+    }
+    let (n_out, per_out) = if axis == 0 {
+        let o = *w.shape.first()?;
+        (o, wf.len() / o.max(1))
+    } else {
+        (*w.shape.get(1)?, *w.shape.first()?)
+    };
+    let mut corr = vec![0f64; n_out];
+    if w.shape.len() == 4 {
+        // Conv: per output channel, C/group input channels of kh*kw taps.
+        let (cg, taps) = (*w.shape.get(1)?, w.shape.get(2)? * w.shape.get(3)?);
+        let out_per_group = n_out / group.max(1);
+        if means.len() != cg * group || out_per_group == 0 {
+            return None;
+        }
+        for (o, c_out) in corr.iter_mut().enumerate() {
+            let g0 = (o / out_per_group) * cg;
+            for ci in 0..cg {
+                let base = (o * cg + ci) * taps;
+                let dw: f64 = (base..base + taps).map(|i| (wf[i] - wq[i]) as f64).sum();
+                *c_out += dw * means[g0 + ci];
+            }
+        }
+    } else if w.shape.len() == 2 {
+        if means.len() != per_out {
+            return None;
+        }
+        for (o, c_out) in corr.iter_mut().enumerate() {
+            for (k, m) in means.iter().enumerate() {
+                let i = if axis == 0 { o * per_out + k } else { k * n_out + o };
+                *c_out += (wf[i] - wq[i]) as f64 * m;
+            }
+        }
+    } else {
+        return None;
+    }
+    Some(corr)
+}
+
+/// Drop initializers no node reads and no graph output names (the float
+/// weights a quantized layer replaced), and graph inputs that only declared
+/// them.
+fn prune_initializers(g: &mut GraphProto) {
+    let used: HashSet<String> = g
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().cloned())
+        .chain(g.output.iter().map(|o| o.name.clone()))
+        .collect();
+    let dropped: HashSet<String> = g
+        .initializer
+        .iter()
+        .filter(|i| !used.contains(&i.name))
+        .map(|i| i.name.clone())
+        .collect();
+    g.initializer.retain(|i| !dropped.contains(&i.name));
+    g.input.retain(|i| !dropped.contains(&i.name));
 }
 
 /// Scale and zero point (int8) of an asymmetric range containing 0.
@@ -356,18 +492,7 @@ pub fn quantize_weights(w: &Tensor, axis: usize, per_channel: bool) -> (Tensor, 
     } else {
         1
     };
-    let inner: usize = if per_channel {
-        w.shape.iter().skip(axis + 1).product()
-    } else {
-        v.len().max(1)
-    };
-    let ch = |k: usize| {
-        if per_channel {
-            (k / inner.max(1)) % dim
-        } else {
-            0
-        }
-    };
+    let ch = channel_of(&w.shape, axis, dim);
     let mut absmax = vec![0f32; dim];
     for (k, x) in v.iter().enumerate() {
         absmax[ch(k)] = absmax[ch(k)].max(x.abs());
@@ -431,7 +556,13 @@ pub fn quantize(
         .as_ref()
         .ok_or_else(|| CompileError::invalid("the model has no graph"))?;
     let plan = activation_plan(g, opts);
-    let hists = calibrate(&m, &plan, calib, progress)?;
+    let cal = calibrate(&m, &plan, calib, progress)?;
+    let hists = &cal.hists;
+    let means: HashMap<&str, &Vec<f64>> = plan
+        .iter()
+        .map(String::as_str)
+        .zip(&cal.channel_means)
+        .collect();
     let mut qp: HashMap<String, (f32, i32)> = HashMap::new();
     // The model's own inputs and outputs keep their full range: inputs have a
     // known range, and clipping logits would tie the top classes.
@@ -441,7 +572,7 @@ pub fn quantize(
         .chain(g.output.iter())
         .map(|v| v.name.as_str())
         .collect();
-    for (name, h) in plan.iter().zip(&hists) {
+    for (name, h) in plan.iter().zip(hists) {
         let method = if io.contains(name.as_str()) {
             Method::MinMax
         } else {
@@ -490,6 +621,9 @@ pub fn quantize(
             }
         }
         let (wq, ws) = quantize_weights(&w, axis, opts.per_channel);
+        let deq = opts
+            .bias_correction
+            .then(|| dequantize_weights(&wq, &ws, axis));
         let Some(base) = n.output.first().cloned() else {
             continue;
         };
@@ -524,21 +658,45 @@ pub fn quantize(
             per_axis.then_some(axis as i64),
         ));
         n.input[1] = wdq;
+        // Bias correction: the expected shift of each output caused by the
+        // weight rounding, on the calibration data.
+        let correction = deq.and_then(|deq| {
+            let x = n.input.first().map(String::as_str).unwrap_or_default();
+            let group = attr_i(n, "group", 1).max(1) as usize;
+            means
+                .get(x)
+                .and_then(|m| correct_bias(&w, &deq, axis, group, m))
+        });
         // Bias: int32 at x_scale * w_scale.
         let bias_at = 2;
-        if let Some(b) = n
+        let bias = match n
             .input
             .get(bias_at)
             .filter(|s| !s.is_empty())
             .and_then(|b| consts.get(b))
-            .cloned()
         {
+            Some(b) => Some(b.clone()),
+            // A corrected layer without a bias gets one.
+            None if correction.is_some() && n.input.len() <= bias_at => {
+                n.input.resize(bias_at, String::new());
+                n.input.push(format!("{base}__b"));
+                Some(Tensor::f32(vec![n_out], vec![0.0; n_out]))
+            }
+            None => None,
+        };
+        if let Some(b) = bias {
             let beta = if n.op_type == "Gemm" {
                 attr_f(n, "beta", 1.0)
             } else {
                 1.0
             };
-            let bv: Vec<f32> = b.to_f32().iter().map(|v| v * beta).collect();
+            let mut bv: Vec<f32> = b.to_f32().iter().map(|v| v * beta).collect();
+            if let Some(corr) = correction.as_ref().filter(|c| c.len() == bv.len()) {
+                for (v, c) in bv.iter_mut().zip(corr) {
+                    *v = (*v as f64 + c) as f32;
+                }
+                report.bias_corrected += 1;
+            }
             if bv.len() == n_out && (b.shape.len() == 1 || b.shape.first() == Some(&1)) {
                 let scales: Vec<f32> = (0..n_out)
                     .map(|c| xs * ws[if per_axis { c } else { 0 }])
@@ -646,6 +804,7 @@ pub fn quantize(
     for (name, t) in new_inits {
         set_init(g, &name, &t);
     }
+    prune_initializers(g);
     // Per-axis DequantizeLinear needs opset 13.
     for o in m
         .opset_import
@@ -809,6 +968,54 @@ pub fn quantize_auto(
             None => {
                 let kept = opts.keep_float.clone();
                 return Ok((q, report, kept));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod bias_tests {
+    use super::*;
+
+    #[test]
+    fn bias_correction_of_a_conv_by_hand() {
+        // Conv [O=2, C=2, 1x2]: W - W_q = [[0.1, -0.1], [0.2, 0.0]] for output 0
+        // and [[0.0, 0.05], [0.0, 0.0]] for output 1; channel means 2 and 10.
+        let w = Tensor::f32(vec![2, 2, 1, 2], vec![1.1, 0.9, 2.2, 3.0, 0.0, 1.05, 5.0, 6.0]);
+        let wq = [1.0, 1.0, 2.0, 3.0, 0.0, 1.0, 5.0, 6.0];
+        let c = correct_bias(&w, &wq, 0, 1, &[2.0, 10.0]).unwrap();
+        // o0: (0.1 - 0.1) * 2 + (0.2 + 0) * 10 = 2; o1: 0.05 * 2 = 0.1.
+        assert!((c[0] - 2.0).abs() < 1e-5 && (c[1] - 0.1).abs() < 1e-5, "{c:?}");
+        // Two groups: output o reads input channel o only.
+        let dw = Tensor::f32(vec![2, 1, 1, 1], vec![1.5, 2.5]);
+        let c = correct_bias(&dw, &[1.0, 2.0], 0, 2, &[4.0, 8.0]).unwrap();
+        assert!((c[0] - 2.0).abs() < 1e-6 && (c[1] - 4.0).abs() < 1e-6, "{c:?}");
+        // Wrong channel count: no correction.
+        assert!(correct_bias(&w, &wq, 0, 1, &[1.0]).is_none());
+    }
+
+    #[test]
+    fn bias_correction_of_matrices_by_hand() {
+        // Gemm transB ([O=1, K=2]) and MatMul ([K=2, O=1]) give the same.
+        let m = [3.0, -1.0];
+        let a = Tensor::f32(vec![1, 2], vec![0.5, 0.25]);
+        let c = correct_bias(&a, &[0.25, 0.5], 0, 1, &m).unwrap();
+        let b = Tensor::f32(vec![2, 1], vec![0.5, 0.25]);
+        let d = correct_bias(&b, &[0.25, 0.5], 1, 1, &m).unwrap();
+        // 0.25 * 3 + (-0.25) * (-1) = 1.
+        assert_eq!(c, vec![1.0]);
+        assert_eq!(d, vec![1.0]);
+    }
+
+    #[test]
+    fn dequantized_weights_invert_quantization_within_half_a_step() {
+        let w = Tensor::f32(vec![2, 3], vec![0.1, -0.5, 0.3, 2.0, -1.0, 0.7]);
+        for (axis, per_channel) in [(0, true), (1, true), (0, false)] {
+            let (q, s) = quantize_weights(&w, axis, per_channel);
+            let d = dequantize_weights(&q, &s, axis);
+            let ch = channel_of(&w.shape, axis, s.len());
+            for (k, (a, b)) in w.to_f32().iter().zip(&d).enumerate() {
+                assert!((a - b).abs() <= s[ch(k)] / 2.0 + 1e-7, "{axis} {k}: {a} {b}");
             }
         }
     }
