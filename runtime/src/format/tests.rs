@@ -33,13 +33,16 @@ fn reseal(bytes: &mut [u8]) {
     bytes[12..16].copy_from_slice(&sum.to_le_bytes());
 }
 
-/// Parse and, if that succeeds, run once: never a panic.
+/// Parse and, if that succeeds, run once: never a panic. Under Miri only the
+/// reader, the validator and the arena binding run: a full inference per
+/// corrupted model would take hours there, and `lenet5_classifies_vendored_digits`
+/// and the kernels' frame already run the kernels under Miri.
 fn try_run(bytes: &[u8]) -> Result<(), Error> {
     let words = aligned(bytes);
     let model = Model::parse(view(&words, bytes.len()))?;
     let mut arena = vec![0u8; model.arena_bytes_unaligned().min(1 << 20)];
     let mut interp = Interpreter::new(&model, &mut arena)?;
-    interp.invoke()
+    if cfg!(miri) { Ok(()) } else { interp.invoke() }
 }
 
 #[test]

@@ -25,10 +25,13 @@ pub(crate) fn taps_in(
 
 #[cfg(test)]
 mod taps_tests {
+    extern crate std;
+
     use super::taps_in;
     use proptest::prelude::*;
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(256)))]
         /// `taps_in` is exactly the taps a loop over the whole window keeps.
         #[test]
         fn taps_in_matches_brute_force(

@@ -442,7 +442,11 @@ pub fn correct_bias(
         }
         for (o, c_out) in corr.iter_mut().enumerate() {
             for (k, m) in means.iter().enumerate() {
-                let i = if axis == 0 { o * per_out + k } else { k * n_out + o };
+                let i = if axis == 0 {
+                    o * per_out + k
+                } else {
+                    k * n_out + o
+                };
                 *c_out += (wf[i] - wq[i]) as f64 * m;
             }
         }
@@ -981,15 +985,24 @@ mod bias_tests {
     fn bias_correction_of_a_conv_by_hand() {
         // Conv [O=2, C=2, 1x2]: W - W_q = [[0.1, -0.1], [0.2, 0.0]] for output 0
         // and [[0.0, 0.05], [0.0, 0.0]] for output 1; channel means 2 and 10.
-        let w = Tensor::f32(vec![2, 2, 1, 2], vec![1.1, 0.9, 2.2, 3.0, 0.0, 1.05, 5.0, 6.0]);
+        let w = Tensor::f32(
+            vec![2, 2, 1, 2],
+            vec![1.1, 0.9, 2.2, 3.0, 0.0, 1.05, 5.0, 6.0],
+        );
         let wq = [1.0, 1.0, 2.0, 3.0, 0.0, 1.0, 5.0, 6.0];
         let c = correct_bias(&w, &wq, 0, 1, &[2.0, 10.0]).unwrap();
         // o0: (0.1 - 0.1) * 2 + (0.2 + 0) * 10 = 2; o1: 0.05 * 2 = 0.1.
-        assert!((c[0] - 2.0).abs() < 1e-5 && (c[1] - 0.1).abs() < 1e-5, "{c:?}");
+        assert!(
+            (c[0] - 2.0).abs() < 1e-5 && (c[1] - 0.1).abs() < 1e-5,
+            "{c:?}"
+        );
         // Two groups: output o reads input channel o only.
         let dw = Tensor::f32(vec![2, 1, 1, 1], vec![1.5, 2.5]);
         let c = correct_bias(&dw, &[1.0, 2.0], 0, 2, &[4.0, 8.0]).unwrap();
-        assert!((c[0] - 2.0).abs() < 1e-6 && (c[1] - 4.0).abs() < 1e-6, "{c:?}");
+        assert!(
+            (c[0] - 2.0).abs() < 1e-6 && (c[1] - 4.0).abs() < 1e-6,
+            "{c:?}"
+        );
         // Wrong channel count: no correction.
         assert!(correct_bias(&w, &wq, 0, 1, &[1.0]).is_none());
     }
@@ -1015,7 +1028,10 @@ mod bias_tests {
             let d = dequantize_weights(&q, &s, axis);
             let ch = channel_of(&w.shape, axis, s.len());
             for (k, (a, b)) in w.to_f32().iter().zip(&d).enumerate() {
-                assert!((a - b).abs() <= s[ch(k)] / 2.0 + 1e-7, "{axis} {k}: {a} {b}");
+                assert!(
+                    (a - b).abs() <= s[ch(k)] / 2.0 + 1e-7,
+                    "{axis} {k}: {a} {b}"
+                );
             }
         }
     }
