@@ -25,6 +25,7 @@ pub(crate) fn taps_in(
 
 #[cfg(test)]
 mod taps_tests {
+    extern crate std;
     use super::taps_in;
     use proptest::prelude::*;
 
