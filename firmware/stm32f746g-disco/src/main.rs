@@ -17,13 +17,13 @@
 use cortex_m::peripheral::DWT;
 use cortex_m_rt::entry;
 use defmt_rtt as _;
-use edgerun_fw::{Aligned16, Clock, QuantizedKernels, Unit, log};
+use edgerun_fw::{Aligned16, Clock, Unit, log};
 use panic_probe as _;
 
 mod baked {
     include!(concat!(env!("OUT_DIR"), "/baked.rs"));
 }
-use baked::{ARENA_BYTES, MODELS};
+use baked::{ARENA_BYTES, BakedKernels, MODELS};
 
 /// The core clock after reset: the internal 16 MHz oscillator.
 const HSI_HZ: u32 = 16_000_000;
@@ -69,7 +69,7 @@ fn main() -> ! {
     let mut ok = true;
     for m in MODELS.iter() {
         log::model(m);
-        match m.run(QuantizedKernels, &mut ARENA.0, &mut clock, |_| {}) {
+        match m.run(BakedKernels, &mut ARENA.0, &mut clock, |_| {}) {
             Ok(report) => {
                 log::report::<CycleClock>(m, &report);
                 ok &= m.passed(&report);
