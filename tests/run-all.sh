@@ -52,7 +52,7 @@ step "firmware: format, clippy (host and Cortex-M), host tests of the app"
 (cd firmware && cargo fmt --all -- --check)
 (cd firmware && cargo clippy -p edgerun-fw-app --features codegen --all-targets -- -D warnings)
 (cd firmware && cargo test -p edgerun-fw-app --features codegen)
-(cd firmware/qemu-mps2-an386 && cargo clippy --release -- -D warnings)
+(cd firmware/qemu-mps2-an386 && cargo clippy --release --all-targets -- -D warnings)
 (cd firmware/stm32f746g-disco && cargo clippy --release -- -D warnings)
 
 step "firmware in QEMU (Cortex-M4F): bit-exact against the host, HardFault exits"

@@ -3,7 +3,7 @@
 //! search path and passes the cortex-m-rt and defmt linker scripts.
 
 use edgerun_fw::Preprocess;
-use edgerun_fw::codegen::{Bake, Dataset};
+use edgerun_fw::codegen::{Bake, Dataset, KernelCaseCounts, write_kernel_vectors};
 use std::error::Error;
 use std::path::PathBuf;
 
@@ -36,11 +36,31 @@ fn main() -> Result<(), Box<dyn Error>> {
         )
         .write(&out)?;
 
+    // Golden outputs of the host's scalar kernels for the on-target kernel
+    // tests (tests/kernels.rs).
+    write_kernel_vectors(
+        &out,
+        KernelCaseCounts {
+            conv: 10_000,
+            fc: 3000,
+            pool: 2000,
+            requant: 20_000,
+        },
+    )?;
+
     std::fs::copy(manifest.join("memory.x"), out.join("memory.x"))?;
+    // cortex-m-rt's `device` feature includes `device.x`, where a device crate
+    // names its interrupt handlers; every vector of `src/board.rs` is
+    // `DefaultHandler`, so there is nothing to name.
+    std::fs::write(
+        out.join("device.x"),
+        "/* Interrupt vectors: src/board.rs (all DefaultHandler). */\n",
+    )?;
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=memory.x");
     for arg in ["--nmagic", "-Tlink.x", "-Tdefmt.x"] {
         println!("cargo:rustc-link-arg-bins={arg}");
+        println!("cargo:rustc-link-arg-tests={arg}");
     }
     Ok(())
 }

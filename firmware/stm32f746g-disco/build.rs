@@ -31,6 +31,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         .write(&out)?;
 
     std::fs::copy(manifest.join("memory.x"), out.join("memory.x"))?;
+    // cortex-m-rt's `device` feature includes `device.x`, where a device crate
+    // names its interrupt handlers; every vector of `src/main.rs` is
+    // `DefaultHandler`, so there is nothing to name.
+    std::fs::write(
+        out.join("device.x"),
+        "/* Interrupt vectors: src/main.rs (all DefaultHandler). */\n",
+    )?;
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=memory.x");
     for arg in ["--nmagic", "-Tlink.x", "-Tdefmt.x"] {

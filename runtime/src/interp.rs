@@ -26,6 +26,12 @@ impl OpHook for NoHook {}
 /// [`QuantizedKernels`] and leaves out the f32 kernels and NMS (about 40 KB of
 /// Cortex-M code). An operator outside the set fails with
 /// [`Error::KernelNotBuilt`].
+///
+/// A set may also name its kinds one by one by overriding [`Self::includes`]
+/// (e.g. the operators of the models a firmware bakes in, written by its build
+/// script: `edgerun_fw::codegen`); the interpreter calls it with a constant
+/// kind for every kernel, so a kind it leaves out drops that kernel from the
+/// binary.
 pub trait KernelSet {
     /// f32 compute kernels: every `*F32` operator and `Nms`.
     const FLOAT: bool;
@@ -36,7 +42,9 @@ pub trait KernelSet {
     /// test frame checks the twins; `runtime/tests/determinism.rs` whole models).
     const SIMD: bool = true;
 
-    /// Whether operators of this kind can run.
+    /// Whether operators of this kind can run. Keep it a plain `matches!` (or
+    /// the default) so that it folds to a constant for a constant `kind`.
+    #[inline(always)]
     fn includes(kind: OpKind) -> bool {
         Self::FLOAT || !kind.is_float_compute()
     }
@@ -341,11 +349,17 @@ fn split<'x>(
 }
 
 /// Execute one operator: resolve its buffers, call its kernel. Operators
-/// outside `K` are refused without referencing their kernels.
+/// outside `K` are refused without referencing their kernels (every arm is
+/// guarded by `K::includes` of its kind).
+///
+/// Out of line: inlined into the interpreter loop and on into a firmware's
+/// `main`, it made the Cortex-M firmware 1.6 KB larger (one huge stack frame)
+/// and no faster; the call costs a few instructions per operator.
+#[inline(never)]
 pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Result<(), Error> {
     use kernels::*;
     match op {
-        Op::ConvF32(p) if K::FLOAT => {
+        Op::ConvF32(p) if K::includes(OpKind::ConvF32) => {
             let (m, out) = split(arena, blob, p.output)?;
             let bias = m.get_opt(p.bias)?.map(f32s).transpose()?;
             conv::float::conv_f32(
@@ -357,7 +371,7 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
                 f32s_mut(out)?,
             )
         }
-        Op::ConvI8(p) => {
+        Op::ConvI8(p) if K::includes(OpKind::ConvI8) => {
             let (m, out) = split(arena, blob, p.output)?;
             let bias = m.get_opt(p.bias)?.map(i32s).transpose()?;
             let conv_i8 = if K::SIMD {
@@ -376,11 +390,11 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
                 i8s_mut(out),
             )
         }
-        Op::PoolF32(p) if K::FLOAT => {
+        Op::PoolF32(p) if K::includes(OpKind::PoolF32) => {
             let (m, out) = split(arena, blob, p.output)?;
             pool::float::pool_f32(&p.geom, f32s(m.get(p.input)?)?, p.act, f32s_mut(out)?)
         }
-        Op::PoolI8(p) => {
+        Op::PoolI8(p) if K::includes(OpKind::PoolI8) => {
             let (m, out) = split(arena, blob, p.output)?;
             pool::scalar::pool_i8(
                 &p.geom,
@@ -390,7 +404,7 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
                 i8s_mut(out),
             )
         }
-        Op::FcF32(p) if K::FLOAT => {
+        Op::FcF32(p) if K::includes(OpKind::FcF32) => {
             let (m, out) = split(arena, blob, p.output)?;
             let bias = m.get_opt(p.bias)?.map(f32s).transpose()?;
             fc::float::fc_f32(
@@ -401,7 +415,7 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
                 f32s_mut(out)?,
             )
         }
-        Op::FcI8(p) => {
+        Op::FcI8(p) if K::includes(OpKind::FcI8) => {
             let (m, out) = split(arena, blob, p.output)?;
             let bias = m.get_opt(p.bias)?.map(i32s).transpose()?;
             let fc_i8 = if K::SIMD {
@@ -418,15 +432,15 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
                 i8s_mut(out),
             )
         }
-        Op::MatMulF32(p) if K::FLOAT => {
+        Op::MatMulF32(p) if K::includes(OpKind::MatMulF32) => {
             let (m, out) = split(arena, blob, p.output)?;
             matmul::float::matmul_f32(p, f32s(m.get(p.a)?)?, f32s(m.get(p.b)?)?, f32s_mut(out)?)
         }
-        Op::BinaryF32(p) if K::FLOAT => {
+        Op::BinaryF32(p) if K::includes(OpKind::BinaryF32) => {
             let (m, out) = split(arena, blob, p.output)?;
             binary::float::binary_f32(p, f32s(m.get(p.a)?)?, f32s(m.get(p.b)?)?, f32s_mut(out)?)
         }
-        Op::BinaryI8(p) => {
+        Op::BinaryI8(p) if K::includes(OpKind::BinaryI8) => {
             let (m, out) = split(arena, blob, p.output)?;
             binary::scalar::binary_i8(
                 p,
@@ -436,19 +450,19 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
                 i8s_mut(out),
             )
         }
-        Op::UnaryF32(p) if K::FLOAT => {
+        Op::UnaryF32(p) if K::includes(OpKind::UnaryF32) => {
             let (m, out) = split(arena, blob, p.output)?;
             unary::float::unary_f32(p, f32s(m.get(p.input)?)?, f32s_mut(out)?)
         }
-        Op::Lut8(p) => {
+        Op::Lut8(p) if K::includes(OpKind::Lut8) => {
             let (m, out) = split(arena, blob, p.output)?;
             unary::scalar::lut8(m.get(p.table)?, m.get(p.input)?, out)
         }
-        Op::SoftmaxF32(p) if K::FLOAT => {
+        Op::SoftmaxF32(p) if K::includes(OpKind::SoftmaxF32) => {
             let (m, out) = split(arena, blob, p.output)?;
             softmax::float::softmax_f32(p, f32s(m.get(p.input)?)?, f32s_mut(out)?)
         }
-        Op::SoftmaxI8(p) => {
+        Op::SoftmaxI8(p) if K::includes(OpKind::SoftmaxI8) => {
             let (m, out) = split(arena, blob, p.output)?;
             softmax::scalar::softmax_i8(
                 p,
@@ -457,19 +471,19 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
                 i8s_mut(out),
             )
         }
-        Op::CopyChunks(p) => {
+        Op::CopyChunks(p) if K::includes(OpKind::CopyChunks) => {
             let (m, out) = split(arena, blob, p.output)?;
             copy::scalar::copy_chunks(p, m.get(p.input)?, m.get_opt(p.table)?, out)
         }
-        Op::Transpose(p) => {
+        Op::Transpose(p) if K::includes(OpKind::Transpose) => {
             let (m, out) = split(arena, blob, p.output)?;
             copy::scalar::transpose(p, m.get(p.input)?, out)
         }
-        Op::Gather(p) => {
+        Op::Gather(p) if K::includes(OpKind::Gather) => {
             let (m, out) = split(arena, blob, p.output)?;
             copy::scalar::gather(p, u32s(m.get(p.maps)?)?, m.get(p.input)?, out)
         }
-        Op::Quantize(p) => {
+        Op::Quantize(p) if K::includes(OpKind::Quantize) => {
             let (m, out) = split(arena, blob, p.output)?;
             quantize::scalar::quantize(
                 p,
@@ -479,7 +493,7 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
                 out,
             )
         }
-        Op::Dequantize(p) => {
+        Op::Dequantize(p) if K::includes(OpKind::Dequantize) => {
             let (m, out) = split(arena, blob, p.output)?;
             let raw = m.get(p.input)?;
             let input = match p.in_dtype {
@@ -496,7 +510,7 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
                 f32s_mut(out)?,
             )
         }
-        Op::ChannelAffineF32(p) if K::FLOAT => {
+        Op::ChannelAffineF32(p) if K::includes(OpKind::ChannelAffineF32) => {
             let (m, out) = split(arena, blob, p.output)?;
             affine::float::channel_affine_f32(
                 p,
@@ -506,7 +520,7 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
                 f32s_mut(out)?,
             )
         }
-        Op::Nms(p) if K::FLOAT => {
+        Op::Nms(p) if K::includes(OpKind::Nms) => {
             let (m, out) = split(arena, blob, p.output)?;
             nms::float::nms_f32(
                 p,

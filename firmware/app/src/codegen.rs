@@ -7,14 +7,17 @@
 //!
 //! - `MODELS: [edgerun_fw::BakedModel; N]`, the models in the listed order, each
 //!   16-byte aligned in flash;
-//! - `ARENA_BYTES`, the largest arena of them, to size the static arena.
+//! - `ARENA_BYTES`, the largest arena of them, to size the static arena;
+//! - `BakedKernels`, the [`edgerun::KernelSet`] of exactly the operator kinds
+//!   of the baked models: the firmware links those kernels and no others (the
+//!   f32 ones only if a baked model has an f32 operator).
 //!
 //! A board includes it with `include!(concat!(env!("OUT_DIR"), "/baked.rs"))`.
 //! Adding a model on a known dataset is one more [`Bake::model`] call.
 
 use crate::input::{Preprocess, argmax, fill_input};
 use edgerun::format::write::AlignedBytes;
-use edgerun::{Interpreter, Model};
+use edgerun::{Interpreter, Model, OpKind};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
@@ -191,6 +194,7 @@ impl Bake {
         let mut datasets: Vec<Dataset> = vec![];
         let mut entries = String::new();
         let mut baked = vec![];
+        let mut kinds: Vec<OpKind> = vec![];
         for (i, spec) in self.models.iter().enumerate() {
             let path = self.root.join(&spec.path);
             rerun_if_changed(&path);
@@ -199,6 +203,11 @@ impl Bake {
             let run = host_outputs(&bytes, &images, &labels, frame_bytes, spec.preprocess)
                 .map_err(|e| CodegenError::new(format!("{}: {e}", path.display())))?;
 
+            for &k in &run.kinds {
+                if !kinds.contains(&k) {
+                    kinds.push(k);
+                }
+            }
             let key = spec.dataset.key();
             if !datasets.contains(&spec.dataset) {
                 datasets.push(spec.dataset);
@@ -276,8 +285,24 @@ impl Bake {
             "\n/// Every baked model, in the order the build script lists them.\n\
              pub static MODELS: [::edgerun_fw::BakedModel; {n}] = [\n{entries}];\n\n\
              /// The largest arena of the baked models (bytes, from a 16-byte aligned start).\n\
-             pub const ARENA_BYTES: usize = {arena};\n",
+             pub const ARENA_BYTES: usize = {arena};\n\n\
+             /// The operator kinds of the baked models: the kernels this firmware links.\n\
+             pub struct BakedKernels;\n\n\
+             impl ::edgerun_fw::KernelSet for BakedKernels {{\n    \
+             const FLOAT: bool = {float};\n\n    \
+             #[inline(always)]\n    \
+             fn includes(kind: ::edgerun_fw::edgerun::OpKind) -> bool {{\n        \
+             use ::edgerun_fw::edgerun::OpKind as K;\n        \
+             matches!(kind, {list})\n    \
+             }}\n\
+             }}\n",
             n = baked.len(),
+            float = kinds.iter().any(|k| k.is_float_compute()),
+            list = kinds
+                .iter()
+                .map(|k| format!("K::{k:?}"))
+                .collect::<Vec<_>>()
+                .join(" | "),
         );
         write_file(&out_dir.join("baked.rs"), code.as_bytes())?;
         Ok(baked)
@@ -289,6 +314,8 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CodegenError> {
 }
 
 struct HostRun {
+    /// The operator kinds of the model, each once.
+    kinds: Vec<OpKind>,
     expected: Vec<u8>,
     output_bytes: usize,
     correct: usize,
@@ -306,11 +333,15 @@ fn host_outputs(
 ) -> Result<HostRun, String> {
     let aligned = AlignedBytes::new(bytes);
     let model = Model::parse(&aligned).map_err(|e| e.to_string())?;
-    let macs = model
-        .ops()
-        .map(|r| r.map(|rec| rec.op.macs()))
-        .sum::<Result<u64, _>>()
-        .map_err(|e| e.to_string())?;
+    let mut macs = 0u64;
+    let mut kinds = Vec::new();
+    for rec in model.ops() {
+        let op = rec.map_err(|e| e.to_string())?.op;
+        macs += op.macs();
+        if !kinds.contains(&op.kind()) {
+            kinds.push(op.kind());
+        }
+    }
     let mut arena = vec![0u8; model.arena_bytes_unaligned()];
     let mut interp = Interpreter::new(&model, &mut arena).map_err(|e| e.to_string())?;
     let mut expected = Vec::new();
@@ -325,10 +356,98 @@ fn host_outputs(
         }
     }
     Ok(HostRun {
+        kinds,
         output_bytes: interp.output_bytes(0).map_err(|e| e.to_string())?.len(),
         expected,
         correct,
         arena_bytes: model.arena_bytes(),
         macs,
     })
+}
+
+/// How many cases of each kernel [`write_kernel_vectors`] draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelCaseCounts {
+    pub conv: usize,
+    pub fc: usize,
+    pub pool: usize,
+    pub requant: usize,
+}
+
+/// Draws the next case of a stream, runs the reference kernel on it into the
+/// buffer and returns the output length.
+type DrawAndRun = dyn Fn(
+    &mut crate::kernel_cases::Rng,
+    &mut crate::kernel_cases::Scratch,
+    &mut [i8],
+) -> Result<usize, edgerun::Error>;
+
+/// Golden vectors for the on-target kernel tests: draws the cases of
+/// [`crate::kernel_cases`] and runs the runtime's scalar reference kernels
+/// (`conv::scalar`, `fc::scalar`, `pool::scalar`, `quant::requantize`) on them
+/// here on the host, then writes their outputs (`kernel_vectors.{conv,fc,pool,
+/// requant}.bin`, every case's output after the previous one, requantization
+/// results as little-endian `i32`) and `kernel_vectors.rs`, which defines
+/// `CONV_CASES` ... `REQUANT_CASES` and the statics `CONV_EXPECTED` ...
+/// `REQUANT_EXPECTED` for a test to include. A case the reference refuses is an
+/// error: the generator must only draw valid cases.
+pub fn write_kernel_vectors(out_dir: &Path, n: KernelCaseCounts) -> Result<(), CodegenError> {
+    use crate::kernel_cases::{self as kc, Rng, Scratch};
+    use edgerun::kernels::{conv, fc};
+
+    let mut s = std::boxed::Box::new(Scratch::new());
+    let mut files: Vec<(&str, usize, Vec<u8>)> = vec![];
+    // Each case's output after the previous one's; a case the reference
+    // refuses is the generator's bug.
+    let mut outputs =
+        |op: &'static str, cases: usize, seed: u32, run: &DrawAndRun| -> Result<(), CodegenError> {
+            let (mut r, mut bytes, mut out) = (Rng::new(seed), vec![], vec![0i8; kc::OUT_MAX]);
+            for i in 0..cases {
+                let n = run(&mut r, &mut s, &mut out).map_err(|e| {
+                    CodegenError::new(format!(
+                        "kernel vectors: the scalar {op} refused case {i} ({e}): fix the generator"
+                    ))
+                })?;
+                bytes.extend(out.iter().take(n).map(|&v| v as u8));
+            }
+            files.push((op, cases, bytes));
+            Ok(())
+        };
+    outputs("conv", n.conv, kc::CONV_SEED, &|r, s, out| {
+        let c = kc::conv(r, s);
+        c.run(conv::scalar::conv_i8, out).map(|()| c.out_len)
+    })?;
+    outputs("fc", n.fc, kc::FC_SEED, &|r, s, out| {
+        let c = kc::fc(r, s);
+        c.run(fc::scalar::fc_i8, out).map(|()| c.out_len)
+    })?;
+    outputs("pool", n.pool, kc::POOL_SEED, &|r, s, out| {
+        let c = kc::pool(r, s);
+        c.run(out).map(|()| c.out_len)
+    })?;
+
+    let (mut r, mut bytes) = (Rng::new(kc::REQUANT_SEED), vec![]);
+    for _ in 0..n.requant {
+        let (acc, mult, shift) = kc::requant(&mut r);
+        bytes.extend(edgerun::quant::requantize(acc, mult, shift).to_le_bytes());
+    }
+    files.push(("requant", n.requant, bytes));
+
+    let mut code = String::from(
+        "// @generated by edgerun_fw::codegen::write_kernel_vectors (a build script). Do not edit.\n",
+    );
+    for (op, cases, bytes) in &files {
+        let path = out_dir.join(format!("kernel_vectors.{op}.bin"));
+        write_file(&path, bytes)?;
+        let upper = op.to_uppercase();
+        let _ = write!(
+            code,
+            "\n/// Cases of `kernel_cases::{op}`, and the host's scalar outputs for them.\n\
+             pub const {upper}_CASES: usize = {cases};\n\
+             pub static {upper}_EXPECTED: [u8; {len}] = *include_bytes!({path:?});\n",
+            len = bytes.len(),
+            path = path.display().to_string(),
+        );
+    }
+    write_file(&out_dir.join("kernel_vectors.rs"), code.as_bytes())
 }

@@ -26,6 +26,8 @@ mod baked;
 mod clock;
 mod error;
 mod input;
+#[cfg(feature = "kernel-cases")]
+pub mod kernel_cases;
 mod run;
 mod source;
 

@@ -8,14 +8,21 @@
 
 use crate::baked::BakedModel;
 use crate::clock::Clock;
-use crate::run::{FrameResult, ModelReport};
+use crate::run::{FrameResult, ModelReport, mean_of};
 
 fn ratio(num: u64, den: u64) -> f32 {
     if den == 0 {
         0.0
     } else {
-        num as f32 / den as f32
+        to_f32(num) / to_f32(den)
     }
+}
+
+/// `x as f32` from two `u32` conversions (hardware `VCVT`), which keeps
+/// compiler-builtins' `u64` to `f32` routine out of the firmware; for display,
+/// so a second rounding above 2^24 does not matter.
+fn to_f32(x: u64) -> f32 {
+    (x >> 32) as u32 as f32 * 4_294_967_296.0 + x as u32 as f32
 }
 
 /// Where it runs, once before the models: board, CPU, core clock in Hz (0
@@ -59,9 +66,8 @@ pub fn frame_failure(model: &str, r: &FrameResult) {
 /// One line per operator (mean over frames), then the summary line.
 pub fn report<C: Clock>(m: &BakedModel, r: &ModelReport<'_>) {
     let unit = C::UNIT.name();
-    let frames = r.frames as u64;
     for (i, op) in r.ops.iter().enumerate() {
-        let mean = op.total.checked_div(frames).unwrap_or(0);
+        let mean = mean_of(op.total, r.frames);
         defmt::info!(
             "EDGERUN op model={=str} index={=usize} name={=str} kind={=str} macs={=u64} {=str}={=u64} min={=u64} max={=u64} per_mac={=f32}",
             m.name,

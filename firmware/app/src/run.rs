@@ -72,18 +72,44 @@ pub struct ModelReport<'m> {
 impl ModelReport<'_> {
     /// Mean inference time (0 without frames).
     pub fn mean(&self) -> u64 {
-        self.total.checked_div(self.frames as u64).unwrap_or(0)
+        mean_of(self.total, self.frames)
     }
     /// Sum of the per-operator means: [`Self::mean`] minus the hook's overhead.
     pub fn ops_mean(&self) -> u64 {
         let sum = self.ops.iter().fold(0u64, |a, s| a.saturating_add(s.total));
-        sum.checked_div(self.frames as u64).unwrap_or(0)
+        mean_of(sum, self.frames)
     }
     /// Every frame with expected bytes reproduced them exactly, and there was
     /// at least one such frame.
     pub fn bit_exact(&self) -> bool {
         self.checked > 0 && self.mismatches == 0
     }
+}
+
+/// `total / count` rounded down, 0 for no count: the mean of `count` samples
+/// that sum to `total`. Shift-and-subtract, because this is the firmware's
+/// only 64-bit division and the general one (compiler-builtins'
+/// `__aeabi_uldivmod`) is about 900 bytes of Cortex-M code; it runs once per
+/// reported number, not per frame.
+pub(crate) fn mean_of(total: u64, count: usize) -> u64 {
+    let Ok(d) = u32::try_from(count) else {
+        // Only where usize is wider than 32 bits (the host).
+        return total / count as u64;
+    };
+    if d == 0 {
+        return 0;
+    }
+    let d = u64::from(d);
+    let (mut q, mut r) = (0u64, 0u64);
+    for bit in (0..64).rev() {
+        // r < d < 2^32: no overflow.
+        r = (r << 1) | ((total >> bit) & 1);
+        if r >= d {
+            r -= d;
+            q |= 1 << bit;
+        }
+    }
+    q
 }
 
 /// Times every operator with a [`Clock`].
@@ -118,6 +144,9 @@ impl<C: Clock> OpHook for Profiler<'_, '_, '_, C> {
 /// A frame whose output differs from its expected bytes does not stop the run:
 /// it is counted in [`ModelReport::mismatches`] and kept in
 /// [`ModelReport::failures`]. Errors of the model, the arena or the source do.
+// Out of line (once per model): inlined into a board's `main` it made the
+// binary 1.6 KB larger.
+#[inline(never)]
 pub fn run_model<'m, K: KernelSet, C: Clock, S: FrameSource>(
     _kernels: K,
     model_bytes: &'m [u8],
@@ -228,4 +257,31 @@ pub fn run_model<'m, K: KernelSet, C: Clock, S: FrameSource>(
     }
     report.ops = ops;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mean_of;
+
+    #[test]
+    fn mean_of_is_the_integer_division() {
+        assert_eq!(mean_of(7, 0), 0);
+        assert_eq!(mean_of(0, 3), 0);
+        assert_eq!(mean_of(u64::MAX, 1), u64::MAX);
+        assert_eq!(
+            mean_of(u64::MAX, u32::MAX as usize),
+            u64::MAX / u64::from(u32::MAX)
+        );
+        // A deterministic spread of sums and counts (xorshift), against `/`.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let total = x >> (x % 64);
+            let count = (x as u32 >> (x % 32)) as usize;
+            let want = if count == 0 { 0 } else { total / count as u64 };
+            assert_eq!(mean_of(total, count), want, "{total} / {count}");
+        }
+    }
 }

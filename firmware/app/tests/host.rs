@@ -101,6 +101,54 @@ fn codegen_writes_the_table_and_data() {
     assert_eq!(m.frames.expected.len(), FRAMES * 40);
     assert_eq!((m.arena_bytes, m.macs), (9072, 416_520));
     assert!(m.host_correct as usize >= FRAMES - 1);
+
+    // The kernel set is exactly LeNet-5's operator kinds.
+    let model = edgerun::Model::parse(model_bytes()).unwrap();
+    let mut kinds: Vec<String> = model
+        .ops()
+        .map(|r| format!("K::{:?}", r.unwrap().op.kind()))
+        .collect();
+    let line = code
+        .lines()
+        .find(|l| l.contains("matches!(kind, "))
+        .expect("a BakedKernels::includes line");
+    let mut listed: Vec<&str> = line
+        .trim()
+        .trim_start_matches("matches!(kind, ")
+        .trim_end_matches(')')
+        .split(" | ")
+        .collect();
+    listed.sort_unstable();
+    kinds.sort_unstable();
+    kinds.dedup();
+    assert_eq!(listed, kinds, "{code}");
+    assert!(code.contains("const FLOAT: bool = false;"), "{code}");
+}
+
+/// A kernel set that leaves out int8 conv (as `BakedKernels` leaves out the
+/// kinds its models do not use).
+struct NoConv;
+impl edgerun::KernelSet for NoConv {
+    const FLOAT: bool = false;
+    fn includes(kind: edgerun::OpKind) -> bool {
+        kind != edgerun::OpKind::ConvI8 && !kind.is_float_compute()
+    }
+}
+
+#[test]
+fn a_kind_outside_a_per_kind_set_is_refused_before_any_frame() {
+    let (m, _) = baked("per-kind");
+    let mut arena = vec![0u8; m.arena_bytes + 16];
+    let mut clock = MockClock { t: 0, step: 1 };
+    let e = m
+        .run(NoConv, &mut arena, &mut clock, |_| {
+            panic!("no frame may run")
+        })
+        .unwrap_err();
+    assert_eq!(
+        e,
+        AppError::Runtime(edgerun::Error::KernelNotBuilt(edgerun::OpKind::ConvI8))
+    );
 }
 
 #[test]

@@ -41,6 +41,20 @@ unsafe fn DefaultHandler(irqn: i16) {
     exit(false)
 }
 
+/// The interrupt vectors: QEMU gives the mps2-an386's NVIC 32 external
+/// interrupts (cortex-m-rt's generic table, without the `device` feature, has
+/// 240). None is used: each goes to `DefaultHandler`, which reports it and
+/// exits with failure.
+#[used]
+#[unsafe(link_section = ".vector_table.interrupts")]
+#[unsafe(no_mangle)]
+static __INTERRUPTS: [unsafe extern "C" fn(); 32] = [DefaultHandler; 32];
+
+unsafe extern "C" {
+    /// cortex-m-rt's trampoline into `DefaultHandler` below.
+    fn DefaultHandler();
+}
+
 static PANICKED: AtomicBool = AtomicBool::new(false);
 
 #[panic_handler]

@@ -19,7 +19,7 @@ use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m::peripheral::{SCB, SYST};
 use cortex_m_rt::{entry, exception};
 use defmt_semihosting as _;
-use edgerun_fw::{Aligned16, Clock, QuantizedKernels, Unit, log};
+use edgerun_fw::{Aligned16, Clock, Unit, log};
 
 mod board;
 use board::exit;
@@ -27,7 +27,7 @@ use board::exit;
 mod baked {
     include!(concat!(env!("OUT_DIR"), "/baked.rs"));
 }
-use baked::{ARENA_BYTES, MODELS};
+use baked::{ARENA_BYTES, BakedKernels, MODELS};
 
 /// mps2-an386's system clock, which drives SysTick.
 const SYSCLK_HZ: u64 = 25_000_000;
@@ -140,7 +140,7 @@ fn main() -> ! {
 
     for m in MODELS.iter() {
         log::model(m);
-        match m.run(QuantizedKernels, &mut ARENA.0, &mut clock, |_| {}) {
+        match m.run(BakedKernels, &mut ARENA.0, &mut clock, |_| {}) {
             Ok(report) => {
                 log::report::<InstructionClock>(m, &report);
                 ok &= m.passed(&report);

@@ -17,13 +17,28 @@
 use cortex_m::peripheral::DWT;
 use cortex_m_rt::entry;
 use defmt_rtt as _;
-use edgerun_fw::{Aligned16, Clock, QuantizedKernels, Unit, log};
+use edgerun_fw::{Aligned16, Clock, Unit, log};
 use panic_probe as _;
 
 mod baked {
     include!(concat!(env!("OUT_DIR"), "/baked.rs"));
 }
-use baked::{ARENA_BYTES, MODELS};
+use baked::{ARENA_BYTES, BakedKernels, MODELS};
+
+/// The interrupt vectors: the STM32F746's 98 (IRQ 0 to SPDIF_RX, 97, in the
+/// reference manual's table); cortex-m-rt's generic table, without its
+/// `device` feature, has 240. None is used yet: each is cortex-m-rt's
+/// `DefaultHandler`. (A device crate, e.g. for the camera's DCMI, would supply
+/// this table instead.)
+#[used]
+#[unsafe(link_section = ".vector_table.interrupts")]
+#[unsafe(no_mangle)]
+static __INTERRUPTS: [unsafe extern "C" fn(); 98] = [DefaultHandler; 98];
+
+unsafe extern "C" {
+    /// cortex-m-rt's default handler (an endless loop a debugger can see).
+    fn DefaultHandler();
+}
 
 /// The core clock after reset: the internal 16 MHz oscillator.
 const HSI_HZ: u32 = 16_000_000;
@@ -69,7 +84,7 @@ fn main() -> ! {
     let mut ok = true;
     for m in MODELS.iter() {
         log::model(m);
-        match m.run(QuantizedKernels, &mut ARENA.0, &mut clock, |_| {}) {
+        match m.run(BakedKernels, &mut ARENA.0, &mut clock, |_| {}) {
             Ok(report) => {
                 log::report::<CycleClock>(m, &report);
                 ok &= m.passed(&report);

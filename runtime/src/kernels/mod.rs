@@ -17,7 +17,8 @@
 //! lists its twins (`TWINS`); the shared test frame (`frame/`) runs the same
 //! property tests on every twin and requires the reference's bytes, and reports the
 //! twins this build or CPU cannot run as `SKIP`. On the target itself,
-//! `firmware/run-qemu.sh` runs the DSP twins against the scalar ones in QEMU.
+//! `firmware/run-qemu.sh` runs the DSP twins and the scalar kernels in QEMU against
+//! outputs the host computed with the scalar reference (defmt-test).
 //!
 //! Contract of every kernel function: it first checks that every slice has exactly
 //! the length its geometry implies (returning [`Error::BadGeometry`] or
