@@ -31,6 +31,7 @@ extern crate std;
 compile_error!("edgerun's .edge format and kernels assume a little-endian target");
 
 pub mod detect;
+pub mod digest;
 pub mod error;
 pub mod format;
 pub mod interp;

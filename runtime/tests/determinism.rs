@@ -18,6 +18,7 @@
 //!
 //!     EDGERUN_BLESS=1 cargo test -p edgerun-runtime --test determinism
 
+use edgerun::digest::Fnv1a;
 use edgerun::{AllKernels, Interpreter, KernelSet, Model, NoHook, ReferenceKernels};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -76,14 +77,6 @@ fn aligned(bytes: &[u8]) -> Vec<u128> {
     buf
 }
 
-/// FNV-1a, 64 bit: a digest that is the same on every target.
-fn fnv1a(hash: &mut u64, bytes: &[u8]) {
-    for &b in bytes {
-        *hash ^= u64::from(b);
-        *hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-}
-
 /// Frames for a model input of `h x w` pixels: the digits themselves (28x28),
 /// or 3x3 mosaics of them centred on a larger canvas.
 fn frames(h: usize, w: usize, digits: &[u8]) -> Vec<Vec<u8>> {
@@ -117,7 +110,7 @@ fn frames(h: usize, w: usize, digits: &[u8]) -> Vec<Vec<u8>> {
 fn digest<K: KernelSet>(model: &Model<'_>, frames: &[Vec<u8>]) -> u64 {
     let mut arena = vec![0u8; model.arena_bytes_unaligned()];
     let mut interp = Interpreter::new(model, &mut arena).expect("arena");
-    let mut hash = 0xcbf2_9ce4_8422_2325;
+    let mut hash = Fnv1a::new();
     for frame in frames {
         let input: Vec<f32> = frame.iter().map(|&p| f32::from(p) / 255.0).collect();
         interp.set_input_f32(0, &input).expect("input");
@@ -125,10 +118,10 @@ fn digest<K: KernelSet>(model: &Model<'_>, frames: &[Vec<u8>]) -> u64 {
             .invoke_with_kernels::<K>(&mut NoHook)
             .expect("invoke");
         for o in 0..model.num_outputs() {
-            fnv1a(&mut hash, interp.output_bytes(o).expect("output"));
+            hash.update(interp.output_bytes(o).expect("output"));
         }
     }
-    hash
+    hash.finish()
 }
 
 /// `name digest frames` lines.

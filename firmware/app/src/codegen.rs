@@ -202,6 +202,7 @@ impl Bake {
             let (images, labels, frame_bytes) = spec.dataset.load(&self.root, self.frames)?;
             let run = host_outputs(&bytes, &images, &labels, frame_bytes, spec.preprocess)
                 .map_err(|e| CodegenError::new(format!("{}: {e}", path.display())))?;
+            check_golden(&self.root, &spec.name, &run.expected, run.output_bytes)?;
 
             for &k in &run.kinds {
                 if !kinds.contains(&k) {
@@ -311,6 +312,50 @@ impl Bake {
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CodegenError> {
     fs::write(path, bytes).map_err(|e| CodegenError::io(path, e))
+}
+
+/// The cross-target determinism check (`runtime/tests/determinism.rs`): the
+/// host's outputs for the first frames of a model listed in
+/// `runtime/tests/determinism.golden` must hash to its golden digest, which
+/// the scalar reference kernels made. The firmware then checks its own
+/// outputs against these bytes, so Cortex-M is held to the same digest.
+fn check_golden(
+    root: &Path,
+    name: &str,
+    expected: &[u8],
+    output_bytes: usize,
+) -> Result<(), CodegenError> {
+    let path = root.join("runtime/tests/determinism.golden");
+    rerun_if_changed(&path);
+    let text = fs::read_to_string(&path).map_err(|e| CodegenError::io(&path, e))?;
+    let Some(line) = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+    else {
+        return Ok(());
+    };
+    let bad = || CodegenError::new(format!("{}: bad line '{line}'", path.display()));
+    let mut fields = line.split_whitespace().skip(1);
+    let digest = fields
+        .next()
+        .and_then(|d| u64::from_str_radix(d, 16).ok())
+        .ok_or_else(bad)?;
+    let frames: usize = fields.next().and_then(|f| f.parse().ok()).ok_or_else(bad)?;
+    let Some(prefix) = expected.get(..frames * output_bytes) else {
+        // EDGERUN_FW_FRAMES below the golden count: nothing to compare.
+        std::println!("cargo:warning={name}: fewer than {frames} frames baked, determinism not checked");
+        return Ok(());
+    };
+    let mut h = edgerun::digest::Fnv1a::new();
+    h.update(prefix);
+    if h.finish() != digest {
+        return Err(CodegenError::new(format!(
+            "{name}: the host runtime's outputs hash to {:016x}, {} says {digest:016x}",
+            h.finish(),
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 struct HostRun {
