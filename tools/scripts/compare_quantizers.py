@@ -52,6 +52,26 @@ class Reader(CalibrationDataReader):
         return next(self.it, None)
 
 
+def load_mnist():
+    """(train images, test images, test labels), pixels / 255, fetched by edge-tools."""
+    subprocess.run([EDGE_TOOLS, "data", "mnist"], check=True, stdout=subprocess.DEVNULL)
+    d = mnist_dir()
+    train = idx(os.path.join(d, "train-images-idx3-ubyte")).astype(np.float32) / 255.0
+    test = idx(os.path.join(d, "t10k-images-idx3-ubyte")).astype(np.float32) / 255.0
+    return train, test, idx(os.path.join(d, "t10k-labels-idx1-ubyte"))
+
+
+def ort_quantize(pre, out, name, calib, method):
+    """onnxruntime's quantize_static: QDQ, S8S8, per-channel weights."""
+    quantize_static(pre, out, Reader(name, calib), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    per_channel=True, calibrate_method=method,
+                    # onnxruntime 1.32 raises "truth value of an array is
+                    # ambiguous" in this adjustment with per-channel scales
+                    # (qdq_quantizer._adjust_weight_scale_for_int32_bias).
+                    extra_options={"QDQDisableWeightAdjustForInt32Bias": True})
+
+
 def ort_accuracy(path, xs, ys):
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
@@ -79,11 +99,7 @@ def main():
     args = ap.parse_args()
     if not os.path.exists(EDGE_TOOLS):
         sys.exit("build edge-tools first: cargo build --release -p edge-tools (or set EDGE_TOOLS)")
-    subprocess.run([EDGE_TOOLS, "data", "mnist"], check=True, stdout=subprocess.DEVNULL)
-    d = mnist_dir()
-    train = idx(os.path.join(d, "train-images-idx3-ubyte")).astype(np.float32) / 255.0
-    test = idx(os.path.join(d, "t10k-images-idx3-ubyte")).astype(np.float32) / 255.0
-    test_y = idx(os.path.join(d, "t10k-labels-idx1-ubyte"))
+    train, test, test_y = load_mnist()
     calib = train[: args.calib]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,13 +110,7 @@ def main():
             name = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).get_inputs()[0].name
             for label, cm in [("ORT MinMax", CalibrationMethod.MinMax), ("ORT Entropy", CalibrationMethod.Entropy)]:
                 q = os.path.join(tmp, "ort.int8.onnx")
-                quantize_static(pre, q, Reader(name, calib), quant_format=QuantFormat.QDQ,
-                                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                                per_channel=True, calibrate_method=cm,
-                                # onnxruntime 1.32 raises "truth value of an array is
-                                # ambiguous" in this adjustment with per-channel scales
-                                # (qdq_quantizer._adjust_weight_scale_for_int32_bias).
-                                extra_options={"QDQDisableWeightAdjustForInt32Bias": True})
+                ort_quantize(pre, q, name, calib, cm)
                 row[label] = ort_accuracy(q, test, test_y)
             for method in ["minmax", "percentile", "mse", "entropy"]:
                 row[f"edgerun {method}"] = edgerun_accuracy(model, method, args.calib, tmp)

@@ -25,7 +25,7 @@ import numpy as np
 import onnxruntime as ort
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_quantizers import EDGE_TOOLS, idx, mnist_dir  # noqa: E402
+from compare_quantizers import EDGE_TOOLS, load_mnist  # noqa: E402
 
 
 def main():
@@ -34,10 +34,7 @@ def main():
     args = ap.parse_args()
     if not os.path.exists(EDGE_TOOLS):
         sys.exit("build edge-tools first: cargo build -p edge-tools (and set EDGE_TOOLS)")
-    subprocess.run([EDGE_TOOLS, "data", "mnist"], check=True, stdout=subprocess.DEVNULL)
-    d = mnist_dir()
-    test = idx(os.path.join(d, "t10k-images-idx3-ubyte")).astype(np.float32) / 255.0
-    labels = idx(os.path.join(d, "t10k-labels-idx1-ubyte"))
+    _, test, labels = load_mnist()
     print("| model | images | edgerun int8 top-1 | ORT reference QDQ top-1 | same top-1 as edgerun "
           "| ORT fused int8 (default) top-1 | same top-1 as edgerun |")
     print("|---|---|---|---|---|---|---|")
