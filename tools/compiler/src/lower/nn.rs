@@ -691,7 +691,7 @@ pub(crate) fn binary(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
         .collect::<Result<_>>()?;
     match inputs.as_slice() {
         [_] if variadic => shape_ops::reshape_like(lw, node),
-        [_, _] => binary_pair(lw, node, kind, inputs[0], inputs[1], true),
+        [a, b] => binary_pair(lw, node, kind, a, b, true).map(|_| ()),
         [first, rest @ ..] if variadic => {
             let mut acc = first.to_string();
             for (i, b) in rest.iter().enumerate() {
