@@ -129,16 +129,13 @@ fn main() -> Result<()> {
     if dirs.is_empty() {
         return Err("no case directories (with model.onnx) given; try tests/onnx-light".into());
     }
-    let mut rows = Vec::new();
-    for d in &dirs {
-        rows.push(row(d, runs).map_err(|e| format!("{}: {e}", d.display()))?);
-    }
     println!(
         "| model | MACs | params | f32 arena | int8 arena | native f32 | native int8 | tract f32 |"
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mb = |b: usize| format!("{:.1} MB", b as f64 / 1e6);
-    for r in rows {
+    for d in &dirs {
+        let r = row(d, runs).map_err(|e| format!("{}: {e}", d.display()))?;
         println!(
             "| {} | {:.2} G | {:.2} M | {} | {} | {:.0} ms | {:.0} ms | {:.0} ms |",
             r.name,
