@@ -47,6 +47,8 @@ step "ONNX node conformance through the CLI"
 # `cargo run` here would resolve features without dev-dependencies and rebuild
 # tract and burn from scratch).
 ./target/debug/edge-tools conformance tests/onnx-node/cases | tail -n 1
+# The nine full-size classic graphs (tests/onnx-light) through the same path.
+./target/debug/edge-tools conformance tests/onnx-light | tail -n 1
 
 step "firmware: format, clippy (host and Cortex-M), host tests of the app"
 (cd firmware && cargo fmt --all -- --check)

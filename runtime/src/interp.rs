@@ -530,6 +530,10 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
             )
             .map(|_| ())
         }
+        Op::LrnF32(p) if K::FLOAT => {
+            let (m, out) = split(arena, blob, p.output)?;
+            lrn::float::lrn_f32(p, f32s(m.get(p.input)?)?, f32s_mut(out)?)
+        }
         _ => Err(Error::KernelNotBuilt(op.kind())),
     }
 }

@@ -260,6 +260,7 @@ structs! {
     Dequantize { in_dtype, outer, axis, inner, per_axis, scales, zero_points, input, output }
     ChannelAffineF32 { outer, channels, inner, scale, shift, input, output, act }
     NmsOp { num_batches, num_classes, num_boxes, center_point_box, max_per_class, iou_threshold, score_threshold, boxes, scores, output }
+    LrnF32 { pixels, channels, size, alpha, beta, bias, input, output }
 }
 
 enums! {
@@ -268,7 +269,7 @@ enums! {
     PoolKind { Max, Avg }
     BinaryKind { Add, Sub, Mul, Div, Max, Min }
     UnaryKind { Clamp, Sigmoid, Tanh, Exp, Neg, Abs }
-    Op { ConvF32(ConvF32), ConvI8(ConvI8), PoolF32(PoolF32), PoolI8(PoolI8), FcF32(FcF32), FcI8(FcI8), MatMulF32(MatMulF32), BinaryF32(BinaryF32), BinaryI8(BinaryI8), UnaryF32(UnaryF32), Lut8(Lut8), SoftmaxF32(SoftmaxF32), SoftmaxI8(SoftmaxI8), CopyChunks(CopyChunks), Transpose(Transpose), Gather(Gather), Quantize(Quantize), Dequantize(Dequantize), ChannelAffineF32(ChannelAffineF32), Nms(NmsOp) }
+    Op { ConvF32(ConvF32), ConvI8(ConvI8), PoolF32(PoolF32), PoolI8(PoolI8), FcF32(FcF32), FcI8(FcI8), MatMulF32(MatMulF32), BinaryF32(BinaryF32), BinaryI8(BinaryI8), UnaryF32(UnaryF32), Lut8(Lut8), SoftmaxF32(SoftmaxF32), SoftmaxI8(SoftmaxI8), CopyChunks(CopyChunks), Transpose(Transpose), Gather(Gather), Quantize(Quantize), Dequantize(Dequantize), ChannelAffineF32(ChannelAffineF32), Nms(NmsOp), LrnF32(LrnF32) }
 }
 
 #[cfg(test)]

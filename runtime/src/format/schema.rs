@@ -545,6 +545,22 @@ pub struct NmsOp {
     pub output: Buf,
 }
 
+/// ONNX LRN (local response normalization across channels) over `[pixels][channels]`
+/// (NHWC): `y = x / (bias + alpha / size * sum x[c']^2)^beta`, the sum over
+/// `c'` in `[c - (size - 1) / 2, c + size / 2]` clipped to the channels (see
+/// [`crate::kernels::lrn`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LrnF32 {
+    pub pixels: u32,
+    pub channels: u32,
+    pub size: u32,
+    pub alpha: f32,
+    pub beta: f32,
+    pub bias: f32,
+    pub input: Buf,
+    pub output: Buf,
+}
+
 /// Every operator the runtime executes. Append new variants at the end only.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Op {
@@ -568,6 +584,7 @@ pub enum Op {
     Dequantize(Dequantize),
     ChannelAffineF32(ChannelAffineF32),
     Nms(NmsOp),
+    LrnF32(LrnF32),
 }
 
 /// The kind of an [`Op`], for hooks and reports.
@@ -595,6 +612,7 @@ pub enum OpKind {
     Dequantize,
     ChannelAffineF32,
     Nms,
+    LrnF32,
 }
 
 impl OpKind {
@@ -612,6 +630,7 @@ impl OpKind {
                 | OpKind::SoftmaxF32
                 | OpKind::ChannelAffineF32
                 | OpKind::Nms
+                | OpKind::LrnF32
         )
     }
 
@@ -637,6 +656,7 @@ impl OpKind {
             OpKind::Dequantize => "dequantize",
             OpKind::ChannelAffineF32 => "channel_affine_f32",
             OpKind::Nms => "nms",
+            OpKind::LrnF32 => "lrn_f32",
         }
     }
 }
@@ -664,6 +684,7 @@ impl Op {
             Op::Dequantize(_) => OpKind::Dequantize,
             Op::ChannelAffineF32(_) => OpKind::ChannelAffineF32,
             Op::Nms(_) => OpKind::Nms,
+            Op::LrnF32(_) => OpKind::LrnF32,
         }
     }
 
@@ -692,6 +713,7 @@ impl Op {
             Op::Dequantize(p) => p.output,
             Op::ChannelAffineF32(p) => p.output,
             Op::Nms(p) => p.output,
+            Op::LrnF32(p) => p.output,
         }
     }
 

@@ -5,7 +5,7 @@
 use super::schema::{Buf, DType, Mem, Op, TensorDesc};
 use super::{Model, Records, decode};
 use crate::error::Error;
-use crate::kernels::{binary, conv, copy, fc, matmul, nms, pool, quantize};
+use crate::kernels::{binary, conv, copy, fc, lrn, matmul, nms, pool, quantize};
 
 pub(super) fn validate(model: &Model<'_>) -> Result<(), Error> {
     let limits = Limits {
@@ -291,6 +291,12 @@ fn check_op(op: &Op, l: &Limits) -> Result<(), Error> {
             check_buf(p.scores, f32b(n.scores)?, l)?;
             check_buf(p.output, i32b(n.output)?, l)?;
             disjoint(p.output, &[Some(p.boxes), Some(p.scores)])
+        }
+        Op::LrnF32(p) => {
+            let n = lrn::float::lrn_len(p)?;
+            check_buf(p.input, f32b(n)?, l)?;
+            check_buf(p.output, f32b(n)?, l)?;
+            disjoint(p.output, &[Some(p.input)])
         }
     }
 }

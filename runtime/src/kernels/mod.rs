@@ -40,6 +40,7 @@ pub mod dsp;
 pub mod fc;
 #[cfg(test)]
 pub(crate) mod frame;
+pub mod lrn;
 pub mod matmul;
 #[cfg(edgerun_neon)]
 pub mod neon;

@@ -46,7 +46,7 @@ pub fn load_model(onnx: &[u8]) -> Result<ModelProto> {
     ModelProto::decode(onnx).map_err(|e| CompileError::Protobuf(e.to_string()))
 }
 
-fn default_opset(model: &ModelProto) -> i64 {
+pub(crate) fn default_opset(model: &ModelProto) -> i64 {
     model
         .opset_import
         .iter()

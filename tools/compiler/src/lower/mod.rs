@@ -608,7 +608,8 @@ impl<'g> Lowerer<'g> {
             "Gemm" => nn::gemm(self, node),
             "MatMul" => nn::matmul(self, node),
             "BatchNormalization" => nn::batchnorm(self, node),
-            "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" => nn::binary(self, node),
+            "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" | "Sum" => nn::binary(self, node),
+            "LRN" => nn::lrn(self, node),
             "Relu" | "Clip" | "Sigmoid" | "Tanh" | "Exp" | "Neg" | "Abs" => nn::unary(self, node),
             "Softmax" | "LogSoftmax" => nn::softmax(self, node),
             "Concat" => shape_ops::concat(self, node),
@@ -769,6 +770,50 @@ impl<'g> Lowerer<'g> {
     }
 }
 
+/// Constant folding as a graph pass: every node the lowering would fold
+/// (Constant, ConstantOfShape, and shape ops, Transpose or DequantizeLinear of
+/// constants, see `shape_ops::fold`) is replaced by initializers holding its
+/// outputs, in graph order, so later passes see weights generated inside the
+/// graph (e.g. by ConstantOfShape) as initializers. Returns the nodes removed.
+pub(crate) fn fold_constants(graph: &mut GraphProto, opset: i64) -> Result<usize> {
+    let mut lw = Lowerer::new(graph, opset);
+    for t in &graph.initializer {
+        lw.set_const(&t.name, crate::tensor::from_proto(t)?);
+    }
+    let mut folded: Vec<(usize, Vec<(String, Tensor)>)> = Vec::new();
+    for (i, node) in graph.node.iter().enumerate() {
+        let all_const = node
+            .input
+            .iter()
+            .filter(|n| !n.is_empty())
+            .all(|n| matches!(lw.values.get(n).map(|v| &v.val), Some(Val::Const(_))));
+        if !all_const || node.output.first().is_none_or(|o| o.is_empty()) {
+            continue;
+        }
+        lw.node_index = i;
+        if shape_ops::fold(&mut lw, node)? {
+            let outs = node
+                .output
+                .iter()
+                .filter_map(|o| match lw.values.get(o).map(|v| &v.val) {
+                    Some(Val::Const(t)) => Some((o.clone(), t.clone())),
+                    _ => None,
+                })
+                .collect();
+            folded.push((i, outs));
+        }
+    }
+    let n = folded.len();
+    for (i, outs) in folded.into_iter().rev() {
+        graph.node.remove(i);
+        for (name, t) in outs {
+            graph.initializer.retain(|x| x.name != name);
+            graph.initializer.push(crate::tensor::to_proto(&name, &t));
+        }
+    }
+    Ok(n)
+}
+
 /// `[N,C,H,W]` of a rank-3 (`[N,C,W]`, H=1) or rank-4 shape.
 pub(crate) fn as4(shape: &[usize]) -> [usize; 4] {
     match shape {
@@ -867,6 +912,7 @@ pub(crate) fn bufs_mut(op: &mut Op) -> Vec<&mut Buf> {
             v.extend([&mut p.input, &mut p.output, &mut p.scale, &mut p.shift])
         }
         Op::Nms(p) => v.extend([&mut p.boxes, &mut p.scores, &mut p.output]),
+        Op::LrnF32(p) => v.extend([&mut p.input, &mut p.output]),
     }
     v
 }

@@ -674,8 +674,47 @@ pub(crate) fn operand_strides(
     Ok(outv)
 }
 
+/// Element-wise Add/Sub/Mul/Div, and Sum/Max/Min of one or more inputs (a
+/// chain of binary operators, left to right; one input is an alias).
 pub(crate) fn binary(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
-    let (a, b) = (lw.input(node, 0)?, lw.input(node, 1)?);
+    let kind = match node.op_type.as_str() {
+        "Add" | "Sum" => BinaryKind::Add,
+        "Sub" => BinaryKind::Sub,
+        "Mul" => BinaryKind::Mul,
+        "Div" => BinaryKind::Div,
+        "Max" => BinaryKind::Max,
+        _ => BinaryKind::Min,
+    };
+    let variadic = matches!(node.op_type.as_str(), "Sum" | "Max" | "Min");
+    let inputs: Vec<&str> = (0..node.input.len())
+        .map(|i| lw.input(node, i))
+        .collect::<Result<_>>()?;
+    match inputs.as_slice() {
+        [_] if variadic => shape_ops::reshape_like(lw, node),
+        [a, b] => binary_pair(lw, node, kind, a, b, true).map(|_| ()),
+        [first, rest @ ..] if variadic => {
+            let mut acc = first.to_string();
+            for (i, b) in rest.iter().enumerate() {
+                let last = i + 1 == rest.len();
+                acc = binary_pair(lw, node, kind, &acc, b, last)?;
+            }
+            Ok(())
+        }
+        _ => Err(node.invalid(format!("{} with {} inputs", node.op_type, inputs.len()))),
+    }
+}
+
+/// One f32 binary operator `a (kind) b`. With `last` it writes the node's
+/// output (fusing a following activation); otherwise a partial result, whose
+/// name it returns.
+fn binary_pair(
+    lw: &mut Lowerer,
+    node: &NodeProto,
+    kind: BinaryKind,
+    a: &str,
+    b: &str,
+    last: bool,
+) -> Result<String> {
     let ai = lw.info(a)?.clone();
     let bi = lw.info(b)?.clone();
     if ai.dtype != ElemType::F32 || bi.dtype != ElemType::F32 {
@@ -684,17 +723,6 @@ pub(crate) fn binary(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
             node.op_type,
             ai.dtype.name()
         )));
-    }
-    let kind = match node.op_type.as_str() {
-        "Add" => BinaryKind::Add,
-        "Sub" => BinaryKind::Sub,
-        "Mul" => BinaryKind::Mul,
-        "Div" => BinaryKind::Div,
-        "Max" => BinaryKind::Max,
-        _ => BinaryKind::Min,
-    };
-    if node.input.len() != 2 {
-        return Err(node.unsupported("variadic Max/Min with other than 2 inputs"));
     }
     let out_shape = broadcast_shapes(node, &ai.shape, &bi.shape)?;
     if out_shape.len() > MAX_RANK {
@@ -722,7 +750,11 @@ pub(crate) fn binary(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
     let a_stride = operand_strides(&ai.shape, la, &out_shape, layout)?;
     let b_stride = operand_strides(&bi.shape, lb, &out_shape, layout)?;
     let shape = pad6(&phys_dims(&out_shape, layout))?;
-    let (act, out_name) = fuse_act(lw, &node.output[0])?;
+    let (act, out_name) = if last {
+        fuse_act(lw, &node.output[0])?
+    } else {
+        (ClampF32::NONE, format!("{}.{b}", node.output[0]))
+    };
     let (abuf, bbuf) = (lw.buf(sa), lw.buf(sb));
     let out = lw.new_phys(&out_name, out_shape, layout, DType::F32);
     let output = lw.pbuf(out);
@@ -740,7 +772,7 @@ pub(crate) fn binary(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
         }),
     );
     lw.set_rt(&out_name, ElemType::F32, out);
-    Ok(())
+    Ok(out_name)
 }
 
 pub(crate) fn unary(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
@@ -940,6 +972,53 @@ pub(crate) fn batchnorm(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
             input,
             output,
             act,
+        }),
+    );
+    lw.set_rt(&out_name, ElemType::F32, out);
+    Ok(())
+}
+
+/// ONNX LRN on a rank-3/4 (NHWC) or rank-2 (`[N, C]`) f32 tensor.
+pub(crate) fn lrn(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
+    let x = lw.input(node, 0)?;
+    let xi = f32_input(lw, node, 0)?;
+    let size = node.attr_i("size", 0);
+    if size < 1 {
+        return Err(node.invalid("size must be a positive integer"));
+    }
+    let (alpha, beta, bias) = (
+        node.attr_f("alpha", 1e-4),
+        node.attr_f("beta", 0.75),
+        node.attr_f("bias", 1.0),
+    );
+    if !(alpha.is_finite() && beta.is_finite() && bias.is_finite()) {
+        return Err(node.invalid("alpha, beta and bias must be finite"));
+    }
+    let c = match xi.shape.len() {
+        2..=4 => xi.shape[1],
+        r => return Err(node.unsupported(format!("rank {r} (only 2 to 4)"))),
+    };
+    if c == 0 {
+        return Err(node.invalid("zero channels"));
+    }
+    // NHWC keeps each pixel's channels contiguous; `[N, C]` already is.
+    let xin = lw.get(x, Layout::Nhwc, DType::F32)?;
+    let layout = lw.phys[xin].layout;
+    let input = lw.pbuf(xin);
+    let out_name = node.output[0].clone();
+    let out = lw.new_phys(&out_name, xi.shape.clone(), layout, DType::F32);
+    let output = lw.pbuf(out);
+    lw.emit(
+        &node.label(),
+        Op::LrnF32(LrnF32 {
+            pixels: to_u32(numel(&xi.shape) / c)?,
+            channels: to_u32(c)?,
+            size: to_u32(size as usize)?,
+            alpha,
+            beta,
+            bias,
+            input,
+            output,
         }),
     );
     lw.set_rt(&out_name, ElemType::F32, out);

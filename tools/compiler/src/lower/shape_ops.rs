@@ -99,8 +99,24 @@ fn reshape_target(lw: &Lowerer, node: &NodeProto, shape: &[usize]) -> Result<Vec
 }
 
 pub(crate) fn reshape_like(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
-    if node.op_type == "Dropout" && node.output.get(1).is_some_and(|m| !m.is_empty()) {
-        return Err(node.unsupported("the mask output of Dropout"));
+    // Dropout at inference is the identity; its optional mask output (all
+    // true) is refused only when something reads it.
+    if node.op_type == "Dropout" {
+        let training = match lw.opt_const_input(node, 2) {
+            Ok(None) => false,
+            Ok(Some(t)) => t.to_i64()?.iter().any(|&v| v != 0),
+            Err(_) => true,
+        };
+        if training {
+            return Err(node.unsupported("Dropout in training mode"));
+        }
+        if node
+            .output
+            .get(1)
+            .is_some_and(|m| !m.is_empty() && lw.consumers.get(m).is_some_and(|&n| n > 0))
+        {
+            return Err(node.unsupported("the mask output of Dropout"));
+        }
     }
     let x = lw.input(node, 0)?;
     let xi = lw.info(x)?.clone();

@@ -112,11 +112,20 @@ fn uses(g: &GraphProto, name: &str) -> usize {
         + g.output.iter().filter(|o| o.name == name).count()
 }
 
-/// Graph passes before calibration: fold every BatchNormalization that follows a
-/// Conv (whose output has no other use) into the Conv's weights and bias, and
-/// remove Dropout (inference) and Identity nodes. Returns (folded, removed).
+/// Graph passes before calibration: fold constant subgraphs into initializers
+/// ([`crate::lower::fold_constants`]), fold every BatchNormalization that follows a
+/// Conv (whose output has no other use) into the Conv's weights and bias, turn
+/// two-input Sum into Add (quantized as Add), and remove Dropout (inference) and
+/// Identity nodes. Returns (folded BatchNormalizations, removed nodes).
 pub fn prepare(model: &mut ModelProto) -> Result<(usize, usize)> {
+    let opset = crate::default_opset(model);
     let g = graph_mut(model)?;
+    crate::lower::fold_constants(g, opset)?;
+    for n in g.node.iter_mut() {
+        if n.op_type == "Sum" && n.input.len() == 2 {
+            n.op_type = "Add".into();
+        }
+    }
     let consts = inits(g)?;
     let mut folded = 0;
     let mut i = 0;
@@ -229,6 +238,33 @@ pub fn prepare(model: &mut ModelProto) -> Result<(usize, usize)> {
         removed += 1;
     }
     Ok((folded, removed))
+}
+
+/// Parameters of a model: elements of the float constants its nodes read
+/// (weights, biases, BatchNorm parameters), after constant folding, so weights
+/// generated inside the graph (ConstantOfShape) count too.
+pub fn parameter_count(model: &ModelProto) -> Result<usize> {
+    let mut m = model.clone();
+    let opset = crate::default_opset(&m);
+    let g = graph_mut(&mut m)?;
+    crate::lower::fold_constants(g, opset)?;
+    let used: HashSet<&str> = g
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().map(|s| s.as_str()))
+        .collect();
+    let mut n = 0;
+    for t in g
+        .initializer
+        .iter()
+        .filter(|t| used.contains(t.name.as_str()))
+    {
+        let t = from_proto(t)?;
+        if matches!(t.data, Data::F32(_)) {
+            n += t.len();
+        }
+    }
+    Ok(n)
 }
 
 const QUANTIZABLE: [&str; 10] = [

@@ -1,0 +1,3 @@
+//! Local response normalization across channels (ONNX LRN), f32.
+
+pub mod float;
