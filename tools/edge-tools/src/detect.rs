@@ -105,21 +105,30 @@ pub fn scenes_spec(spec: &str) -> Result<Option<usize>> {
     Ok(Some(n))
 }
 
-/// The detector's mAP on `count` test scenes, run on the native runtime.
+/// The detector's mAP on `count` test scenes, run on the native runtime: an
+/// ONNX detector (its spec in the metadata) compiled on load, or a `.edge`
+/// one (its spec in the detector record).
 pub fn eval_detector(model: &Path, count: usize, mnist: Option<&Path>) -> Result<MapReport> {
     let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
-    let proto = edgerun_compiler::load_model(&bytes)?;
-    let spec = DetectorSpec::from_model(&proto)?.with_context(|| {
+    let not_detector = || {
         format!(
-            "{} is not a detector (no '{}' metadata); --data scenes-test needs one",
+            "{} is not a detector (no '{}' metadata or .edge detector record); --data scenes-test needs one",
             model.display(),
             edgerun_compiler::detector::METADATA_KEY
         )
-    })?;
-    let edge = edgerun_compiler::compile_model(&proto, &Default::default())
-        .with_context(|| format!("compiling {}", model.display()))?
-        .bytes;
-    let mut host = HostModel::new(&edge)?;
+    };
+    let (mut host, spec) = if bytes.starts_with(&edgerun::format::MAGIC) {
+        let host = HostModel::new(&bytes)?;
+        let spec = DetectorSpec::from_edge(&host.model()?)?.with_context(not_detector)?;
+        (host, spec)
+    } else {
+        let proto = edgerun_compiler::load_model(&bytes)?;
+        let spec = DetectorSpec::from_model(&proto)?.with_context(not_detector)?;
+        let edge = edgerun_compiler::compile_model(&proto, &Default::default())
+            .with_context(|| format!("compiling {}", model.display()))?
+            .bytes;
+        (HostModel::new(&edge)?, spec)
+    };
     let out_index = |name: &str| -> Result<usize> {
         let m = host.model()?;
         (0..m.num_outputs())
