@@ -8,7 +8,7 @@
 
 use crate::source::{Frame, FrameSource, decode_image};
 use anyhow::{Context, Result, bail};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The pixel formats edge-run negotiates, in order of preference (cheapest
@@ -431,6 +431,7 @@ mod v4l2 {
 mod tests {
     use super::*;
     use std::cell::RefCell;
+    use std::path::Path;
     use std::rc::Rc;
 
     /// The picture the recorded frames were made from (`tests/data/`, see

@@ -101,6 +101,8 @@ enum Backend {
     Board {
         bytes: edgerun::format::write::AlignedBytes,
         arena: Vec<u8>,
+        /// The model has f32 operators: `AllKernels`, else `QuantizedKernels`.
+        float: bool,
     },
     Tract(std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>),
 }
@@ -259,7 +261,11 @@ fn infer(b: &mut Backend, x: &Tensor, timer: Option<&mut OpTimer>) -> Result<Vec
         .iter()
         .map(Tensor::to_f32)
         .collect()),
-        Backend::Board { bytes, arena } => {
+        Backend::Board {
+            bytes,
+            arena,
+            float,
+        } => {
             let model = edgerun::Model::parse(bytes)?;
             let mut interp = edgerun::Interpreter::new(&model, arena)?;
             let input = interp.input_f32_mut(0)?;
@@ -272,7 +278,11 @@ fn infer(b: &mut Backend, x: &Tensor, timer: Option<&mut OpTimer>) -> Result<Vec
                 );
             }
             input.copy_from_slice(&x);
-            interp.invoke_with_kernels::<edgerun::QuantizedKernels>(&mut edgerun::NoHook)?;
+            if *float {
+                interp.invoke_with_kernels::<edgerun::AllKernels>(&mut edgerun::NoHook)?;
+            } else {
+                interp.invoke_with_kernels::<edgerun::QuantizedKernels>(&mut edgerun::NoHook)?;
+            }
             (0..model.num_outputs())
                 .map(|i| Ok(interp.output_f32(i)?.to_vec()))
                 .collect()
@@ -375,7 +385,14 @@ fn run(cli: Cli) -> Result<i32> {
                     return Ok(2);
                 };
                 let model = h.model()?;
-                let budget = board::Budget::new(&board, h.edge_bytes().len(), model.arena_bytes());
+                // An f32 operator (e.g. the detector's softmax) needs the
+                // firmware's AllKernels set, with more code.
+                let mut float = false;
+                for rec in model.ops() {
+                    float |= rec?.op.kind().is_float_compute();
+                }
+                let budget =
+                    board::Budget::new(&board, h.edge_bytes().len(), model.arena_bytes(), float);
                 for line in budget.lines(&board) {
                     if cli.json {
                         eprintln!("{line}");
@@ -390,7 +407,11 @@ fn run(cli: Cli) -> Result<i32> {
                 let bytes = edgerun::format::write::AlignedBytes::new(h.edge_bytes());
                 // The board's RAM less the reserve, plus alignment slack.
                 let arena = vec![0u8; budget.arena_available() + edgerun::format::ALIGN];
-                loaded.backend = Backend::Board { bytes, arena };
+                loaded.backend = Backend::Board {
+                    bytes,
+                    arena,
+                    float,
+                };
             }
         }
     }
@@ -501,7 +522,7 @@ fn run(cli: Cli) -> Result<i32> {
                 .and_then(|d| d.spec.classes.get(c as usize).cloned())
                 .unwrap_or_else(|| c.to_string())
         };
-        let marks = match &outcome {
+        let marks: Vec<Mark> = match &outcome {
             Outcome::Classes(top) => {
                 if let (Some(l), Some(&(c, _))) = (frame.label, top.first()) {
                     labelled += 1;

@@ -459,7 +459,9 @@ fn board_budgets_and_the_no_std_path() {
         }
         a
     };
-    let strs = |v: &[String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>();
+    fn strs(v: &[String]) -> Vec<&str> {
+        v.iter().map(|s| s.as_str()).collect()
+    }
     let (native, _) = run_json(&strs(&args(None)));
     let (m7, err) = run_json(&strs(&args(Some("cortex-m7"))));
     assert!(err.contains("fits"), "{err}");
