@@ -174,7 +174,7 @@ fn postcard_records<'a, T: serde::Deserialize<'a>>(mut stream: &'a [u8]) -> Vec<
 #[test]
 fn the_record_reader_matches_postcard() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<Vec<u8>> = ["lenet5", "resnet8", "vgg"]
+    let mut files: Vec<Vec<u8>> = ["lenet5", "resnet8", "vgg", "detector"]
         .iter()
         .map(|m| std::fs::read(root.join(format!("../models/{m}.edge"))).unwrap())
         .collect();
@@ -190,9 +190,21 @@ fn the_record_reader_matches_postcard() {
         let aligned = AlignedBytes::new(b);
         let model = Model::parse(&aligned).unwrap();
         let at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap()) as usize;
-        let meta: edgerun::format::schema::Meta<'_> =
-            postcard::from_bytes(&b[at(16)..at(16) + at(20)]).unwrap();
+        let (meta, rest): (edgerun::format::schema::Meta<'_>, _) =
+            postcard::take_from_bytes(&b[at(16)..at(16) + at(20)]).unwrap();
         assert_eq!(*model.meta(), meta);
+        // The detector record after `Meta` (format 1.2), when there is one.
+        let detector = (!rest.is_empty()).then(|| {
+            postcard::from_bytes::<edgerun::format::schema::DetectorRecord<'_>>(rest).unwrap()
+        });
+        assert_eq!(model.detector(), detector);
+        if let Some(d) = detector {
+            let levels: Vec<edgerun::format::schema::AnchorLevelRecord> =
+                postcard_records(d.levels);
+            assert_eq!(d.levels().collect::<Result<Vec<_>, _>>().unwrap(), levels);
+            let classes: Vec<&str> = postcard_records(d.classes);
+            assert_eq!(d.classes().collect::<Result<Vec<_>, _>>().unwrap(), classes);
+        }
         let ops: Vec<edgerun::format::schema::OpRecord<'_>> = postcard_records(meta.ops);
         let ours: Vec<_> = model.ops().collect::<Result<_, _>>().unwrap();
         assert_eq!(ours, ops);

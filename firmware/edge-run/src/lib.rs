@@ -1,10 +1,14 @@
-//! The library half of `edge-run`: frame sources (simulated camera, image
-//! files) and the preprocessing that turns a frame into a model input. The
+//! The library half of `edge-run`: frame sources (simulated cameras, image
+//! files, V4L2 cameras), the preprocessing that turns a frame into a model
+//! input, and the annotated images of `--save`. The
 //! binary (`src/main.rs`) is the CLI; the fuzz targets (`fuzz/`) call the
 //! image decode path here directly.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+pub mod annotate;
+pub mod board;
+pub mod camera;
 pub mod source;
 
 use anyhow::{Result, bail};
@@ -169,6 +173,7 @@ mod tests {
             height,
             pixels,
             label: None,
+            boxes: None,
         }
     }
 

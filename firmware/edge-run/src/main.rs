@@ -5,8 +5,13 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
+use edge_run::annotate::{self, Mark};
+use edge_run::board;
+use edge_run::camera::{self, Reconnect};
 use edge_run::{Latencies, preprocess, source};
+use edgerun_compiler::detector::{DetectorSpec, PixelDetection, PostConfig};
 use edgerun_compiler::{CompileError, Tensor, host::HostModel};
+use edgerun_data::map::{self, GroundTruth, Prediction};
 use edgerun_report::host::{self, OpTimer};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -19,28 +24,60 @@ use std::time::Instant;
     long_about = "Run an edgerun model on frames.\n\n\
 MODEL is a .edge file, an int8 ONNX model (QDQ or QOperator) or a float ONNX model; ONNX is compiled on load.\n\
 SOURCE is sim[:mnist][@FPS] (a simulated camera replaying MNIST test digits, the full test set when it is in the cache, \
-else the 500 vendored ones), an image file, a directory of images, or a pattern like 'digits/*.png'. \
-camera[:/dev/videoN] (V4L2) is not built yet."
+else the 500 vendored ones), sim:scenes[@FPS] (the detection test scenes, 96x96 with 1-5 digits, rendered from the same digits, \
+with their boxes), an image file, a directory of images, a pattern like 'digits/*.png', or camera / camera:/dev/videoN \
+(V4L2; GREY, YUYV or MJPEG, centre-cropped to the model's aspect ratio and resized).\n\n\
+A classifier prints its top classes per frame (and top-1 accuracy when the source knows the labels); a detector (a .edge file \
+with a detector record, or an ONNX file with 'edgerun.detector' metadata) prints its boxes, classes and scores after the \
+runtime's NMS (and mAP@0.5 when the source knows the boxes).\n\n\
+Exit codes: 0 done; 1 a bad source, option or missing camera; 2 a model that cannot be loaded (corrupt, unsupported); \
+3 a camera that vanished and was not re-opened (--exit-on-camera-loss, --camera-retries); 4 a model that does not fit \
+the --board."
 )]
 struct Cli {
     /// .edge, int8 ONNX or float ONNX.
     model: PathBuf,
-    /// sim[:mnist][@FPS], an image, a directory or a '*' pattern.
+    /// sim[:mnist|:scenes][@FPS], an image, a directory or a '*' pattern.
     #[arg(default_value = "sim:mnist")]
     source: String,
     /// native: edgerun's runtime; tract: the tract engine; auto: native, and tract
     /// for models the native runtime cannot run.
     #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
     backend: BackendKind,
-    /// Stop after N frames (default: 100 for a simulated camera, all images otherwise).
+    /// Stop after N frames (default: 100 for a simulated camera, all images,
+    /// no limit for a camera).
     #[arg(long)]
     frames: Option<usize>,
-    /// Classes to print per frame.
+    /// Classes to print per frame (classifiers).
     #[arg(long, default_value_t = 1)]
     top: usize,
+    /// Detectors: show boxes whose score is at least this (mAP counts every
+    /// box down to 0.01, as `edge-tools eval`).
+    #[arg(long, default_value_t = 0.5)]
+    threshold: f32,
+    /// Write each frame as a PNG with its boxes and labels (detectors) or its
+    /// top-1 class (classifiers) drawn on it, into DIR (created if missing).
+    #[arg(long, value_name = "DIR")]
+    save: Option<PathBuf>,
     /// One JSON object per frame, then a summary object.
     #[arg(long)]
     json: bool,
+    /// A camera that vanishes mid-run ends the run with exit code 3 instead of
+    /// being re-opened.
+    #[arg(long)]
+    exit_on_camera_loss: bool,
+    /// Re-open attempts for a vanished camera (back-off from 0.25 s to 5 s);
+    /// default: try forever. Exit code 3 when they run out.
+    #[arg(long, value_name = "N")]
+    camera_retries: Option<u32>,
+    /// Simulate a board: cortex-m4, cortex-m7 (check that the model and the
+    /// firmware code fit its flash and the arena its RAM, print the budget,
+    /// exit 4 on an overrun, then run the frames through the no_std runtime
+    /// path in an arena of the board's RAM with the firmware's int8 kernel
+    /// set), rpi4, rpi5 (run the aarch64 build under qemu-aarch64 as the Pi's
+    /// CPU, or say how).
+    #[arg(long, value_name = "BOARD")]
+    board: Option<String>,
     /// Print only the summary.
     #[arg(long, short)]
     quiet: bool,
@@ -59,6 +96,14 @@ enum BackendKind {
 
 enum Backend {
     Native(Box<HostModel>),
+    /// A microcontroller board's path: the runtime's `Interpreter` on an
+    /// arena of the board's RAM, int8 kernels only.
+    Board {
+        bytes: edgerun::format::write::AlignedBytes,
+        arena: Vec<u8>,
+        /// The model has f32 operators: `AllKernels`, else `QuantizedKernels`.
+        float: bool,
+    },
     Tract(std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>),
 }
 
@@ -66,10 +111,37 @@ struct Loaded {
     backend: Backend,
     /// Input shape (batch 1).
     shape: Vec<usize>,
+    /// The detector's post-processing, for a detection model.
+    det: Option<Det>,
 }
 
-fn onnx_input_shape(bytes: &[u8]) -> Result<Vec<usize>> {
-    let m = edgerun_compiler::load_model(bytes)?;
+/// A detection model's spec, its anchors and which outputs hold the head.
+struct Det {
+    spec: DetectorSpec,
+    anchors: Vec<edgerun::detect::Box>,
+    scores: usize,
+    boxes: usize,
+}
+
+impl Det {
+    /// `output_names` in the order the backend returns them.
+    fn new(spec: DetectorSpec, output_names: &[String]) -> Result<Self> {
+        let index = |name: &str| {
+            output_names
+                .iter()
+                .position(|n| n == name)
+                .with_context(|| format!("the detector has no output '{name}'"))
+        };
+        Ok(Det {
+            anchors: spec.anchors()?,
+            scores: index(&spec.scores_output)?,
+            boxes: index(&spec.boxes_output)?,
+            spec,
+        })
+    }
+}
+
+fn onnx_input_shape(m: &edgerun_compiler::ModelProto) -> Result<Vec<usize>> {
     let g = m.graph.as_ref().context("the model has no graph")?;
     let init: std::collections::HashSet<&str> =
         g.initializer.iter().map(|t| t.name.as_str()).collect();
@@ -112,6 +184,32 @@ fn load_tract(path: &PathBuf, shape: &[usize]) -> Result<Backend> {
     Ok(Backend::Tract(model))
 }
 
+/// A native model, its input shape and, for a detector, its post-processing
+/// (from the `.edge` record, or else from `spec`).
+fn native(host: HostModel, spec: Option<DetectorSpec>) -> Result<Loaded> {
+    let model = host.model()?;
+    let shape = model
+        .input(0)?
+        .shape
+        .dims()
+        .iter()
+        .map(|&d| d as usize)
+        .collect();
+    let spec = match DetectorSpec::from_edge(&model)? {
+        Some(s) => Some(s),
+        None => spec,
+    };
+    let names = (0..model.num_outputs())
+        .map(|i| Ok(model.output(i)?.name.to_string()))
+        .collect::<Result<Vec<_>>>()?;
+    let det = spec.map(|s| Det::new(s, &names)).transpose()?;
+    Ok(Loaded {
+        backend: Backend::Native(Box::new(host)),
+        shape,
+        det,
+    })
+}
+
 fn load(path: &PathBuf, kind: BackendKind, quiet: bool) -> Result<Loaded> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let is_edge = path.extension().is_some_and(|e| e == "edge");
@@ -119,79 +217,90 @@ fn load(path: &PathBuf, kind: BackendKind, quiet: bool) -> Result<Loaded> {
         if kind == BackendKind::Tract {
             bail!("tract runs ONNX models, not .edge files");
         }
-        let host = HostModel::new(&bytes)?;
-        let shape = host
-            .model()?
-            .input(0)?
-            .shape
-            .dims()
-            .iter()
-            .map(|&d| d as usize)
-            .collect();
-        return Ok(Loaded {
-            backend: Backend::Native(Box::new(host)),
-            shape,
-        });
+        return native(HostModel::new(&bytes)?, None);
     }
-    let shape = onnx_input_shape(&bytes)?;
-    if kind == BackendKind::Tract {
-        return Ok(Loaded {
+    let proto = edgerun_compiler::load_model(&bytes)?;
+    let shape = onnx_input_shape(&proto)?;
+    let spec = DetectorSpec::from_model(&proto)?;
+    let graph_outputs: Vec<String> = proto
+        .graph
+        .iter()
+        .flat_map(|g| g.output.iter().map(|o| o.name.clone()))
+        .collect();
+    let tract = |shape: Vec<usize>, spec: Option<DetectorSpec>| -> Result<Loaded> {
+        Ok(Loaded {
             backend: load_tract(path, &shape)?,
             shape,
-        });
+            det: spec.map(|s| Det::new(s, &graph_outputs)).transpose()?,
+        })
+    };
+    if kind == BackendKind::Tract {
+        return tract(shape, spec);
     }
-    match edgerun_compiler::compile(&bytes, &Default::default()) {
-        Ok(c) => {
-            let host = HostModel::new(&c.bytes)?;
-            let shape = host
-                .model()?
-                .input(0)?
-                .shape
-                .dims()
-                .iter()
-                .map(|&d| d as usize)
-                .collect();
-            Ok(Loaded {
-                backend: Backend::Native(Box::new(host)),
-                shape,
-            })
-        }
+    match edgerun_compiler::compile_model(&proto, &Default::default()) {
+        Ok(c) => native(HostModel::new(&c.bytes)?, spec),
         Err(e @ CompileError::Unsupported { .. }) if kind == BackendKind::Auto => {
             if !quiet {
                 eprintln!(
                     "note: the native runtime cannot run this model ({e}); falling back to tract"
                 );
             }
-            Ok(Loaded {
-                backend: load_tract(path, &shape)?,
-                shape,
-            })
+            tract(shape, spec)
         }
         Err(e) => Err(e.into()),
     }
 }
 
-fn infer(b: &mut Backend, x: &Tensor, timer: Option<&mut OpTimer>) -> Result<Vec<f32>> {
+/// Every output of the model, as f32, in the model's output order.
+fn infer(b: &mut Backend, x: &Tensor, timer: Option<&mut OpTimer>) -> Result<Vec<Vec<f32>>> {
     match b {
         Backend::Native(h) => Ok(match timer {
             Some(t) => h.run_with_hook(std::slice::from_ref(x), t)?,
             None => h.run(std::slice::from_ref(x))?,
         }
-        .first()
-        .context("no output")?
-        .to_f32()),
+        .iter()
+        .map(Tensor::to_f32)
+        .collect()),
+        Backend::Board {
+            bytes,
+            arena,
+            float,
+        } => {
+            let model = edgerun::Model::parse(bytes)?;
+            let mut interp = edgerun::Interpreter::new(&model, arena)?;
+            let input = interp.input_f32_mut(0)?;
+            let x = x.to_f32();
+            if input.len() != x.len() {
+                bail!(
+                    "the model takes {} values, the frame gave {}",
+                    input.len(),
+                    x.len()
+                );
+            }
+            input.copy_from_slice(&x);
+            if *float {
+                interp.invoke_with_kernels::<edgerun::AllKernels>(&mut edgerun::NoHook)?;
+            } else {
+                interp.invoke_with_kernels::<edgerun::QuantizedKernels>(&mut edgerun::NoHook)?;
+            }
+            (0..model.num_outputs())
+                .map(|i| Ok(interp.output_f32(i)?.to_vec()))
+                .collect()
+        }
         Backend::Tract(m) => {
             use tract_onnx::prelude::*;
             let t = tract_ndarray::ArrayD::from_shape_vec(x.shape.clone(), x.to_f32())?;
             let out = m
                 .run(tvec!(t.into_tensor().into()))
                 .map_err(|e| anyhow::anyhow!("tract: {e}"))?;
-            let v = out
-                .first()
-                .context("no output")?
-                .to_plain_array_view::<f32>()
-                .map_err(|e| anyhow::anyhow!("tract: {e}"))?;
-            Ok(v.iter().copied().collect())
+            out.iter()
+                .map(|o| {
+                    let v = o
+                        .to_plain_array_view::<f32>()
+                        .map_err(|e| anyhow::anyhow!("tract: {e}"))?;
+                    Ok(v.iter().copied().collect())
+                })
+                .collect()
         }
     }
 }
@@ -217,6 +326,18 @@ fn json_str(s: &str) -> String {
     o
 }
 
+/// Detections are counted in mAP for at most this many labelled frames, so
+/// that an endless simulated camera keeps constant memory.
+const MAP_MAX_FRAMES: usize = 10_000;
+
+/// What one frame gave.
+enum Outcome {
+    /// Classes in order of probability, with their probabilities.
+    Classes(Vec<(usize, f32)>),
+    /// Boxes after NMS (every box above 0.01), in frame pixels.
+    Boxes(Vec<PixelDetection>),
+}
+
 fn run(cli: Cli) -> Result<i32> {
     let mut loaded = match load(&cli.model, cli.backend, cli.quiet || cli.json) {
         Ok(l) => l,
@@ -225,24 +346,119 @@ fn run(cli: Cli) -> Result<i32> {
             return Ok(2);
         }
     };
-    let mut src = source::open(&cli.source)?;
-    let limit = cli.frames.or(src.len_hint()).unwrap_or(100);
+    if let Some(name) = &cli.board {
+        let board = board::board(name)?;
+        match board.kind {
+            board::Kind::Pi => {
+                // The same command, less --board, on the aarch64 build.
+                let mut args: Vec<String> = Vec::new();
+                let mut skip = false;
+                for a in std::env::args().skip(1) {
+                    if skip {
+                        skip = false;
+                    } else if a == "--board" {
+                        skip = true;
+                    } else if !a.starts_with("--board=") {
+                        args.push(a);
+                    }
+                }
+                return match board::pi_command(&board, &args) {
+                    Ok(mut cmd) => {
+                        eprintln!(
+                            "{}: running the aarch64 build under qemu-aarch64 as a {}",
+                            board.name, board.cpu
+                        );
+                        let status = cmd.status().context("running qemu-aarch64")?;
+                        Ok(status.code().unwrap_or(1))
+                    }
+                    Err(how) => {
+                        eprintln!("{how}");
+                        Ok(1)
+                    }
+                };
+            }
+            board::Kind::Mcu => {
+                let Backend::Native(h) = &loaded.backend else {
+                    eprintln!(
+                        "error: --board {name} runs the native runtime; tract runs this model"
+                    );
+                    return Ok(2);
+                };
+                let model = h.model()?;
+                // An f32 operator (e.g. the detector's softmax) needs the
+                // firmware's AllKernels set, with more code.
+                let mut float = false;
+                for rec in model.ops() {
+                    float |= rec?.op.kind().is_float_compute();
+                }
+                let budget =
+                    board::Budget::new(&board, h.edge_bytes().len(), model.arena_bytes(), float);
+                for line in budget.lines(&board) {
+                    if cli.json {
+                        eprintln!("{line}");
+                    } else {
+                        println!("{line}");
+                    }
+                }
+                if !budget.fits() {
+                    eprintln!("error: {} does not fit {}", cli.model.display(), board.name);
+                    return Ok(4);
+                }
+                let bytes = edgerun::format::write::AlignedBytes::new(h.edge_bytes());
+                // The board's RAM less the reserve, plus alignment slack.
+                let arena = vec![0u8; budget.arena_available() + edgerun::format::ALIGN];
+                loaded.backend = Backend::Board {
+                    bytes,
+                    arena,
+                    float,
+                };
+            }
+        }
+    }
+    let reconnect = Reconnect {
+        exit_on_loss: cli.exit_on_camera_loss,
+        max_attempts: cli.camera_retries,
+        ..Reconnect::default()
+    };
+    let mut src = source::open(&cli.source, reconnect)?;
+    // A camera frame is cropped to the model's aspect ratio, then resized.
+    let is_camera = cli.source == "camera" || cli.source.starts_with("camera:");
+    let aspect = match loaded.shape.as_slice() {
+        [.., h, w] if loaded.shape.len() >= 3 => Some((*h, *w)),
+        _ => None,
+    };
+    let limit = cli
+        .frames
+        .or(src.len_hint())
+        .unwrap_or(if is_camera { usize::MAX } else { 100 });
     let backend_name = match loaded.backend {
         Backend::Native(_) => "native",
+        Backend::Board { .. } => "no_std board path",
         Backend::Tract(_) => "tract",
     };
     let mut timer = match (&cli.report, &loaded.backend) {
         (None, _) => None,
         (Some(_), Backend::Native(h)) => Some(OpTimer::new(h.model()?.num_ops())),
-        (Some(_), Backend::Tract(_)) => {
-            eprintln!("error: --report needs the native backend (tract runs this model)");
+        (Some(_), _) => {
+            eprintln!("error: --report needs the native backend without --board");
             return Ok(2);
         }
+    };
+    if let Some(dir) = &cli.save {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let show = |dets: &[PixelDetection]| -> Vec<PixelDetection> {
+        dets.iter()
+            .filter(|d| d.score >= cli.threshold)
+            .copied()
+            .collect()
     };
     // Percentiles from a fixed-size histogram: a camera run never ends, so
     // memory must not grow with the frame count (tests/soak.sh).
     let mut lat = Latencies::default();
     let (mut errors, mut correct, mut labelled) = (0usize, 0usize, 0usize);
+    let (mut gts, mut preds) = (Vec::new(), Vec::new());
+    let mut shown_boxes = 0usize;
     let start = Instant::now();
     let mut i = 0;
     while i < limit {
@@ -256,6 +472,17 @@ fn run(cli: Cli) -> Result<i32> {
                 continue;
             }
         };
+        let frame = match aspect {
+            Some((h, w)) if is_camera => match camera::crop_to_aspect(&frame, h, w) {
+                Ok(f) => f,
+                Err(e) => {
+                    errors += 1;
+                    eprintln!("skipped {}: {e:#}", frame.name);
+                    continue;
+                }
+            },
+            _ => frame,
+        };
         let x = match preprocess(&frame, &loaded.shape) {
             Ok(x) => x,
             Err(e) => {
@@ -265,62 +492,218 @@ fn run(cli: Cli) -> Result<i32> {
             }
         };
         let t0 = Instant::now();
-        let logits = infer(&mut loaded.backend, &x, timer.as_mut())?;
+        let outputs = infer(&mut loaded.backend, &x, timer.as_mut())?;
+        let outcome = match &loaded.det {
+            Some(det) => {
+                let head = |k: usize| outputs.get(k).context("the model returned too few outputs");
+                let dets = det.spec.postprocess(
+                    &det.anchors,
+                    head(det.scores)?,
+                    head(det.boxes)?,
+                    &PostConfig::EVAL,
+                )?;
+                Outcome::Boxes(to_frame_pixels(&dets, &frame, det.spec.input_size))
+            }
+            None => {
+                let probs = softmax(outputs.first().context("no output")?);
+                let mut order: Vec<usize> = (0..probs.len()).collect();
+                order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
+                order.truncate(cli.top.max(1));
+                Outcome::Classes(order.iter().map(|&c| (c, probs[c])).collect())
+            }
+        };
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         lat.add(ms);
-        let probs = softmax(&logits);
-        let mut order: Vec<usize> = (0..probs.len()).collect();
-        order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
-        order.truncate(cli.top.max(1));
-        if let Some(l) = frame.label {
-            labelled += 1;
-            correct += (order.first() == Some(&(l as usize))) as usize;
-        }
-        if cli.json {
-            let top: Vec<String> = order
-                .iter()
-                .map(|&c| format!("{{\"class\":{c},\"score\":{:.6}}}", probs[c]))
-                .collect();
-            let label = frame
-                .label
-                .map(|l| l.to_string())
-                .unwrap_or_else(|| "null".into());
-            println!(
-                "{{\"frame\":{},\"source\":{},\"latency_ms\":{ms:.4},\"top\":[{}],\"label\":{label}}}",
-                i - 1,
-                json_str(&frame.name),
-                top.join(",")
-            );
-        } else if !cli.quiet {
-            let top: Vec<String> = order
-                .iter()
-                .map(|&c| format!("{c} ({:.1}%)", probs[c] * 100.0))
-                .collect();
-            let truth = frame
-                .label
-                .map(|l| format!("  label {l}"))
-                .unwrap_or_default();
-            println!("{:<28} {}  {ms:.3} ms{truth}", frame.name, top.join(", "));
+        let n = i - 1;
+        let class_name = |c: u32| {
+            loaded
+                .det
+                .as_ref()
+                .and_then(|d| d.spec.classes.get(c as usize).cloned())
+                .unwrap_or_else(|| c.to_string())
+        };
+        let marks: Vec<Mark> = match &outcome {
+            Outcome::Classes(top) => {
+                if let (Some(l), Some(&(c, _))) = (frame.label, top.first()) {
+                    labelled += 1;
+                    correct += (c == l as usize) as usize;
+                }
+                if cli.json {
+                    let top: Vec<String> = top
+                        .iter()
+                        .map(|(c, p)| format!("{{\"class\":{c},\"score\":{p:.6}}}"))
+                        .collect();
+                    let label = frame
+                        .label
+                        .map(|l| l.to_string())
+                        .unwrap_or_else(|| "null".into());
+                    println!(
+                        "{{\"frame\":{n},\"source\":{},\"latency_ms\":{ms:.4},\"top\":[{}],\"label\":{label}}}",
+                        json_str(&frame.name),
+                        top.join(",")
+                    );
+                } else if !cli.quiet {
+                    let top: Vec<String> = top
+                        .iter()
+                        .map(|(c, p)| format!("{c} ({:.1}%)", p * 100.0))
+                        .collect();
+                    let truth = frame
+                        .label
+                        .map(|l| format!("  label {l}"))
+                        .unwrap_or_default();
+                    println!("{:<28} {}  {ms:.3} ms{truth}", frame.name, top.join(", "));
+                }
+                top.first()
+                    .map(|&(c, _)| Mark {
+                        bbox: None,
+                        label: c.to_string(),
+                        class: c,
+                    })
+                    .into_iter()
+                    .collect()
+            }
+            Outcome::Boxes(all) => {
+                if let Some(truth) = &frame.boxes
+                    && labelled < MAP_MAX_FRAMES
+                {
+                    let image = labelled as u64;
+                    labelled += 1;
+                    gts.extend(truth.iter().map(|b| GroundTruth {
+                        image,
+                        class: b.class,
+                        bbox: [b.x0, b.y0, b.x1, b.y1],
+                    }));
+                    preds.extend(all.iter().map(|d| Prediction {
+                        image,
+                        class: u8::try_from(d.class).unwrap_or(u8::MAX),
+                        score: d.score,
+                        bbox: corners(d),
+                    }));
+                }
+                let shown = show(all);
+                shown_boxes += shown.len();
+                if cli.json {
+                    let dets: Vec<String> = shown
+                        .iter()
+                        .map(|d| {
+                            format!(
+                                "{{\"class\":{},\"name\":{},\"score\":{:.6},\"box\":{}}}",
+                                d.class,
+                                json_str(&class_name(d.class)),
+                                d.score,
+                                json_box(corners(d))
+                            )
+                        })
+                        .collect();
+                    let truth = match &frame.boxes {
+                        Some(t) => format!(
+                            "[{}]",
+                            t.iter()
+                                .map(|b| format!(
+                                    "{{\"class\":{},\"box\":{}}}",
+                                    b.class,
+                                    json_box([b.x0, b.y0, b.x1, b.y1])
+                                ))
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        ),
+                        None => "null".into(),
+                    };
+                    println!(
+                        "{{\"frame\":{n},\"source\":{},\"latency_ms\":{ms:.4},\"detections\":[{}],\"truth\":{truth}}}",
+                        json_str(&frame.name),
+                        dets.join(",")
+                    );
+                } else if !cli.quiet {
+                    let dets: Vec<String> = shown
+                        .iter()
+                        .map(|d| {
+                            let [x0, y0, x1, y1] = corners(d);
+                            format!(
+                                "{} {:.2} [{x0:.0},{y0:.0},{x1:.0},{y1:.0}]",
+                                class_name(d.class),
+                                d.score
+                            )
+                        })
+                        .collect();
+                    let truth = frame
+                        .boxes
+                        .as_ref()
+                        .map(|t| {
+                            let mut c: Vec<String> =
+                                t.iter().map(|b| b.class.to_string()).collect();
+                            c.sort();
+                            format!("  truth {}", c.join(" "))
+                        })
+                        .unwrap_or_default();
+                    println!(
+                        "{:<16} {} found: {}  {ms:.3} ms{truth}",
+                        frame.name,
+                        shown.len(),
+                        dets.join("; ")
+                    );
+                }
+                shown
+                    .iter()
+                    .map(|d| Mark {
+                        bbox: Some(corners(d)),
+                        label: class_name(d.class),
+                        class: d.class as usize,
+                    })
+                    .collect()
+            }
+        };
+        if let Some(dir) = &cli.save {
+            let path = dir.join(annotate::file_name(n, &frame.name));
+            annotate::annotate(&frame, &marks)?
+                .save(&path)
+                .with_context(|| format!("writing {}", path.display()))?;
         }
     }
+    let failure = src.failure();
     let total = start.elapsed().as_secs_f64();
     let (p50, p95) = (lat.percentile(0.5), lat.percentile(0.95));
     let fps = lat.len() as f64 / total.max(1e-9);
-    let acc = (labelled > 0).then(|| correct as f64 / labelled as f64);
+    let acc = (loaded.det.is_none() && labelled > 0).then(|| correct as f64 / labelled as f64);
+    let map = (loaded.det.is_some() && labelled > 0).then(|| map::evaluate(&gts, &preds));
     if cli.json {
-        let acc = acc
-            .map(|a| format!("{a:.6}"))
-            .unwrap_or_else(|| "null".into());
+        let opt = |v: Option<f64>| {
+            v.map(|a| format!("{a:.6}"))
+                .unwrap_or_else(|| "null".into())
+        };
+        let det = if loaded.det.is_some() {
+            format!(
+                ",\"boxes\":{shown_boxes},\"map_50\":{},\"map_50_95\":{},\"map_frames\":{labelled}",
+                opt(map.as_ref().map(|m| m.map_50)),
+                opt(map.as_ref().map(|m| m.map_50_95))
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "{{\"summary\":true,\"backend\":\"{backend_name}\",\"frames\":{},\"errors\":{errors},\"fps\":{fps:.2},\"p50_ms\":{p50:.4},\"p95_ms\":{p95:.4},\"accuracy\":{acc}}}",
-            lat.len()
+            "{{\"summary\":true,\"backend\":\"{backend_name}\",\"frames\":{},\"errors\":{errors},\"fps\":{fps:.2},\"p50_ms\":{p50:.4},\"p95_ms\":{p95:.4},\"accuracy\":{}{det}}}",
+            lat.len(),
+            opt(acc)
         );
     } else {
         let acc = acc
             .map(|a| format!(", top-1 {:.2}% of {labelled} labelled", a * 100.0))
             .unwrap_or_default();
+        let map = map
+            .map(|m| {
+                format!(
+                    ", mAP@0.5 {:.3} (mAP@[.5:.95] {:.3}) over {labelled} labelled frames",
+                    m.map_50, m.map_50_95
+                )
+            })
+            .unwrap_or_default();
+        let boxes = if loaded.det.is_some() {
+            format!(", {shown_boxes} boxes shown (score >= {})", cli.threshold)
+        } else {
+            String::new()
+        };
         println!(
-            "{} frames on {backend_name} ({errors} skipped): {fps:.1} FPS, latency p50 {p50:.3} ms, p95 {p95:.3} ms{acc}",
+            "{} frames on {backend_name} ({errors} skipped): {fps:.1} FPS, latency p50 {p50:.3} ms, p95 {p95:.3} ms{acc}{boxes}{map}",
             lat.len()
         );
     }
@@ -342,7 +725,40 @@ fn run(cli: Cli) -> Result<i32> {
             println!("wrote {}", out.display());
         }
     }
+    if let Some(why) = failure {
+        eprintln!("error: {why}");
+        return Ok(3);
+    }
     Ok(0)
+}
+
+/// Detections in model-input pixels scaled to the frame's pixels.
+fn to_frame_pixels(
+    dets: &[PixelDetection],
+    frame: &source::Frame,
+    side: u32,
+) -> Vec<PixelDetection> {
+    let side = side.max(1) as f32;
+    let (sx, sy) = (frame.width as f32 / side, frame.height as f32 / side);
+    dets.iter()
+        .map(|d| PixelDetection {
+            bbox: edgerun::detect::Box::new(
+                d.bbox.x0 * sx,
+                d.bbox.y0 * sy,
+                d.bbox.x1 * sx,
+                d.bbox.y1 * sy,
+            ),
+            ..*d
+        })
+        .collect()
+}
+
+fn corners(d: &PixelDetection) -> [f32; 4] {
+    [d.bbox.x0, d.bbox.y0, d.bbox.x1, d.bbox.y1]
+}
+
+fn json_box(b: [f32; 4]) -> String {
+    format!("[{:.2},{:.2},{:.2},{:.2}]", b[0], b[1], b[2], b[3])
 }
 
 fn main() {

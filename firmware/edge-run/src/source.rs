@@ -1,8 +1,11 @@
-//! Frame sources: a simulated camera replaying MNIST digits, image files, and
-//! (not yet) V4L2 cameras. Every source yields grayscale frames; an unreadable
-//! frame is an error item, and the run goes on.
+//! Frame sources: simulated cameras replaying MNIST digits or detection
+//! scenes, image files, and V4L2 cameras (`camera`). Every source yields
+//! grayscale frames; an unreadable frame is an error item, and the run goes on.
 
 use anyhow::{Context, Result, bail};
+use edgerun_data::mnist::Split;
+pub use edgerun_data::scenes::GtBox;
+use edgerun_data::scenes::{SceneConfig, render_scene};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -16,6 +19,9 @@ pub struct Frame {
     pub pixels: Vec<u8>,
     /// Ground truth when the source knows it (simulated MNIST).
     pub label: Option<u8>,
+    /// Ground-truth boxes when the source knows them (simulated scenes), in
+    /// frame pixels.
+    pub boxes: Option<Vec<GtBox>>,
 }
 
 /// Anything that produces frames.
@@ -25,41 +31,45 @@ pub trait FrameSource {
     fn next_frame(&mut self) -> Option<Result<Frame>>;
     /// Number of frames, when known.
     fn len_hint(&self) -> Option<usize>;
+    /// Why the source ended early, when it did (a camera that vanished and
+    /// was not re-opened): the run then exits with a non-zero code.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
-/// A simulated camera replaying MNIST test digits at an optional frame rate.
-pub struct SimMnist {
-    split: edgerun_data::mnist::Split,
-    at: usize,
+/// The MNIST test digits the simulated cameras show: the full test set when
+/// it is in the cache (`edge-tools data mnist`), else the vendored 500.
+pub fn test_digits() -> Result<Split> {
+    let dir = edgerun_data::mnist::cache_dir(None);
+    Ok(if dir.join(edgerun_data::mnist::FILES[2].0).exists() {
+        edgerun_data::mnist::load(Some(&dir))?.test
+    } else {
+        edgerun_data::mnist::vendored_subset()?
+    })
+}
+
+/// Paces a simulated camera at a frame rate (none: as fast as frames are asked for).
+struct Pacer {
     period: Option<Duration>,
     next_due: Instant,
 }
 
-impl SimMnist {
-    /// The full MNIST test set when it is in the cache, else the vendored 500 digits.
-    pub fn new(fps: Option<f64>) -> Result<Self> {
-        let dir = edgerun_data::mnist::cache_dir(None);
-        let split = if dir.join(edgerun_data::mnist::FILES[2].0).exists() {
-            edgerun_data::mnist::load(Some(&dir))?.test
-        } else {
-            edgerun_data::mnist::vendored_subset()?
-        };
+impl Pacer {
+    fn new(fps: Option<f64>) -> Result<Self> {
         let period = match fps {
-            Some(f) if f > 0.0 => Some(Duration::from_secs_f64(1.0 / f)),
+            Some(f) if f > 0.0 && f.is_finite() => Some(Duration::from_secs_f64(1.0 / f)),
             Some(_) => bail!("the frame rate must be positive"),
             None => None,
         };
-        Ok(SimMnist {
-            split,
-            at: 0,
+        Ok(Pacer {
             period,
             next_due: Instant::now(),
         })
     }
-}
 
-impl FrameSource for SimMnist {
-    fn next_frame(&mut self) -> Option<Result<Frame>> {
+    /// Sleep until the next frame is due.
+    fn wait(&mut self) {
         if let Some(p) = self.period {
             let now = Instant::now();
             if self.next_due > now {
@@ -67,6 +77,30 @@ impl FrameSource for SimMnist {
             }
             self.next_due += p;
         }
+    }
+}
+
+/// A simulated camera replaying MNIST test digits at an optional frame rate.
+pub struct SimMnist {
+    split: Split,
+    at: usize,
+    pacer: Pacer,
+}
+
+impl SimMnist {
+    /// The full MNIST test set when it is in the cache, else the vendored 500 digits.
+    pub fn new(fps: Option<f64>) -> Result<Self> {
+        Ok(SimMnist {
+            split: test_digits()?,
+            at: 0,
+            pacer: Pacer::new(fps)?,
+        })
+    }
+}
+
+impl FrameSource for SimMnist {
+    fn next_frame(&mut self) -> Option<Result<Frame>> {
+        self.pacer.wait();
         // A camera never ends: the digits loop.
         let i = self.at % self.split.n.max(1);
         self.at += 1;
@@ -77,7 +111,56 @@ impl FrameSource for SimMnist {
             height: 28,
             pixels,
             label: self.split.labels.get(i).copied(),
+            boxes: None,
         }))
+    }
+    fn len_hint(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// A simulated camera replaying the detection test scenes (96x96, 1-5 MNIST
+/// test digits on clutter, `edgerun_data::scenes`) with their boxes: scene
+/// `i` of the stream [`edgerun_data::scenes::TEST_SEED`], rendered on demand
+/// from the digits of [`SimMnist`]. With the full MNIST test set cached,
+/// scenes `0..N` are those of `edge-tools eval DETECTOR --data scenes-test:N`.
+/// It never ends (scene indices go on).
+pub struct SimScenes {
+    digits: Split,
+    cfg: SceneConfig,
+    at: u64,
+    pacer: Pacer,
+}
+
+impl SimScenes {
+    pub fn new(fps: Option<f64>) -> Result<Self> {
+        Ok(SimScenes {
+            digits: test_digits()?,
+            cfg: SceneConfig::default(),
+            at: 0,
+            pacer: Pacer::new(fps)?,
+        })
+    }
+}
+
+impl FrameSource for SimScenes {
+    fn next_frame(&mut self) -> Option<Result<Frame>> {
+        self.pacer.wait();
+        let i = self.at;
+        self.at += 1;
+        let side = self.cfg.size as usize;
+        Some(
+            render_scene(&self.digits, &self.cfg, edgerun_data::scenes::TEST_SEED, i)
+                .map(|scene| Frame {
+                    name: format!("sim:scenes#{i}"),
+                    width: side,
+                    height: side,
+                    pixels: scene.pixels,
+                    label: None,
+                    boxes: Some(scene.boxes),
+                })
+                .with_context(|| format!("rendering scene {i}")),
+        )
     }
     fn len_hint(&self) -> Option<usize> {
         None
@@ -189,6 +272,7 @@ pub fn decode_image(name: &str, bytes: &[u8]) -> Result<Frame> {
         height: h,
         pixels: img.into_raw(),
         label: None,
+        boxes: None,
     })
 }
 
@@ -208,8 +292,9 @@ impl FrameSource for Images {
     }
 }
 
-/// Parse a SOURCE argument.
-pub fn open(spec: &str) -> Result<Box<dyn FrameSource>> {
+/// Parse a SOURCE argument; `reconnect` says what a camera does when it
+/// vanishes mid-run.
+pub fn open(spec: &str, reconnect: crate::camera::Reconnect) -> Result<Box<dyn FrameSource>> {
     if let Some(rest) = spec.strip_prefix("sim") {
         let (kind, fps) = match rest.split_once('@') {
             Some((k, f)) => (
@@ -223,16 +308,16 @@ pub fn open(spec: &str) -> Result<Box<dyn FrameSource>> {
         };
         return match kind {
             "" | ":mnist" => Ok(Box::new(SimMnist::new(fps)?)),
-            ":scenes" => bail!(
-                "sim:scenes needs the detection scenes, which are not built yet; use sim:mnist"
-            ),
+            ":scenes" => Ok(Box::new(SimScenes::new(fps)?)),
             other => {
-                bail!("unknown simulated source '{other}' (use sim, sim:mnist, sim:mnist@FPS)")
+                bail!(
+                    "unknown simulated source '{other}' (use sim, sim:mnist, sim:scenes, sim:mnist@FPS)"
+                )
             }
         };
     }
     if spec == "camera" || spec.starts_with("camera:") {
-        bail!("camera capture (V4L2) is not built yet; use sim:mnist or image files");
+        return Ok(Box::new(crate::camera::open(spec, reconnect)?));
     }
     Ok(Box::new(Images::new(spec)?))
 }
@@ -280,5 +365,29 @@ mod tests {
         let f = s.next_frame().unwrap().unwrap();
         assert_eq!((f.width, f.height, f.pixels.len()), (28, 28, 784));
         assert!(f.label.is_some());
+    }
+
+    /// Scene `i` of the simulated camera is scene `i` of the test stream,
+    /// with its boxes, whatever the digits (vendored or cached).
+    #[test]
+    fn sim_scenes_replay_the_test_stream() {
+        let mut s = SimScenes::new(None).unwrap();
+        let digits = test_digits().unwrap();
+        let want = edgerun_data::scenes::scenes(
+            &digits,
+            &SceneConfig::default(),
+            edgerun_data::scenes::TEST_SEED,
+            3,
+        )
+        .unwrap();
+        for w in &want {
+            let f = s.next_frame().unwrap().unwrap();
+            assert_eq!((f.width, f.height), (96, 96));
+            assert_eq!(f.pixels, w.pixels);
+            assert_eq!(f.boxes.as_ref(), Some(&w.boxes));
+            assert!(!w.boxes.is_empty());
+        }
+        assert!(Pacer::new(Some(0.0)).is_err());
+        assert!(Pacer::new(Some(f64::NAN)).is_err());
     }
 }

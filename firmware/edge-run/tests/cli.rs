@@ -191,7 +191,19 @@ fn missing_source_and_camera_are_clear_errors() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("camera"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("camera /dev/video0"), "{err}");
+    assert!(err.contains("video devices found: "), "{err}");
+    let out = bin()
+        .args([
+            model().to_str().unwrap(),
+            "camera:/dev/edge-run-no-such-camera",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/dev/edge-run-no-such-camera"), "{err}");
 }
 
 #[test]
@@ -222,4 +234,263 @@ fn report_times_every_operator_over_the_frames() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--report needs the native backend"));
+}
+
+fn detector() -> PathBuf {
+    repo().join("models/detector.edge")
+}
+
+fn run_json(args: &[&str]) -> (Vec<serde_json::Value>, String) {
+    let out = bin().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    let lines = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (lines, err)
+}
+
+/// The shipped detector on the simulated scenes: per frame, the boxes the
+/// library computes (the runtime's decode and NMS through `DetectorSpec`) on
+/// the same scenes, and at the end their COCO mAP, both recomputed here.
+#[test]
+fn detector_on_sim_scenes_matches_the_library_and_its_map() {
+    use edgerun_compiler::detector::{DetectorSpec, PostConfig};
+    use edgerun_data::map::{GroundTruth, Prediction, evaluate};
+    const N: usize = 40;
+    let (lines, _) = run_json(&[
+        detector().to_str().unwrap(),
+        "sim:scenes",
+        "--frames",
+        &N.to_string(),
+        "--json",
+    ]);
+    assert_eq!(lines.len(), N + 1);
+    // The reference: the same scenes, model and post-processing, by hand.
+    let bytes = std::fs::read(detector()).unwrap();
+    let mut host = edgerun_compiler::host::HostModel::new(&bytes).unwrap();
+    let spec = DetectorSpec::from_edge(&host.model().unwrap())
+        .unwrap()
+        .unwrap();
+    let anchors = spec.anchors().unwrap();
+    let digits = edge_run::source::test_digits().unwrap();
+    let scenes = edgerun_data::scenes::scenes(
+        &digits,
+        &Default::default(),
+        edgerun_data::scenes::TEST_SEED,
+        N,
+    )
+    .unwrap();
+    let (mut gts, mut preds) = (Vec::new(), Vec::new());
+    for (i, (scene, line)) in scenes.iter().zip(&lines).enumerate() {
+        let x: Vec<f32> = scene.pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
+        let out = host
+            .run(&[edgerun_compiler::Tensor::f32(vec![1, 1, 96, 96], x)])
+            .unwrap();
+        let dets = spec
+            .postprocess(
+                &anchors,
+                &out[0].to_f32(),
+                &out[1].to_f32(),
+                &PostConfig::EVAL,
+            )
+            .unwrap();
+        let shown: Vec<_> = dets.iter().filter(|d| d.score >= 0.5).collect();
+        let got = line["detections"].as_array().unwrap();
+        assert_eq!(got.len(), shown.len(), "frame {i}: {line}");
+        for (g, d) in got.iter().zip(&shown) {
+            assert_eq!(g["class"], d.class);
+            assert_eq!(g["name"], d.class.to_string());
+            assert!((g["score"].as_f64().unwrap() - f64::from(d.score)).abs() < 1e-5);
+            let b = g["box"].as_array().unwrap();
+            for (v, w) in b.iter().zip([d.bbox.x0, d.bbox.y0, d.bbox.x1, d.bbox.y1]) {
+                assert!((v.as_f64().unwrap() - f64::from(w)).abs() < 0.01, "{line}");
+            }
+        }
+        assert_eq!(line["truth"].as_array().unwrap().len(), scene.boxes.len());
+        gts.extend(scene.boxes.iter().map(|b| GroundTruth {
+            image: i as u64,
+            class: b.class,
+            bbox: [b.x0, b.y0, b.x1, b.y1],
+        }));
+        preds.extend(dets.iter().map(|d| Prediction {
+            image: i as u64,
+            class: d.class as u8,
+            score: d.score,
+            bbox: [d.bbox.x0, d.bbox.y0, d.bbox.x1, d.bbox.y1],
+        }));
+    }
+    let want = evaluate(&gts, &preds);
+    let s = &lines[N];
+    assert_eq!(s["summary"], true);
+    assert_eq!(s["map_frames"], N);
+    let map = s["map_50"].as_f64().unwrap();
+    assert!((map - want.map_50).abs() < 1e-6, "{map} vs {}", want.map_50);
+    // The shipped detector's measured level (0.903 on 1,000 test scenes).
+    assert!(map > 0.8, "mAP@0.5 {map}");
+    assert!(s["fps"].as_f64().unwrap() > 0.0);
+}
+
+/// The float detector on tract and on the native runtime: the same confident
+/// boxes.
+#[test]
+fn detector_backends_agree() {
+    let m = repo().join("models/detector.onnx");
+    let run = |backend: &str| {
+        run_json(&[
+            m.to_str().unwrap(),
+            "sim:scenes",
+            "--frames",
+            "8",
+            "--json",
+            "--threshold",
+            "0.7",
+            "--backend",
+            backend,
+        ])
+        .0
+    };
+    let (native, tract) = (run("native"), run("tract"));
+    assert_eq!(tract[8]["backend"], "tract");
+    let mut compared = 0;
+    for (a, b) in native.iter().zip(&tract).take(8) {
+        let (da, db) = (
+            a["detections"].as_array().unwrap(),
+            b["detections"].as_array().unwrap(),
+        );
+        for d in da.iter().filter(|d| d["score"].as_f64().unwrap() > 0.75) {
+            let close = db.iter().any(|e| {
+                e["class"] == d["class"]
+                    && (0..4).all(|k| {
+                        (e["box"][k].as_f64().unwrap() - d["box"][k].as_f64().unwrap()).abs() < 0.05
+                    })
+            });
+            assert!(close, "{d} not in {b}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 10, "{compared}");
+}
+
+/// `--save`: one PNG per frame, with the classifier's top-1 label in a tab of
+/// its class colour at the top-left, or the detector's boxes outlined.
+#[test]
+fn save_writes_annotated_frames() {
+    use edge_run::annotate::COLORS;
+    let dir = std::env::temp_dir().join(format!("edge-run-save-{}", std::process::id()));
+    let lenet = repo().join("models/lenet5.edge");
+    let (lines, _) = run_json(&[
+        lenet.to_str().unwrap(),
+        "sim:mnist",
+        "--frames",
+        "3",
+        "--json",
+        "--save",
+        dir.to_str().unwrap(),
+    ]);
+    for (i, line) in lines.iter().take(3).enumerate() {
+        let class = line["top"][0]["class"].as_u64().unwrap() as usize;
+        let name = format!("{i:06}_sim_mnist_{i}.png");
+        let img = image::open(dir.join(&name)).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (28, 28));
+        assert_eq!(
+            img.get_pixel(0, 0).0,
+            COLORS[class % COLORS.len()],
+            "{name}"
+        );
+    }
+    let det_dir = dir.join("det");
+    let (lines, _) = run_json(&[
+        detector().to_str().unwrap(),
+        "sim:scenes",
+        "--frames",
+        "2",
+        "--json",
+        "--save",
+        det_dir.to_str().unwrap(),
+    ]);
+    let mut outlined = 0;
+    for (i, line) in lines.iter().take(2).enumerate() {
+        let img = image::open(det_dir.join(format!("{i:06}_sim_scenes_{i}.png")))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(img.dimensions(), (96, 96));
+        for d in line["detections"].as_array().unwrap() {
+            let class = d["class"].as_u64().unwrap() as usize;
+            let b: Vec<f64> = (0..4).map(|k| d["box"][k].as_f64().unwrap()).collect();
+            // The bottom-left corner of the outline (not under a label tab).
+            if b[0] >= 0.0 && b[0] < 95.5 && b[3] >= 1.0 && b[3] <= 96.0 {
+                let (x, y) = (b[0].round() as u32, b[3].round() as u32 - 1);
+                let px = img.get_pixel(x, y).0;
+                // Another box may be drawn over it: some class colour.
+                assert!(COLORS.contains(&px), "{px:?} at {x},{y} for class {class}");
+                outlined += 1;
+            }
+        }
+    }
+    assert!(outlined > 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--board`: the detector's 140 KB arena overruns a 128 KB Cortex-M4 (exit 4,
+/// the overrun printed), fits a Cortex-M7, where the no_std path gives the
+/// native run's detections; LeNet-5 fits the M4 with the same classes.
+#[test]
+fn board_budgets_and_the_no_std_path() {
+    let det = detector();
+    let out = bin()
+        .args([det.to_str().unwrap(), "sim:scenes", "--board", "cortex-m4"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert!(
+        text.contains("RAM:") && text.contains("OVERRUN by"),
+        "{text}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not fit cortex-m4"));
+    let args = |board: Option<&str>| {
+        let mut a = vec![det.to_str().unwrap().to_string(), "sim:scenes".into()];
+        a.extend(["--frames", "4", "--json"].map(String::from));
+        if let Some(b) = board {
+            a.extend(["--board".to_string(), b.to_string()]);
+        }
+        a
+    };
+    fn strs(v: &[String]) -> Vec<&str> {
+        v.iter().map(|s| s.as_str()).collect()
+    }
+    let (native, _) = run_json(&strs(&args(None)));
+    let (m7, err) = run_json(&strs(&args(Some("cortex-m7"))));
+    assert!(err.contains("fits"), "{err}");
+    assert_eq!(m7[4]["backend"], "no_std board path");
+    for (a, b) in native.iter().zip(&m7).take(4) {
+        assert_eq!(a["detections"], b["detections"]);
+    }
+    let lenet = repo().join("models/lenet5.edge");
+    let l = lenet.to_str().unwrap();
+    let (native, _) = run_json(&[l, "sim:mnist", "--frames", "20", "--json"]);
+    let (m4, _) = run_json(&[
+        l,
+        "sim:mnist",
+        "--frames",
+        "20",
+        "--json",
+        "--board",
+        "cortex-m4",
+    ]);
+    for (a, b) in native.iter().zip(&m4).take(20) {
+        assert_eq!(a["top"][0]["class"], b["top"][0]["class"]);
+    }
+    // A Pi board with no aarch64 build at hand: how to run it, exit 1.
+    let out = bin()
+        .args([l, "sim:mnist", "--board", "rpi4"])
+        .env("CARGO_TARGET_DIR", "/nonexistent-edge-run-target")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("QEMU_CPU=cortex-a72 qemu-aarch64"), "{err}");
 }

@@ -45,6 +45,7 @@ pub mod anchors;
 pub mod boxes;
 pub mod nms;
 pub mod quantized;
+mod record;
 
 pub use anchors::{AnchorLevel, anchor_count, generate_anchors};
 pub use boxes::{Box, CenterBox, decode, encode, iou};

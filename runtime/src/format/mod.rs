@@ -10,6 +10,10 @@
 //! 16      4     meta offset        20  4  meta length   (postcard `Meta`)
 //! 24      4     blob offset (16-aligned)  28  4  blob length (weights, tables)
 //! ```
+//! The metadata section holds the postcard `Meta` record, then, for a
+//! detection model (format 1.2), a `DetectorRecord` (anchors, classes, box
+//! encoding; [`Model::detector`]). Readers ignore bytes after the records they
+//! know, and a section that ends after `Meta` has no detector.
 //! Everything is little-endian. The model is read in place (from flash); its
 //! start must be 4-byte aligned (16 recommended for SIMD loads), every blob buffer
 //! is 16-aligned inside the file. [`Model::parse`] validates every offset,
@@ -24,12 +28,12 @@ pub mod write;
 
 use crate::error::Error;
 use read::{Decode, Reader};
-use schema::{Meta, OpRecord, TensorDesc};
+use schema::{DetectorRecord, Meta, OpRecord, TensorDesc};
 
 pub const MAGIC: [u8; 4] = *b"EDGE";
 pub const VERSION_MAJOR: u16 = 1;
-/// 1: `Op::Nms` (ONNX NonMaxSuppression).
-pub const VERSION_MINOR: u16 = 1;
+/// 1: `Op::Nms` (ONNX NonMaxSuppression). 2: the detector record after `Meta`.
+pub const VERSION_MINOR: u16 = 2;
 pub const HEADER_LEN: usize = 32;
 /// Alignment of blob buffers and of arena offsets.
 pub const ALIGN: usize = 16;
@@ -109,6 +113,7 @@ impl<'a> Iterator for Records<'a> {
 #[derive(Clone, Copy)]
 pub struct Model<'m> {
     meta: Meta<'m>,
+    detector: Option<DetectorRecord<'m>>,
     blob: &'m [u8],
     version_minor: u16,
 }
@@ -145,9 +150,16 @@ impl<'m> Model<'m> {
             return Err(Error::Misaligned);
         }
         let blob = section(bytes, blob_offset, read_u32(bytes, 28)?)?;
-        let meta: Meta<'m> = decode(meta_bytes)?;
+        let mut records = Reader::new(meta_bytes);
+        let meta: Meta<'m> = records.read()?;
+        let detector = if records.rest().is_empty() {
+            None
+        } else {
+            Some(records.read::<DetectorRecord<'m>>()?)
+        };
         let model = Model {
             meta,
+            detector,
             blob,
             version_minor: minor,
         };
@@ -157,6 +169,11 @@ impl<'m> Model<'m> {
 
     pub fn meta(&self) -> &Meta<'m> {
         &self.meta
+    }
+    /// The detector record (anchors, classes, box encoding) of a detection
+    /// model, validated against its input and outputs; `None` for other models.
+    pub fn detector(&self) -> Option<DetectorRecord<'m>> {
+        self.detector
     }
     pub fn name(&self) -> &'m str {
         self.meta.name

@@ -261,6 +261,8 @@ structs! {
     ChannelAffineF32 { outer, channels, inner, scale, shift, input, output, act }
     NmsOp { num_batches, num_classes, num_boxes, center_point_box, max_per_class, iou_threshold, score_threshold, boxes, scores, output }
     LrnF32 { pixels, channels, size, alpha, beta, bias, input, output }
+    AnchorLevelRecord { rows, cols, num_sizes, sizes, num_ratios, ratios }
+    DetectorRecord<'a> { input_size, variances, scores_output, boxes_output, num_classes, classes, num_levels, levels }
 }
 
 enums! {

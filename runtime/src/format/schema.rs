@@ -743,3 +743,46 @@ impl Op {
         }
     }
 }
+
+/// Most anchor sizes, and most aspect ratios, of one detector level.
+pub const MAX_ANCHOR_SHAPES: usize = 8;
+
+/// One feature map of a detector's anchor set (see [`crate::detect::anchors`]):
+/// the first `num_sizes` entries of `sizes` and the first `num_ratios` of
+/// `ratios` are used, the rest are 0.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AnchorLevelRecord {
+    pub rows: u32,
+    pub cols: u32,
+    pub num_sizes: u8,
+    /// Anchor sizes relative to the image side.
+    pub sizes: [f32; MAX_ANCHOR_SHAPES],
+    pub num_ratios: u8,
+    /// Aspect ratios, width / height.
+    pub ratios: [f32; MAX_ANCHOR_SHAPES],
+}
+
+/// What a detection model needs besides its graph to turn its two outputs
+/// into boxes (format 1.2, after [`Meta`] in the metadata section; absent for
+/// other models): an SSD-style head of `scores` `[1, anchors, classes + 1]`
+/// (class 0 the background) and `boxes` `[1, anchors, 4]` (offsets against
+/// each anchor, encoded with `variances`, see [`crate::detect::boxes`]).
+/// [`crate::Model::parse`] checks it against the model's input and outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DetectorRecord<'a> {
+    /// Side of the square input image, in pixels.
+    pub input_size: u32,
+    /// SSD box-encoding variances.
+    pub variances: [f32; 4],
+    /// Output index of `scores`.
+    pub scores_output: u32,
+    /// Output index of `boxes`.
+    pub boxes_output: u32,
+    /// Object classes (background not counted).
+    pub num_classes: u32,
+    /// Record stream of `&str`: the class names.
+    pub classes: &'a [u8],
+    pub num_levels: u32,
+    /// Record stream of [`AnchorLevelRecord`], in head order.
+    pub levels: &'a [u8],
+}

@@ -2,7 +2,7 @@
 //! operator output overlapping its inputs, every operator's geometry consistent
 //! with its buffers (through the same `*_lens` functions the kernels check with).
 
-use super::schema::{Buf, DType, Mem, Op, TensorDesc};
+use super::schema::{Buf, DType, DetectorRecord, Mem, Op, TensorDesc};
 use super::{Model, Records, decode};
 use crate::error::Error;
 use crate::kernels::{binary, conv, copy, fc, lrn, matmul, nms, pool, quantize};
@@ -23,6 +23,52 @@ pub(super) fn validate(model: &Model<'_>) -> Result<(), Error> {
     }
     if n != meta.num_ops {
         return Err(Error::Decode);
+    }
+    if let Some(d) = model.detector() {
+        check_detector(model, &d)?;
+    }
+    Ok(())
+}
+
+/// A detector record agrees with the model: classes and levels as counted,
+/// valid anchor shapes, positive variances, a square input of `input_size`,
+/// and two distinct outputs holding `anchors * (classes + 1)` scores and
+/// `anchors * 4` box offsets.
+fn check_detector(model: &Model<'_>, d: &DetectorRecord<'_>) -> Result<(), Error> {
+    if d.input_size == 0 || !d.variances.iter().all(|v| v.is_finite() && *v > 0.0) {
+        return Err(Error::InvalidParameter);
+    }
+    let mut classes = 0u32;
+    for c in d.classes() {
+        c?;
+        classes = classes.checked_add(1).ok_or(Error::Overflow)?;
+    }
+    let levels = d.levels().try_fold(0u32, |n, l| {
+        l?;
+        n.checked_add(1).ok_or(Error::Overflow)
+    })?;
+    if classes != d.num_classes || levels != d.num_levels {
+        return Err(Error::Decode);
+    }
+    if classes == 0 || levels == 0 {
+        return Err(Error::InvalidParameter);
+    }
+    let anchors = d.anchor_count()?;
+    let input = model.input(0)?;
+    let side = d.input_size;
+    if !matches!(input.shape.dims(), [.., h, w] if *h == side && *w == side) {
+        return Err(Error::BadGeometry);
+    }
+    if d.scores_output == d.boxes_output {
+        return Err(Error::InvalidParameter);
+    }
+    let columns = (classes as usize).checked_add(1).ok_or(Error::Overflow)?;
+    for (index, per_anchor) in [(d.scores_output, columns), (d.boxes_output, 4)] {
+        let out = model.output(index as usize)?;
+        let want = anchors.checked_mul(per_anchor).ok_or(Error::Overflow)?;
+        if out.shape.numel() != Some(want) {
+            return Err(Error::BadGeometry);
+        }
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The `.edge` writer (used by the compiler; needs `alloc`).
 
-use super::schema::{Meta, OpRecord, TensorDesc};
+use super::schema::{AnchorLevelRecord, DetectorRecord, Meta, OpRecord, TensorDesc};
 use super::{ALIGN, HEADER_LEN, MAGIC, VERSION_MAJOR, VERSION_MINOR, checksum};
 use alloc::vec::Vec;
 use serde::Serialize;
@@ -15,6 +15,17 @@ pub struct ModelParts<'a> {
     pub tensors: &'a [TensorDesc<'a>],
     /// Constant data; every blob [`super::schema::Buf`] points into it.
     pub blob: &'a [u8],
+}
+
+/// A detection model's record (see [`DetectorRecord`]), borrowed from the
+/// compiler's data.
+pub struct DetectorParts<'a> {
+    pub input_size: u32,
+    pub variances: [f32; 4],
+    pub scores_output: u32,
+    pub boxes_output: u32,
+    pub classes: &'a [&'a str],
+    pub levels: &'a [AnchorLevelRecord],
 }
 
 /// Errors of the writer.
@@ -43,6 +54,16 @@ fn u32_of(n: usize) -> Result<u32, WriteError> {
 
 /// Serialize a model. The blob is placed at a 16-byte aligned offset.
 pub fn write_model(parts: &ModelParts<'_>) -> Result<Vec<u8>, WriteError> {
+    write_model_with_detector(parts, None)
+}
+
+/// [`write_model`] for a detection model: its [`DetectorRecord`] follows
+/// `Meta` in the metadata section. [`crate::Model::parse`] checks it against
+/// the model's input and outputs.
+pub fn write_model_with_detector(
+    parts: &ModelParts<'_>,
+    detector: Option<&DetectorParts<'_>>,
+) -> Result<Vec<u8>, WriteError> {
     let inputs = stream(parts.inputs)?;
     let outputs = stream(parts.outputs)?;
     let ops = stream(parts.ops)?;
@@ -59,7 +80,23 @@ pub fn write_model(parts: &ModelParts<'_>) -> Result<Vec<u8>, WriteError> {
         num_tensors: u32_of(parts.tensors.len())?,
         tensors: &tensors,
     };
-    let meta = postcard::to_allocvec(&meta).map_err(|_| WriteError::Encode)?;
+    let mut meta = postcard::to_allocvec(&meta).map_err(|_| WriteError::Encode)?;
+    if let Some(d) = detector {
+        let classes = stream(d.classes)?;
+        let levels = stream(d.levels)?;
+        let record = DetectorRecord {
+            input_size: d.input_size,
+            variances: d.variances,
+            scores_output: d.scores_output,
+            boxes_output: d.boxes_output,
+            num_classes: u32_of(d.classes.len())?,
+            classes: &classes,
+            num_levels: u32_of(d.levels.len())?,
+            levels: &levels,
+        };
+        let record = postcard::to_allocvec(&record).map_err(|_| WriteError::Encode)?;
+        meta.extend_from_slice(&record);
+    }
     let meta_offset = HEADER_LEN;
     let blob_offset = (meta_offset + meta.len()).div_ceil(ALIGN) * ALIGN;
     let file_len = blob_offset + parts.blob.len();

@@ -17,6 +17,7 @@
 use edgerun::detect::{
     self, AnchorLevel, Box, Candidate, DecodeConfig, Detection, NmsConfig, QuantizedHead,
 };
+use edgerun::format::schema::{AnchorLevelRecord, MAX_ANCHOR_SHAPES};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelProto;
@@ -139,6 +140,80 @@ impl DetectorSpec {
             .map_err(CompileError::Runtime)?;
         out.truncate(n);
         Ok(out)
+    }
+
+    /// The levels as the `.edge` detector record stores them (at most
+    /// [`MAX_ANCHOR_SHAPES`] sizes and ratios per level).
+    pub fn level_records(&self) -> Result<Vec<AnchorLevelRecord>> {
+        self.check()?;
+        let fill = |v: &[f32], what: &str| -> Result<(u8, [f32; MAX_ANCHOR_SHAPES])> {
+            let mut out = [0.0; MAX_ANCHOR_SHAPES];
+            if v.len() > MAX_ANCHOR_SHAPES {
+                return Err(CompileError::invalid(format!(
+                    "detector spec: {} anchor {what} in a level, .edge holds at most {MAX_ANCHOR_SHAPES}",
+                    v.len()
+                )));
+            }
+            for (o, x) in out.iter_mut().zip(v) {
+                *o = *x;
+            }
+            Ok((v.len() as u8, out))
+        };
+        self.levels
+            .iter()
+            .map(|l| {
+                let (num_sizes, sizes) = fill(&l.sizes, "sizes")?;
+                let (num_ratios, ratios) = fill(&l.ratios, "ratios")?;
+                Ok(AnchorLevelRecord {
+                    rows: l.rows,
+                    cols: l.cols,
+                    num_sizes,
+                    sizes,
+                    num_ratios,
+                    ratios,
+                })
+            })
+            .collect()
+    }
+
+    /// The spec stored in a `.edge` model (its detector record, the output
+    /// names from its output descriptors), `None` for a model that is not a
+    /// detector.
+    pub fn from_edge(model: &edgerun::Model<'_>) -> Result<Option<Self>> {
+        let Some(d) = model.detector() else {
+            return Ok(None);
+        };
+        let rt = CompileError::Runtime;
+        let classes = d
+            .classes()
+            .map(|c| c.map(String::from))
+            .collect::<core::result::Result<Vec<_>, _>>()
+            .map_err(rt)?;
+        let levels = d
+            .levels()
+            .map(|l| {
+                let l = l?;
+                let level = l.level();
+                Ok(LevelSpec {
+                    rows: l.rows,
+                    cols: l.cols,
+                    sizes: level.sizes.to_vec(),
+                    ratios: level.ratios.to_vec(),
+                })
+            })
+            .collect::<core::result::Result<Vec<_>, edgerun::Error>>()
+            .map_err(rt)?;
+        let name = |i: u32| model.output(i as usize).map(|o| o.name.to_string());
+        let spec = DetectorSpec {
+            input_size: d.input_size,
+            classes,
+            variances: d.variances,
+            levels,
+            scores_output: name(d.scores_output).map_err(rt)?,
+            boxes_output: name(d.boxes_output).map_err(rt)?,
+        };
+        spec.check()?;
+        Ok(Some(spec))
     }
 
     pub fn to_json(&self) -> String {

@@ -221,7 +221,33 @@ pub fn compile_model(model: &ModelProto, opts: &CompileOptions) -> Result<Compil
     } else {
         graph.name.clone()
     };
-    let bytes = lw.finish(&outputs, &inputs, &name)?;
+    // A detector's anchors and classes go into the file, with its two
+    // outputs by index among the graph's outputs.
+    let spec = detector::DetectorSpec::from_model(model)?;
+    let levels = spec.as_ref().map(|s| s.level_records()).transpose()?;
+    let classes: Vec<&str> = spec
+        .iter()
+        .flat_map(|s| s.classes.iter().map(String::as_str))
+        .collect();
+    let out_index = |name: &str| -> Result<u32> {
+        let i = outputs
+            .iter()
+            .position(|(n, _)| n == name)
+            .ok_or_else(|| CompileError::invalid(format!("detector: no output '{name}'")))?;
+        u32::try_from(i).map_err(|_| CompileError::invalid("detector: output index"))
+    };
+    let parts = match (&spec, &levels) {
+        (Some(s), Some(levels)) => Some(edgerun::format::write::DetectorParts {
+            input_size: s.input_size,
+            variances: s.variances,
+            scores_output: out_index(&s.scores_output)?,
+            boxes_output: out_index(&s.boxes_output)?,
+            classes: &classes,
+            levels,
+        }),
+        _ => None,
+    };
+    let bytes = lw.finish(&outputs, &inputs, &name, parts.as_ref())?;
     let aligned = edgerun::format::write::AlignedBytes::new(&bytes);
     let parsed = edgerun::Model::parse(&aligned).map_err(CompileError::Runtime)?;
     let arena_bytes = parsed.arena_bytes();

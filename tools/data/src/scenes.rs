@@ -135,6 +135,11 @@ impl GtBox {
     }
 }
 
+/// Seed of the detection test scenes (MNIST-test digits): `edge-tools eval
+/// DETECTOR --data scenes-test` and `edge-run ... sim:scenes` replay scenes
+/// `0..N` of this stream.
+pub const TEST_SEED: u64 = 20_261_128;
+
 /// `size * size` grayscale, row-major, MNIST polarity (ink bright on dark).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scene {

@@ -105,7 +105,9 @@ pub fn scenes_spec(spec: &str) -> Result<Option<usize>> {
     Ok(Some(n))
 }
 
-/// The detector's mAP on `count` test scenes, run on the native runtime.
+/// The detector's mAP on `count` test scenes: an ONNX detector (its spec in
+/// the metadata) on the native runtime (compiled on load) or tract, or a
+/// `.edge` one (its spec in the detector record) on the native runtime.
 pub fn eval_detector(
     model: &Path,
     count: usize,
@@ -113,16 +115,21 @@ pub fn eval_detector(
     engine: EngineKind,
 ) -> Result<MapReport> {
     let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
-    let proto = edgerun_compiler::load_model(&bytes)?;
-    let spec = DetectorSpec::from_model(&proto)?.with_context(|| {
+    let not_detector = || {
         format!(
-            "{} is not a detector (no '{}' metadata); --data scenes-test needs one",
+            "{} is not a detector (no '{}' metadata or .edge detector record); --data scenes-test needs one",
             model.display(),
             edgerun_compiler::detector::METADATA_KEY
         )
-    })?;
-    let mut host = Engine::from_proto(&proto, engine)
+    };
+    let is_edge = bytes.starts_with(&edgerun::format::MAGIC);
+    let mut host = Engine::load(&bytes, is_edge, engine)
         .with_context(|| format!("loading {}", model.display()))?;
+    let spec = match &host {
+        Engine::Native(h) if is_edge => DetectorSpec::from_edge(&h.model()?)?,
+        _ => DetectorSpec::from_model(&edgerun_compiler::load_model(&bytes)?)?,
+    }
+    .with_context(not_detector)?;
     let (si, bi) = (
         host.output_index(&spec.scores_output)?,
         host.output_index(&spec.boxes_output)?,

@@ -672,6 +672,7 @@ impl<'g> Lowerer<'g> {
         outputs: &[(String, PhysId)],
         inputs: &[(String, PhysId)],
         name: &str,
+        detector: Option<&edgerun::format::write::DetectorParts<'_>>,
     ) -> Result<Vec<u8>> {
         let items: Vec<plan::Item> = self
             .storages
@@ -766,7 +767,8 @@ impl<'g> Lowerer<'g> {
             tensors: &all,
             blob: &self.blob,
         };
-        edgerun::format::write::write_model(&parts).map_err(CompileError::Write)
+        edgerun::format::write::write_model_with_detector(&parts, detector)
+            .map_err(CompileError::Write)
     }
 }
 

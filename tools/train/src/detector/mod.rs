@@ -40,7 +40,7 @@ pub const CLASSES: usize = 10;
 /// Seed of the test scenes (`edge-tools eval --data scenes-test`, and the
 /// per-epoch score while training): scene `i` is `render_scene(test split,
 /// default config, TEST_SEED, i)`.
-pub const TEST_SEED: u64 = 20_261_128;
+pub const TEST_SEED: u64 = edgerun_data::scenes::TEST_SEED;
 /// SSD's box-encoding variances.
 pub const VARIANCES: [f32; 4] = [0.1, 0.1, 0.2, 0.2];
 
