@@ -87,6 +87,17 @@ struct Cli {
     report: Option<PathBuf>,
 }
 
+/// The kernels a board simulation runs: the firmware's set (`FLOAT`: the f32
+/// kernels too, as `AllKernels`; else only the int8 ones, as
+/// `QuantizedKernels`), with the int8 conv and fully connected operators on
+/// their scalar reference twins, whose bytes every board's SIMD twin matches
+/// (`runtime/tests/determinism.rs`).
+struct BoardKernels<const FLOAT: bool>;
+impl<const F: bool> edgerun::KernelSet for BoardKernels<F> {
+    const FLOAT: bool = F;
+    const SIMD: bool = false;
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum BackendKind {
     Auto,
@@ -279,9 +290,9 @@ fn infer(b: &mut Backend, x: &Tensor, timer: Option<&mut OpTimer>) -> Result<Vec
             }
             input.copy_from_slice(&x);
             if *float {
-                interp.invoke_with_kernels::<edgerun::AllKernels>(&mut edgerun::NoHook)?;
+                interp.invoke_with_kernels::<BoardKernels<true>>(&mut edgerun::NoHook)?;
             } else {
-                interp.invoke_with_kernels::<edgerun::QuantizedKernels>(&mut edgerun::NoHook)?;
+                interp.invoke_with_kernels::<BoardKernels<false>>(&mut edgerun::NoHook)?;
             }
             (0..model.num_outputs())
                 .map(|i| Ok(interp.output_f32(i)?.to_vec()))
