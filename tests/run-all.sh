@@ -56,6 +56,8 @@ step "firmware: format, clippy (host and Cortex-M), host tests of the app"
 (cd firmware && cargo test -p edgerun-fw-app --features codegen)
 (cd firmware/qemu-mps2-an386 && cargo clippy --release --all-targets -- -D warnings)
 (cd firmware/stm32f746g-disco && cargo clippy --release -- -D warnings)
+# The real board must also build and link (it runs only on hardware).
+(cd firmware/stm32f746g-disco && cargo build --release)
 
 step "firmware in QEMU (Cortex-M4F): bit-exact against the host, HardFault exits"
 bash firmware/run-qemu.sh

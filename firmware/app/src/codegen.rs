@@ -343,7 +343,9 @@ fn check_golden(
     let frames: usize = fields.next().and_then(|f| f.parse().ok()).ok_or_else(bad)?;
     let Some(prefix) = expected.get(..frames * output_bytes) else {
         // EDGERUN_FW_FRAMES below the golden count: nothing to compare.
-        std::println!("cargo:warning={name}: fewer than {frames} frames baked, determinism not checked");
+        std::println!(
+            "cargo:warning={name}: fewer than {frames} frames baked, determinism not checked"
+        );
         return Ok(());
     };
     let mut h = edgerun::digest::Fnv1a::new();
