@@ -10,6 +10,7 @@ use edge_run::board;
 use edge_run::camera::{self, Reconnect};
 use edge_run::{Latencies, preprocess, source};
 use edgerun_compiler::detector::{DetectorSpec, PixelDetection, PostConfig};
+use edgerun_compiler::engine::TractModel;
 use edgerun_compiler::{CompileError, Tensor, host::HostModel};
 use edgerun_data::map::{self, GroundTruth, Prediction};
 use edgerun_report::host::{self, OpTimer};
@@ -115,7 +116,7 @@ enum Backend {
         /// The model has f32 operators: `AllKernels`, else `QuantizedKernels`.
         float: bool,
     },
-    Tract(std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>),
+    Tract(TractModel),
 }
 
 struct Loaded {
@@ -150,49 +151,6 @@ impl Det {
             spec,
         })
     }
-}
-
-fn onnx_input_shape(m: &edgerun_compiler::ModelProto) -> Result<Vec<usize>> {
-    let g = m.graph.as_ref().context("the model has no graph")?;
-    let init: std::collections::HashSet<&str> =
-        g.initializer.iter().map(|t| t.name.as_str()).collect();
-    let input = g
-        .input
-        .iter()
-        .find(|i| !init.contains(i.name.as_str()))
-        .context("the model has no input")?;
-    use tract_onnx::pb::{tensor_shape_proto::dimension::Value, type_proto};
-    let Some(type_proto::Value::TensorType(t)) =
-        input.r#type.as_ref().and_then(|t| t.value.as_ref())
-    else {
-        bail!("the input is not a tensor");
-    };
-    let dims = t
-        .shape
-        .as_ref()
-        .context("the input has no shape")?
-        .dim
-        .iter();
-    Ok(dims
-        .map(|d| match d.value {
-            Some(Value::DimValue(v)) if v > 0 => v as usize,
-            _ => 1,
-        })
-        .collect())
-}
-
-fn load_tract(path: &PathBuf, shape: &[usize]) -> Result<Backend> {
-    use tract_onnx::prelude::*;
-    let model = tract_onnx::onnx()
-        .model_for_path(path)
-        .map_err(|e| anyhow::anyhow!("tract: {e}"))?
-        .with_input_fact(0, f32::fact(shape).into())
-        .map_err(|e| anyhow::anyhow!("tract: {e}"))?
-        .into_optimized()
-        .map_err(|e| anyhow::anyhow!("tract: {e}"))?
-        .into_runnable()
-        .map_err(|e| anyhow::anyhow!("tract: {e}"))?;
-    Ok(Backend::Tract(model))
 }
 
 /// A native model, its input shape and, for a detector, its post-processing
@@ -231,22 +189,22 @@ fn load(path: &PathBuf, kind: BackendKind, quiet: bool) -> Result<Loaded> {
         return native(HostModel::new(&bytes)?, None);
     }
     let proto = edgerun_compiler::load_model(&bytes)?;
-    let shape = onnx_input_shape(&proto)?;
     let spec = DetectorSpec::from_model(&proto)?;
     let graph_outputs: Vec<String> = proto
         .graph
         .iter()
         .flat_map(|g| g.output.iter().map(|o| o.name.clone()))
         .collect();
-    let tract = |shape: Vec<usize>, spec: Option<DetectorSpec>| -> Result<Loaded> {
+    let tract = |spec: Option<DetectorSpec>| -> Result<Loaded> {
+        let model = TractModel::new(&proto)?;
         Ok(Loaded {
-            backend: load_tract(path, &shape)?,
-            shape,
+            shape: model.input_shape(0)?,
+            backend: Backend::Tract(model),
             det: spec.map(|s| Det::new(s, &graph_outputs)).transpose()?,
         })
     };
     if kind == BackendKind::Tract {
-        return tract(shape, spec);
+        return tract(spec);
     }
     match edgerun_compiler::compile_model(&proto, &Default::default()) {
         Ok(c) => native(HostModel::new(&c.bytes)?, spec),
@@ -256,7 +214,7 @@ fn load(path: &PathBuf, kind: BackendKind, quiet: bool) -> Result<Loaded> {
                     "note: the native runtime cannot run this model ({e}); falling back to tract"
                 );
             }
-            tract(shape, spec)
+            tract(spec)
         }
         Err(e) => Err(e.into()),
     }
@@ -298,21 +256,11 @@ fn infer(b: &mut Backend, x: &Tensor, timer: Option<&mut OpTimer>) -> Result<Vec
                 .map(|i| Ok(interp.output_f32(i)?.to_vec()))
                 .collect()
         }
-        Backend::Tract(m) => {
-            use tract_onnx::prelude::*;
-            let t = tract_ndarray::ArrayD::from_shape_vec(x.shape.clone(), x.to_f32())?;
-            let out = m
-                .run(tvec!(t.into_tensor().into()))
-                .map_err(|e| anyhow::anyhow!("tract: {e}"))?;
-            out.iter()
-                .map(|o| {
-                    let v = o
-                        .to_plain_array_view::<f32>()
-                        .map_err(|e| anyhow::anyhow!("tract: {e}"))?;
-                    Ok(v.iter().copied().collect())
-                })
-                .collect()
-        }
+        Backend::Tract(m) => Ok(m
+            .run(std::slice::from_ref(x))?
+            .iter()
+            .map(Tensor::to_f32)
+            .collect()),
     }
 }
 

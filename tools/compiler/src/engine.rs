@@ -88,6 +88,14 @@ impl TractModel {
         })
     }
 
+    /// Static shape of input `i` (batch 1).
+    pub fn input_shape(&self, i: usize) -> Result<Vec<usize>> {
+        self.inputs
+            .get(i)
+            .cloned()
+            .ok_or_else(|| CompileError::invalid(format!("the model has no input {i}")))
+    }
+
     /// Run once on f32 inputs; every output comes back as f32.
     pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         if inputs.len() != self.inputs.len() {
@@ -167,11 +175,7 @@ impl Engine {
                 .iter()
                 .map(|&d| d as usize)
                 .collect()),
-            Engine::Tract(t) => t
-                .inputs
-                .get(i)
-                .cloned()
-                .ok_or_else(|| CompileError::invalid(format!("the model has no input {i}"))),
+            Engine::Tract(t) => t.input_shape(i),
         }
     }
 
