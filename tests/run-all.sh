@@ -16,6 +16,8 @@ cargo fmt --all -- --check
 
 step "clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
+# The compiler and edge-run without tract (the aarch64 edge-run build).
+cargo clippy -p edgerun-compiler -p edge-run --no-default-features --all-targets -- -D warnings
 
 step "runtime builds for Cortex-M4F with no allocator (no default features)"
 cargo build -p edgerun-runtime --target thumbv7em-none-eabihf --no-default-features --release
@@ -39,8 +41,14 @@ QEMU_CPU=cortex-a72 EDGERUN_REQUIRE_TWINS=neon EDGERUN_EXPECT_SKIP=sdot \
 QEMU_CPU=cortex-a76 EDGERUN_REQUIRE_TWINS=neon,sdot \
   cargo test -p edgerun-runtime --features std --target aarch64-unknown-linux-gnu
 
+step "edge-run cross-built for a Raspberry Pi (aarch64, native runtime without tract) and tested under qemu-aarch64"
+# Its CLI tests spawn the binary: through qemu-aarch64 too (EDGE_RUN_TEST_RUNNER).
+QEMU_CPU=cortex-a72 EDGE_RUN_TEST_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+  cargo test -p edge-run --no-default-features --target aarch64-unknown-linux-gnu
+
 step "tests (unit, property, conformance, integration)"
-cargo test --workspace
+# edge-run's `--board rpi4` test runs the aarch64 build just made.
+EDGE_RUN_REQUIRE_AARCH64=1 cargo test --workspace
 
 step "ONNX node conformance through the CLI"
 # The binary `cargo test` just built for tools/edge-tools/tests/cli.rs (a

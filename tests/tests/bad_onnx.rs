@@ -62,8 +62,8 @@ fn every_byte_corruption_is_handled() {
 
 #[test]
 fn absurd_dimensions_are_errors() {
-    use tract_onnx::pb::tensor_shape_proto::dimension::Value;
-    use tract_onnx::pb::type_proto;
+    use edgerun_compiler::pb::tensor_shape_proto::dimension::Value;
+    use edgerun_compiler::pb::type_proto;
     let m = edgerun_compiler::load_model(&case("onnx-qdq/float/cnn_bn.onnx")).unwrap();
     for dims in [
         [1i64 << 40, 1, 1 << 40, 28],

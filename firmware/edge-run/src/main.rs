@@ -208,6 +208,12 @@ fn load(path: &PathBuf, kind: BackendKind, quiet: bool) -> Result<Loaded> {
     }
     match edgerun_compiler::compile_model(&proto, &Default::default()) {
         Ok(c) => native(HostModel::new(&c.bytes)?, spec),
+        Err(e @ CompileError::Unsupported { .. })
+            if kind == BackendKind::Auto && !edgerun_compiler::engine::TRACT_AVAILABLE =>
+        {
+            Err(anyhow::Error::new(e)
+                .context("the native runtime cannot run this model, and this build has no tract fallback (feature `tract`)"))
+        }
         Err(e @ CompileError::Unsupported { .. }) if kind == BackendKind::Auto => {
             if !quiet {
                 eprintln!(
@@ -308,6 +314,16 @@ fn run(cli: Cli) -> Result<i32> {
     if let Some(name) = &cli.board {
         let board = board::board(name)?;
         match board.kind {
+            // On an aarch64 machine (a Pi, or qemu-aarch64 as one) the board
+            // is this machine.
+            board::Kind::Pi if cfg!(target_arch = "aarch64") => {
+                if !cli.quiet {
+                    eprintln!(
+                        "{}: this machine is aarch64: running natively ({} kernels chosen at run time)",
+                        board.name, board.cpu
+                    );
+                }
+            }
             board::Kind::Pi => {
                 // The same command, less --board, on the aarch64 build.
                 let mut args: Vec<String> = Vec::new();

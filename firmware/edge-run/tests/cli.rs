@@ -3,8 +3,20 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The binary under test. Cross-tested (aarch64 under qemu-aarch64, see
+/// tests/run-all.sh), a child process needs the emulator too: the command in
+/// `EDGE_RUN_TEST_RUNNER`, e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu`.
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_edge-run"))
+    let exe = env!("CARGO_BIN_EXE_edge-run");
+    match std::env::var("EDGE_RUN_TEST_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut words = runner.split_whitespace();
+            let mut c = Command::new(words.next().unwrap_or_default());
+            c.args(words).arg(exe);
+            c
+        }
+        _ => Command::new(exe),
+    }
 }
 
 fn repo() -> PathBuf {
@@ -15,25 +27,12 @@ fn model() -> PathBuf {
     repo().join("tests/onnx-qdq/float/cnn_bn.onnx")
 }
 
-fn json_lines(args: &[&str]) -> Vec<serde_json::Value> {
-    let out = bin().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
+#[cfg(feature = "tract")]
 #[test]
 fn json_schema_and_native_tract_agreement() {
     let m = model();
     let m = m.to_str().unwrap();
-    let native = json_lines(&[
+    let native = run_json(&[
         m,
         "sim:mnist",
         "--frames",
@@ -41,8 +40,9 @@ fn json_schema_and_native_tract_agreement() {
         "--json",
         "--backend",
         "native",
-    ]);
-    let tract = json_lines(&[
+    ])
+    .0;
+    let tract = run_json(&[
         m,
         "sim:mnist",
         "--frames",
@@ -50,7 +50,8 @@ fn json_schema_and_native_tract_agreement() {
         "--json",
         "--backend",
         "tract",
-    ]);
+    ])
+    .0;
     assert_eq!(native.len(), 41);
     for (a, b) in native.iter().zip(&tract).take(40) {
         for key in ["frame", "source", "latency_ms", "top", "label"] {
@@ -227,6 +228,9 @@ fn report_times_every_operator_over_the_frames() {
     std::fs::remove_dir_all(&dir).unwrap();
 
     // tract has no per-operator hook: refused, before any frame.
+    if !cfg!(feature = "tract") {
+        return;
+    }
     let o = bin()
         .args([model().to_str().unwrap(), "--backend", "tract", "--report"])
         .arg(dir.join("t.json"))
@@ -335,6 +339,7 @@ fn detector_on_sim_scenes_matches_the_library_and_its_map() {
 
 /// The float detector on tract and on the native runtime: the same confident
 /// boxes.
+#[cfg(feature = "tract")]
 #[test]
 fn detector_backends_agree() {
     let m = repo().join("models/detector.onnx");
@@ -484,6 +489,23 @@ fn board_budgets_and_the_no_std_path() {
     for (a, b) in native.iter().zip(&m4).take(20) {
         assert_eq!(a["top"][0]["class"], b["top"][0]["class"]);
     }
+    if cfg!(target_arch = "aarch64") {
+        // The Pi is this machine: it runs natively, with the same answers.
+        let (pi, err) = run_json(&[
+            l,
+            "sim:mnist",
+            "--frames",
+            "20",
+            "--json",
+            "--board",
+            "rpi4",
+        ]);
+        assert!(err.contains("this machine is aarch64"), "{err}");
+        for (a, b) in native.iter().zip(&pi).take(20) {
+            assert_eq!(a["top"], b["top"]);
+        }
+        return;
+    }
     // A Pi board with no aarch64 build at hand: how to run it, exit 1.
     let out = bin()
         .args([l, "sim:mnist", "--board", "rpi4"])
@@ -493,4 +515,45 @@ fn board_budgets_and_the_no_std_path() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("QEMU_CPU=cortex-a72 qemu-aarch64"), "{err}");
+}
+
+/// `--board rpi4` on x86 runs the aarch64 build (tests/run-all.sh builds it
+/// first and sets `EDGE_RUN_REQUIRE_AARCH64`) under qemu-aarch64 as a
+/// Cortex-A72: the same top classes as the native x86 run.
+#[test]
+fn pi_board_runs_the_aarch64_build_under_qemu() {
+    if cfg!(target_arch = "aarch64") {
+        return;
+    }
+    let built = repo().join("target/aarch64-unknown-linux-gnu/debug/edge-run");
+    if !built.exists() {
+        assert!(
+            std::env::var_os("EDGE_RUN_REQUIRE_AARCH64").is_none(),
+            "{} is missing",
+            built.display()
+        );
+        eprintln!("skipped: no aarch64 build of edge-run");
+        return;
+    }
+    let lenet = repo().join("models/lenet5.edge");
+    let l = lenet.to_str().unwrap();
+    let args = [l, "sim:mnist", "--frames", "10", "--json"];
+    let (native, _) = run_json(&args);
+    let out = bin()
+        .args(args)
+        .args(["--board", "rpi4"])
+        .env("CARGO_TARGET_DIR", repo().join("target"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("under qemu-aarch64 as a Cortex-A72"), "{err}");
+    let pi: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(pi.len(), native.len());
+    for (a, b) in native.iter().zip(&pi).take(10) {
+        assert_eq!(a["top"], b["top"]);
+    }
 }

@@ -243,7 +243,7 @@ impl DetectorSpec {
         model.metadata_props.retain(|p| p.key != METADATA_KEY);
         model
             .metadata_props
-            .push(tract_onnx::pb::StringStringEntryProto {
+            .push(crate::pb::StringStringEntryProto {
                 key: METADATA_KEY.into(),
                 value: self.to_json(),
             });

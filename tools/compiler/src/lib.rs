@@ -17,19 +17,25 @@ pub mod engine;
 pub mod error;
 pub mod host;
 mod lower;
+/// ONNX's protobuf messages (prost), generated from the onnx.proto that PyPI
+/// onnx 1.23.2 ships by `tools/scripts/gen_onnx_pb.sh`.
+#[allow(clippy::all, clippy::pedantic, missing_docs, rustdoc::all)]
+pub mod pb {
+    include!("pb/onnx.rs");
+}
 pub mod plan;
 pub mod quantize;
 pub mod tensor;
 
+/// The ONNX protobuf model type.
+pub use crate::pb::ModelProto;
 pub use error::{CompileError, Result};
 pub use lower::{CompileOptions, Layout};
 pub use tensor::{Data, ElemType, Tensor};
-/// The ONNX protobuf model type (tract-onnx's prost types).
-pub use tract_onnx::pb::ModelProto;
 
+use crate::pb::{ValueInfoProto, type_proto};
 use lower::{Lowerer, rt_dtype};
 use prost::Message;
-use tract_onnx::pb::{ValueInfoProto, type_proto};
 
 /// A compiled model.
 #[derive(Debug, Clone)]
@@ -72,14 +78,15 @@ fn value_type(v: &ValueInfoProto) -> Result<(ElemType, Vec<usize>)> {
             s.dim
                 .iter()
                 .map(|d| match &d.value {
-                    Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(x))
+                    Some(crate::pb::tensor_shape_proto::dimension::Value::DimValue(x))
                         if *x >= 0 =>
                     {
                         Ok(*x as usize)
                     }
                     // Symbolic (batch) dimensions are compiled as 1.
-                    Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimParam(_))
-                    | None => Ok(1),
+                    Some(crate::pb::tensor_shape_proto::dimension::Value::DimParam(_)) | None => {
+                        Ok(1)
+                    }
                     Some(_) => Err(CompileError::invalid(format!(
                         "'{}' has a negative dimension",
                         v.name

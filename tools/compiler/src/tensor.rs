@@ -1,7 +1,7 @@
 //! Compile-time tensors (constants, test data) and ONNX TensorProto conversion.
 
 use crate::error::{CompileError, Result};
-use tract_onnx::pb::{TensorProto, tensor_proto::DataType};
+use crate::pb::{TensorProto, tensor_proto::DataType};
 
 /// ONNX element types edgerun knows by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,7 +222,7 @@ fn from_raw<T, const N: usize>(
 
 /// Decode an ONNX TensorProto (raw_data or typed fields).
 pub fn from_proto(t: &TensorProto) -> Result<Tensor> {
-    if t.data_location == Some(1) || !t.external_data.is_empty() {
+    if t.data_location == 1 || !t.external_data.is_empty() {
         return Err(CompileError::invalid(format!(
             "tensor '{}' uses external data, which edgerun does not read",
             t.name

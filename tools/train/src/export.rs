@@ -8,12 +8,12 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 use burn_onnx::export::{AxisSpec, InputSpec, OnnxExporter};
 use edgerun_compiler::host::HostModel;
+use edgerun_compiler::pb::{NodeProto, TensorProto};
 use edgerun_compiler::{CompileOptions, ModelProto};
 use edgerun_data::mnist::PIXELS;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use tract_onnx::pb::{NodeProto, TensorProto};
 
 use crate::error::{Result, TrainError};
 use crate::models::Net;
@@ -134,7 +134,8 @@ fn rename_boundary(proto: &mut ModelProto) -> Result<()> {
 
 /// The integer values of a 1-D (or scalar) int64 initializer.
 fn int64_values(t: &TensorProto) -> Option<Vec<i64>> {
-    if t.data_type != tract_onnx::pb::tensor_proto::DataType::Int64 as i32 || t.dims.len() > 1 {
+    if t.data_type != edgerun_compiler::pb::tensor_proto::DataType::Int64 as i32 || t.dims.len() > 1
+    {
         return None;
     }
     if !t.int64_data.is_empty() {
@@ -229,7 +230,7 @@ fn fold_batch_reshapes(proto: &mut ModelProto) -> Result<()> {
         new_inits.push(TensorProto {
             name: name.clone(),
             dims: vec![shape.len() as i64],
-            data_type: tract_onnx::pb::tensor_proto::DataType::Int64 as i32,
+            data_type: edgerun_compiler::pb::tensor_proto::DataType::Int64 as i32,
             raw_data: shape.iter().flat_map(|v| v.to_le_bytes()).collect(),
             ..Default::default()
         });
@@ -334,20 +335,22 @@ pub fn describe(onnx: &[u8]) -> Result<String> {
     let graph = proto
         .graph
         .ok_or_else(|| TrainError::Export("no graph".into()))?;
-    let shape = |v: &tract_onnx::pb::ValueInfoProto| -> String {
-        use tract_onnx::pb::tensor_shape_proto::dimension::Value;
+    let shape = |v: &edgerun_compiler::pb::ValueInfoProto| -> String {
+        use edgerun_compiler::pb::tensor_shape_proto::dimension::Value;
         let dims = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
-            Some(tract_onnx::pb::type_proto::Value::TensorType(t)) => t.shape.as_ref().map(|s| {
-                s.dim
-                    .iter()
-                    .map(|d| match &d.value {
-                        Some(Value::DimValue(x)) => x.to_string(),
-                        Some(Value::DimParam(p)) => p.clone(),
-                        None => "?".into(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(",")
-            }),
+            Some(edgerun_compiler::pb::type_proto::Value::TensorType(t)) => {
+                t.shape.as_ref().map(|s| {
+                    s.dim
+                        .iter()
+                        .map(|d| match &d.value {
+                            Some(Value::DimValue(x)) => x.to_string(),
+                            Some(Value::DimParam(p)) => p.clone(),
+                            None => "?".into(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+            }
             _ => None,
         };
         format!("{}[{}]", v.name, dims.unwrap_or_default())

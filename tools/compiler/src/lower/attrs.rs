@@ -1,8 +1,8 @@
 //! Attribute access on ONNX nodes.
 
 use crate::error::CompileError;
+use crate::pb::NodeProto;
 use crate::tensor::{Tensor, from_proto};
-use tract_onnx::pb::NodeProto;
 
 pub(crate) trait NodeExt {
     fn unsupported(&self, reason: impl Into<String>) -> CompileError;

@@ -16,12 +16,12 @@ mod quantized;
 mod shape_ops;
 
 use crate::error::{CompileError, Result};
+use crate::pb::{GraphProto, NodeProto};
 use crate::plan;
 use crate::tensor::{Data, ElemType, Tensor};
 use attrs::NodeExt;
 use edgerun::format::schema::*;
 use std::collections::{HashMap, HashSet};
-use tract_onnx::pb::{GraphProto, NodeProto};
 
 /// Physical layout of a runtime tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

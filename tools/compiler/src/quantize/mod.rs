@@ -9,12 +9,12 @@ pub mod ranges;
 
 use crate::error::{CompileError, Result};
 use crate::host::HostModel;
+use crate::pb::attribute_proto::AttributeType;
+use crate::pb::{AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto};
 use crate::tensor::{Data, Tensor, from_proto, to_proto};
 use crate::{CompileOptions, compile_model};
 use ranges::{Histogram, Method, choose};
 use std::collections::{HashMap, HashSet};
-use tract_onnx::pb::attribute_proto::AttributeType;
-use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto};
 
 /// Quantizer settings.
 #[derive(Debug, Clone)]

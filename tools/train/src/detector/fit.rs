@@ -19,14 +19,14 @@ use burn_onnx::export::OnnxExporter;
 use edgerun::detect::Box;
 use edgerun_compiler::ModelProto;
 use edgerun_compiler::detector::{DetectorSpec, PostConfig};
+use edgerun_compiler::pb::attribute_proto::AttributeType;
+use edgerun_compiler::pb::{AttributeProto, NodeProto, TensorProto, ValueInfoProto};
 use edgerun_data::map::{self, GroundTruth, MapReport, Prediction};
 use edgerun_data::mnist::Split;
 use edgerun_data::rng::SplitMix64;
 use edgerun_data::scenes::{self, Scene, SceneConfig};
 use prost::Message;
 use serde::{Deserialize, Serialize};
-use tract_onnx::pb::attribute_proto::AttributeType;
-use tract_onnx::pb::{AttributeProto, NodeProto, TensorProto, ValueInfoProto};
 
 use super::label::{AnchorTarget, Truth, label_anchors};
 use super::{CLASSES, Detector, SIZE, default_spec, images_tensor};
@@ -453,13 +453,13 @@ fn node(
 }
 
 fn float_value(name: &str, dims: &[i64]) -> ValueInfoProto {
-    use tract_onnx::pb::tensor_shape_proto::{Dimension, dimension};
-    use tract_onnx::pb::{TensorShapeProto, TypeProto, type_proto};
+    use edgerun_compiler::pb::tensor_shape_proto::{Dimension, dimension};
+    use edgerun_compiler::pb::{TensorShapeProto, TypeProto, type_proto};
     ValueInfoProto {
         name: name.into(),
         r#type: Some(TypeProto {
             value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: tract_onnx::pb::tensor_proto::DataType::Float as i32,
+                elem_type: edgerun_compiler::pb::tensor_proto::DataType::Float as i32,
                 shape: Some(TensorShapeProto {
                     dim: dims
                         .iter()
@@ -542,7 +542,7 @@ fn finish_graph(proto: &mut ModelProto, spec: &DetectorSpec) -> Result<()> {
         graph.initializer.push(TensorProto {
             name: name.into(),
             dims: vec![3],
-            data_type: tract_onnx::pb::tensor_proto::DataType::Int64 as i32,
+            data_type: edgerun_compiler::pb::tensor_proto::DataType::Int64 as i32,
             raw_data: [1i64, -1, cols]
                 .iter()
                 .flat_map(|v| v.to_le_bytes())
