@@ -14,6 +14,8 @@ use edgerun_compiler::engine::TractModel;
 use edgerun_compiler::{CompileError, Tensor, host::HostModel};
 use edgerun_data::map::{self, GroundTruth, Prediction};
 use edgerun_report::host::{self, OpTimer};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -303,6 +305,22 @@ enum Outcome {
     Boxes(Vec<PixelDetection>),
 }
 
+/// A progress bar on stderr for a finite run whose frames print nothing on
+/// a terminal (`--quiet`, `--json`, or stdout redirected); hidden otherwise,
+/// and whenever stderr is not a terminal.
+fn progress_bar(frames: usize, wanted: bool) -> ProgressBar {
+    if !wanted || frames == usize::MAX || !std::io::stderr().is_terminal() {
+        return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+    }
+    let bar = ProgressBar::new(frames as u64);
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:30} {pos}/{len} frames  {per_sec}  {msg}  eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
 fn run(cli: Cli) -> Result<i32> {
     let mut loaded = match load(&cli.model, cli.backend, cli.quiet || cli.json) {
         Ok(l) => l,
@@ -434,6 +452,12 @@ fn run(cli: Cli) -> Result<i32> {
     let (mut errors, mut correct, mut labelled) = (0usize, 0usize, 0usize);
     let (mut gts, mut preds) = (Vec::new(), Vec::new());
     let mut shown_boxes = 0usize;
+    let bar = progress_bar(
+        limit,
+        cli.quiet || cli.json || !std::io::stdout().is_terminal(),
+    );
+    // Messages go around the bar (a hidden bar prints them as they are).
+    let warn = |msg: String| bar.suspend(|| eprintln!("{msg}"));
     let start = Instant::now();
     let mut i = 0;
     while i < limit {
@@ -443,7 +467,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(f) => f,
             Err(e) => {
                 errors += 1;
-                eprintln!("skipped frame {}: {e:#}", i - 1);
+                warn(format!("skipped frame {}: {e:#}", i - 1));
                 continue;
             }
         };
@@ -452,7 +476,7 @@ fn run(cli: Cli) -> Result<i32> {
                 Ok(f) => f,
                 Err(e) => {
                     errors += 1;
-                    eprintln!("skipped {}: {e:#}", frame.name);
+                    warn(format!("skipped {}: {e:#}", frame.name));
                     continue;
                 }
             },
@@ -462,7 +486,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(x) => x,
             Err(e) => {
                 errors += 1;
-                eprintln!("skipped {}: {e:#}", frame.name);
+                warn(format!("skipped {}: {e:#}", frame.name));
                 continue;
             }
         };
@@ -489,6 +513,10 @@ fn run(cli: Cli) -> Result<i32> {
         };
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         lat.add(ms);
+        bar.inc(1);
+        if i % 16 == 0 {
+            bar.set_message(format!("p50 {:.3} ms", lat.percentile(0.5)));
+        }
         let n = i - 1;
         let class_name = |c: u32| {
             loaded
@@ -635,6 +663,7 @@ fn run(cli: Cli) -> Result<i32> {
                 .with_context(|| format!("writing {}", path.display()))?;
         }
     }
+    bar.finish_and_clear();
     let failure = src.failure();
     let total = start.elapsed().as_secs_f64();
     let (p50, p95) = (lat.percentile(0.5), lat.percentile(0.95));

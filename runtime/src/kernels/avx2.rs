@@ -24,58 +24,71 @@ pub fn available() -> bool {
 
 extern crate std;
 
-/// Sum of the 8 `i32` lanes (wrapping).
-#[inline]
-#[target_feature(enable = "avx2")]
-fn hsum(v: __m256i) -> i32 {
-    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
-    _mm_cvtsi128_si32(s)
+/// The weight rows of a call (`len` int8 values each, back to back), read 16 at
+/// a time. A row's last 16 values run past its end into the next row, or past
+/// the end of the weights; the activation row is zero there
+/// ([`row_all_channels`]), so whatever is read adds nothing, and past the end
+/// the reads come from a zero-padded copy of the last 16 weights.
+pub(crate) struct Weights<'a> {
+    w: &'a [i8],
+    len: usize,
+    /// `len` rounded up to whole chunks of 16.
+    chunks: usize,
+    /// The last (up to) 16 weights, then 16 zeros.
+    tail: [i8; 32],
+    tail_start: usize,
 }
 
-/// `x . w` over the first `16 * (len / 16)` values of `x` (a row, zero-padded) and
-/// `w` (int8), plus the tail with scalar products.
-#[inline]
-#[target_feature(enable = "avx2")]
-fn dot(x: &[i16], w: &[i8], len: usize) -> __m256i {
-    let mut acc = _mm256_setzero_si256();
-    let (xs, _) = x.as_chunks::<16>();
-    let (ws, _) = w.as_chunks::<16>();
-    for (xv, wv) in xs.iter().zip(ws).take(len / 16) {
-        // SAFETY: `xv` is 16 `i16` (32 bytes) and `wv` 16 `i8` (16 bytes), read
-        // unaligned; AVX2 is enabled on this function.
-        let (xv, wv) = unsafe {
-            (
-                _mm256_loadu_si256(xv.as_ptr().cast()),
-                _mm_loadu_si128(wv.as_ptr().cast()),
-            )
+impl<'a> Weights<'a> {
+    pub(crate) fn new(w: &'a [i8], len: usize) -> Self {
+        let tail_start = w.len().saturating_sub(16);
+        let mut tail = [0i8; 32];
+        let last = w.get(tail_start..).unwrap_or_default();
+        if let Some(t) = tail.get_mut(..last.len()) {
+            t.copy_from_slice(last);
+        }
+        Weights {
+            w,
+            len,
+            chunks: len.div_ceil(16),
+            tail,
+            tail_start,
+        }
+    }
+
+    /// 16 weights from `at`, widened to `i16`; zeros past the end.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load(&self, at: usize) -> __m256i {
+        let src = match self.w.get(at..at + 16) {
+            Some(s) => s,
+            None => at
+                .checked_sub(self.tail_start)
+                .and_then(|k| self.tail.get(k..k + 16))
+                .unwrap_or(&[0; 16]),
         };
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(xv, _mm256_cvtepi8_epi16(wv)));
+        // SAFETY: `src` is 16 bytes, read unaligned; AVX2 is enabled here.
+        _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(src.as_ptr().cast()) })
     }
-    acc
 }
 
-/// Scalar products of the last `len % 16` values.
+/// The four lane sums of `a`, `b`, `c`, `d` (wrapping), in that order.
 #[inline]
-fn tail(x: &[i16], w: &[i8], len: usize) -> i32 {
-    let start = len - len % 16;
-    let mut s = 0i32;
-    for (&xv, &wv) in x.iter().zip(w).take(len).skip(start) {
-        s = s.wrapping_add(xv as i32 * wv as i32);
-    }
-    s
+#[target_feature(enable = "avx2")]
+fn hsum4(a: __m256i, b: __m256i, c: __m256i, d: __m256i) -> __m128i {
+    let s = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s))
 }
 
-/// Every output channel of one widened row `x` (`len` values) with weight rows of
-/// `len` int8 values, plus bias, requantized into `out`.
+/// Every output channel of one widened row `x` with the weight rows `w`, plus
+/// bias, requantized into `out`. `x` holds `w.chunks * 16` values: the row's
+/// `len`, then zeros.
 #[target_feature(enable = "avx2")]
 pub(crate) fn row_all_channels(
     x: &[i16],
-    weights: &[i8],
+    w: &Weights<'_>,
     bias: Option<&[i32]>,
     rq: &RequantParams<'_>,
-    len: usize,
     out: &mut [i8],
 ) {
     let store = |out: &mut [i8], oc: usize, acc: i32| {
@@ -85,33 +98,59 @@ pub(crate) fn row_all_channels(
             *o = requant_out(acc.wrapping_add(b), m, s, rq);
         }
     };
-    let mut quads = weights.chunks_exact(4 * len);
+    let (xs, _) = x.as_chunks::<16>();
+    let xs = xs.get(..w.chunks).unwrap_or(xs);
+    let span = 16 * w.chunks;
+    let out_c = out.len();
     let mut oc = 0usize;
-    for w in quads.by_ref() {
-        let (w0, rest) = w.split_at(len);
-        let (w1, rest) = rest.split_at(len);
-        let (w2, w3) = rest.split_at(len);
-        let (xs, _) = x.as_chunks::<16>();
-        let ws = [w0, w1, w2, w3].map(|w| w.as_chunks::<16>().0);
+    while oc + 4 <= out_c {
+        let base = oc * w.len;
         let mut acc = [_mm256_setzero_si256(); 4];
-        for (c, xv) in xs.iter().enumerate().take(len / 16) {
-            // SAFETY: 32 bytes of `xv`, read unaligned; AVX2 is enabled here.
-            let xv = unsafe { _mm256_loadu_si256(xv.as_ptr().cast()) };
-            for (a, wr) in acc.iter_mut().zip(&ws) {
-                if let Some(wv) = wr.get(c) {
-                    // SAFETY: 16 bytes of `wv`, read unaligned.
-                    let wv = unsafe { _mm_loadu_si128(wv.as_ptr().cast()) };
-                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(xv, _mm256_cvtepi8_epi16(wv)));
+        // The four rows' whole chunks, when they all lie within the weights.
+        let rows = [0, 1, 2, 3].map(|i| {
+            w.w.get(base + i * w.len..base + i * w.len + span)
+                .map(|r| r.as_chunks::<16>().0)
+        });
+        if let [Some(r0), Some(r1), Some(r2), Some(r3)] = rows {
+            for ((((xv, w0), w1), w2), w3) in xs.iter().zip(r0).zip(r1).zip(r2).zip(r3) {
+                // SAFETY: 32 bytes of `xv` and 16 of each weight chunk, read
+                // unaligned; AVX2 is enabled here.
+                unsafe {
+                    let xv = _mm256_loadu_si256(xv.as_ptr().cast());
+                    for (a, wv) in acc.iter_mut().zip([w0, w1, w2, w3]) {
+                        let wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(wv.as_ptr().cast()));
+                        *a = _mm256_add_epi32(*a, _mm256_madd_epi16(xv, wv));
+                    }
+                }
+            }
+        } else {
+            for (c, xv) in xs.iter().enumerate() {
+                // SAFETY: 32 bytes of `xv`, read unaligned.
+                let xv = unsafe { _mm256_loadu_si256(xv.as_ptr().cast()) };
+                for (i, a) in acc.iter_mut().enumerate() {
+                    let wv = w.load(base + i * w.len + 16 * c);
+                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(xv, wv));
                 }
             }
         }
-        for (i, (a, w)) in acc.into_iter().zip([w0, w1, w2, w3]).enumerate() {
-            store(out, oc + i, hsum(a).wrapping_add(tail(x, w, len)));
+        let [a, b, c, d] = acc;
+        let mut sums = [0i32; 4];
+        // SAFETY: 16 bytes written to `sums`, unaligned.
+        unsafe { _mm_storeu_si128(sums.as_mut_ptr().cast(), hsum4(a, b, c, d)) };
+        for (i, s) in sums.into_iter().enumerate() {
+            store(out, oc + i, s);
         }
         oc += 4;
     }
-    for w in quads.remainder().chunks_exact(len) {
-        store(out, oc, hsum(dot(x, w, len)).wrapping_add(tail(x, w, len)));
+    while oc < out_c {
+        let mut acc = _mm256_setzero_si256();
+        for (c, xv) in xs.iter().enumerate() {
+            // SAFETY: 32 bytes of `xv`, read unaligned.
+            let xv = unsafe { _mm256_loadu_si256(xv.as_ptr().cast()) };
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(xv, w.load(oc * w.len + 16 * c)));
+        }
+        let z = _mm256_setzero_si256();
+        store(out, oc, _mm_cvtsi128_si32(hsum4(acc, z, z, z)));
         oc += 1;
     }
 }

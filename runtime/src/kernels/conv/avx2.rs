@@ -11,7 +11,7 @@
 use crate::error::Error;
 use crate::format::schema::ConvGeom;
 use crate::kernels::RequantParams;
-use crate::kernels::avx2::{ROW_MAX, available, row_all_channels};
+use crate::kernels::avx2::{ROW_MAX, Weights, available, row_all_channels};
 use crate::kernels::conv::scalar::{self, Dims, im2col_row, validate};
 
 /// int8 convolution with AVX2 when the CPU has it; same contract, errors and
@@ -73,10 +73,13 @@ fn run(
     out: &mut [i8],
     len: usize,
 ) {
+    // Zero past `len`: whole chunks of 16 (`Weights`).
     let mut row = [0i16; ROW_MAX];
+    let w = Weights::new(weights, len);
+    let padded = len.next_multiple_of(16);
     for (p, o) in out.chunks_exact_mut(d.out_c).enumerate() {
         let r = row.get_mut(..len).unwrap_or_default();
         im2col_row(d, input, p, r, 0, |x| (x as i32 + input_offset) as i16);
-        row_all_channels(r, weights, bias, rq, len, o);
+        row_all_channels(row.get(..padded).unwrap_or_default(), &w, bias, rq, o);
     }
 }

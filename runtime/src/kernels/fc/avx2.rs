@@ -7,7 +7,7 @@
 use crate::error::Error;
 use crate::format::schema::FcI8;
 use crate::kernels::RequantParams;
-use crate::kernels::avx2::{ROW_MAX, available, row_all_channels};
+use crate::kernels::avx2::{ROW_MAX, Weights, available, row_all_channels};
 use crate::kernels::fc::scalar::{self, validate};
 
 /// int8 fully connected with AVX2 when the CPU has it; same contract, errors and
@@ -41,12 +41,15 @@ fn run(
     k: usize,
     n: usize,
 ) {
+    // Zero past `k`: whole chunks of 16 (`Weights`).
     let mut row = [0i16; ROW_MAX];
+    let w = Weights::new(weights, k);
+    let padded = k.next_multiple_of(16);
     for (x, o) in input.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
         let r = row.get_mut(..k).unwrap_or_default();
         for (t, &f) in r.iter_mut().zip(x) {
             *t = (f as i32 + input_offset) as i16;
         }
-        row_all_channels(r, weights, bias, rq, k, o);
+        row_all_channels(row.get(..padded).unwrap_or_default(), &w, bias, rq, o);
     }
 }

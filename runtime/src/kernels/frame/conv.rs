@@ -374,6 +374,10 @@ pub(crate) fn geom(hw: u32, in_c: u32, out_c: u32, k: u32, pad: u32) -> ConvGeom
 /// fallback of the DSP kernel, with the same result; with a weight zero point
 /// every SIMD twin falls back.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "SIMD blocking sizes: under Miri only the scalar kernel runs (the property tests cover it)"
+)]
 fn twins_long_window() {
     let mut g = geom(5, 30, 3, 5, 0);
     (g.in_h, g.out_h) = (6, 2);
@@ -384,6 +388,10 @@ fn twins_long_window() {
 /// Windows longer than the AVX2 and NEON rows (`3 * 3 * 456 = 4104` values), and
 /// just within them (`3 * 3 * 455 = 4095`).
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "SIMD blocking sizes: under Miri only the scalar kernel runs (the property tests cover it)"
+)]
 fn twins_longer_than_simd_rows() {
     check_fixed(&fixed_case(geom(3, 456, 5, 3, 1), -127, 0, -12));
     check_fixed(&fixed_case(geom(3, 455, 5, 3, 1), 128, 0, -12));
@@ -392,6 +400,10 @@ fn twins_longer_than_simd_rows() {
 /// Depthwise convolutions over several NEON channel blocks (128 channels of
 /// 7x7 taps, 256 of 5x5), partial groups of 16 channels, and strides.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "SIMD blocking sizes: under Miri only the scalar kernel runs (the property tests cover it)"
+)]
 fn twins_depthwise_blocks() {
     for (c, k, pad, stride, io) in [(300, 7, 3, 1, 128), (261, 5, 2, 2, -127), (19, 3, 1, 1, 5)] {
         let mut g = geom(5, c, c, k, pad);
@@ -407,6 +419,10 @@ fn twins_depthwise_blocks() {
 /// More output channels than one NEON block of effective biases (256), with
 /// padding and the extreme input offsets.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "SIMD blocking sizes: under Miri only the scalar kernel runs (the property tests cover it)"
+)]
 fn twins_many_channels() {
     check_fixed(&fixed_case(geom(4, 5, 261, 3, 1), 128, 0, -8));
     check_fixed(&fixed_case(geom(4, 5, 261, 3, 1), -127, 0, -8));

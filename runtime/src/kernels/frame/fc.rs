@@ -173,6 +173,10 @@ proptest! {
 /// More outputs than one NEON block of effective biases (256), long rows, and
 /// the extreme input offsets.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "SIMD blocking sizes: under Miri only the scalar kernel runs (the property tests cover it)"
+)]
 fn twins_many_outputs() {
     for (k, n, ioff) in [(33, 300, 128), (700, 260, -127), (5000, 3, 7)] {
         let rows = 2;
