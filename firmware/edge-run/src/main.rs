@@ -514,8 +514,12 @@ fn run(cli: Cli) -> Result<i32> {
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         lat.add(ms);
         bar.inc(1);
-        if i % 16 == 0 {
-            bar.set_message(format!("p50 {:.3} ms", lat.percentile(0.5)));
+        if i % 16 == 1 {
+            bar.set_message(format!(
+                "{:.1} FPS, p50 {:.3} ms",
+                i as f64 / start.elapsed().as_secs_f64().max(1e-9),
+                lat.percentile(0.5)
+            ));
         }
         let n = i - 1;
         let class_name = |c: u32| {

@@ -153,13 +153,31 @@ pub(crate) fn im2col_row<T: Copy>(
     let t = p / d.out_w;
     let oh = t % d.out_h;
     let b = t / d.out_h;
-    let mut taps = row.chunks_exact_mut(d.in_c);
+    // One kernel row is `k_w * in_c` values; without dilation and inside the
+    // image it is one contiguous run of the input, copied at once.
+    let run = d.k_w * d.in_c;
+    let first_iw = (ow * d.stride_w)
+        .checked_sub(d.pad_left)
+        .filter(|&iw| d.dil_w == 1 && iw + d.k_w <= d.in_w);
     for kh in 0..d.k_h {
+        let Some(to_row) = row.get_mut(kh * run..(kh + 1) * run) else {
+            return;
+        };
         let ih = tap(oh, d.stride_h, kh, d.dil_h, d.pad_top, d.in_h);
-        for kw in 0..d.k_w {
-            let Some(to) = taps.next() else {
-                return;
-            };
+        let contiguous = match (ih, first_iw) {
+            (Some(ih), Some(iw)) => {
+                let at = ((b * d.in_h + ih) * d.in_w + iw) * d.in_c;
+                input.get(at..at + run)
+            }
+            _ => None,
+        };
+        if let Some(from) = contiguous {
+            for (t, &x) in to_row.iter_mut().zip(from) {
+                *t = f(x);
+            }
+            continue;
+        }
+        for (kw, to) in to_row.chunks_exact_mut(d.in_c).enumerate() {
             let iw = tap(ow, d.stride_w, kw, d.dil_w, d.pad_left, d.in_w);
             let from = match (ih, iw) {
                 (Some(ih), Some(iw)) => {
