@@ -28,7 +28,11 @@
 ///
 /// `shift` must be in `[-31, 30]` (the compiler only emits such values; values outside
 /// are clamped so that this function can never panic or shift out of range).
-#[inline(never)]
+// On microcontrollers one out-of-line copy keeps the code small; elsewhere it is
+// inlined into the kernels' output loops (a call per output cost a fifth of
+// ResNet-8's time on x86_64).
+#[cfg_attr(target_os = "none", inline(never))]
+#[cfg_attr(not(target_os = "none"), inline)]
 pub fn requantize(acc: i32, mult: i32, shift: i32) -> i32 {
     let total_shift = total_shift(shift);
     // floor((p + 2^(s-1)) / 2^s) == (floor(p / 2^(s-1)) + 1) >> 1 for integers p and

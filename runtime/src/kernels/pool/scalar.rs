@@ -152,6 +152,9 @@ fn axis_counts(
     (counted, valid)
 }
 
+/// Channels pooled together (a stack block of running maxima and sums).
+const BLOCK: usize = 64;
+
 /// int8 pooling (see the module docs).
 ///
 /// Errors: [`Error::BadGeometry`] when `input`/`out` disagree with `g` or `rq` does not
@@ -200,9 +203,12 @@ pub fn pool_i8(
                 } else {
                     val_h * val_w
                 } as i32;
-                for ch in 0..d.c {
-                    let mut max = i32::MIN;
-                    let mut sum = 0i32;
+                // Channels in blocks, innermost: each valid tap is one
+                // contiguous run of the input (vectorized max / sum).
+                for c0 in (0..d.c).step_by(BLOCK) {
+                    let bc = BLOCK.min(d.c - c0);
+                    let mut max = [i32::MIN; BLOCK];
+                    let mut sum = [0i32; BLOCK];
                     for kh in rows.clone() {
                         let Some(ih) = tap(oh, d.stride_h, kh, d.dil_h, d.pad_top, d.in_h) else {
                             continue;
@@ -212,18 +218,23 @@ pub fn pool_i8(
                             else {
                                 continue;
                             };
-                            let x = input[in_b + (ih * d.in_w + iw) * d.c + ch] as i32;
-                            max = max.max(x);
-                            sum += x - input_zero_point;
+                            let at = in_b + (ih * d.in_w + iw) * d.c + c0;
+                            let xs = &input[at..at + bc];
+                            for ((m, s), &x) in max.iter_mut().zip(sum.iter_mut()).zip(xs) {
+                                *m = (*m).max(x as i32);
+                                *s += x as i32 - input_zero_point;
+                            }
                         }
                     }
-                    let v = match g.kind {
-                        PoolKind::Max if val_h * val_w == 0 => 0,
-                        PoolKind::Max => max - input_zero_point,
-                        PoolKind::Avg => div_round_half_away(sum, count),
-                    };
-                    out[o] = requant_out(v, mult, shift, rq);
-                    o += 1;
+                    for (&m, &s) in max.iter().zip(&sum).take(bc) {
+                        let v = match g.kind {
+                            PoolKind::Max if val_h * val_w == 0 => 0,
+                            PoolKind::Max => m - input_zero_point,
+                            PoolKind::Avg => div_round_half_away(s, count),
+                        };
+                        out[o] = requant_out(v, mult, shift, rq);
+                        o += 1;
+                    }
                 }
             }
         }
