@@ -557,3 +557,46 @@ fn pi_board_runs_the_aarch64_build_under_qemu() {
         assert_eq!(a["top"], b["top"]);
     }
 }
+
+/// A full-size classic graph (SqueezeNet 1.1 at 3x224x224, from
+/// tests/onnx-light): an MCU board refuses it with its flash and RAM budget
+/// and exit code 4; a Pi board runs it.
+#[test]
+fn classic_graphs_overrun_mcu_boards_and_run_on_a_pi() {
+    let model = repo().join("tests/onnx-light/squeezenet/model.onnx");
+    let m = model.to_str().unwrap();
+    for board in ["cortex-m4", "cortex-m7"] {
+        let out = bin()
+            .args([m, "sim:mnist", "--frames", "1", "--board", board])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(4), "{text}");
+        let overruns: Vec<&str> = text.lines().filter(|l| l.contains("OVERRUN by")).collect();
+        assert_eq!(overruns.len(), 2, "flash and RAM both overrun: {text}");
+        assert!(overruns[0].contains("flash:") && overruns[1].contains("RAM:"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("does not fit {board}")), "{err}");
+    }
+    let built = repo().join("target/aarch64-unknown-linux-gnu/debug/edge-run");
+    if !cfg!(target_arch = "aarch64") && !built.exists() {
+        return; // pi_board_runs_the_aarch64_build_under_qemu says why
+    }
+    let out = bin()
+        .args([m, "sim:mnist", "--frames", "1", "--json", "--board", "rpi4"])
+        .env("CARGO_TARGET_DIR", repo().join("target"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.last().unwrap()["frames"], 1, "{lines:?}");
+    // 1000 ImageNet classes.
+    assert!(lines[0]["top"][0]["class"].as_u64().unwrap() < 1000);
+}
