@@ -119,12 +119,14 @@ fn corrupt_model_exits_2_without_panic() {
     let mut flipped = good.clone();
     flipped[5000] ^= 0x10;
     let mut future = good.clone();
-    future[4] = 2;
+    future[4] = 2; // major version 2, the file's minor version kept
+    let minor = u16::from_le_bytes([good[6], good[7]]);
+    let version = format!("version 2.{minor}");
     let cases: [(&str, Vec<u8>, &str); 4] = [
         ("garbage", b"EDGE garbage".to_vec(), "truncated"),
         ("truncated", good[..good.len() / 2].to_vec(), "truncated"),
         ("flipped", flipped, "checksum"),
-        ("future", future, "version 2.1"),
+        ("future", future, &version),
     ];
     for (name, bytes, message) in cases {
         let p =
