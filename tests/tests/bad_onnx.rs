@@ -106,3 +106,27 @@ fn unsupported_ops_are_typed_errors() {
         }
     }
 }
+
+/// ONNX inputs that crashed the `onnx_compile` fuzz target (`fuzz/`), kept as
+/// regression tests. `qdq-lookahead-node-without-output`: a QuantizeLinear
+/// without outputs after a conv; the QDQ fusion looked ahead at it and
+/// indexed its first output (a panic). Now the fusion declines and the node
+/// is rejected in its turn.
+#[test]
+fn onnx_fuzz_regressions_are_errors_not_panics() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz-regressions/onnx_compile");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let err = compile(&std::fs::read(&path).unwrap(), &Default::default())
+            .err()
+            .unwrap_or_else(|| panic!("{} compiled", path.display()));
+        assert!(
+            matches!(err, CompileError::Invalid(_)),
+            "{}: {err}",
+            path.display()
+        );
+        n += 1;
+    }
+    assert!(n > 0);
+}

@@ -109,7 +109,11 @@ fn out_q(lw: &Lowerer, out: &str, allow_act: bool) -> Result<Option<(QOut, Vec<u
                     None => return Ok(None),
                 },
             };
-            let mid = &n1.output[0];
+            // A look-ahead node is not validated yet (`lower_node` rejects
+            // it when its turn comes): no output, no fusion.
+            let Some(mid) = n1.output.first() else {
+                return Ok(None);
+            };
             if !lw.single_use(mid) {
                 return Ok(None);
             }
@@ -126,6 +130,9 @@ fn out_q(lw: &Lowerer, out: &str, allow_act: bool) -> Result<Option<(QOut, Vec<u
     let Some((ty, scale, zp)) = q_params(lw, q_node) else {
         return Ok(None);
     };
+    let Some(q_out) = q_node.output.first() else {
+        return Ok(None);
+    };
     let act = (
         bound(act.min, scale, zp).max(-128),
         bound(act.max, scale, zp).min(127),
@@ -136,7 +143,7 @@ fn out_q(lw: &Lowerer, out: &str, allow_act: bool) -> Result<Option<(QOut, Vec<u
     }
     Ok(Some((
         QOut {
-            name: q_node.output[0].clone(),
+            name: q_out.clone(),
             ty,
             scale,
             zp,
