@@ -265,3 +265,28 @@ fn qdq_model_keeps_no_unused_initializer() {
         );
     }
 }
+
+/// burn exports a linear layer as `Add(MatMul(x, W), Reshape(b))`; the
+/// quantizer's constant folding turns `Reshape(b)` into an initializer. That
+/// constant is quantized on its own range (as onnxruntime's quantizer does),
+/// so the shipped LeNet-5 compiles to int8 operators only: no f32 Add
+/// between its quantize and dequantize ends.
+#[test]
+fn folded_constant_biases_are_quantized_to_int8() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/lenet5.onnx");
+    let float = load_model(&std::fs::read(p).unwrap()).unwrap();
+    let (q, report) = quantize(&float, &digits(0..32), &Default::default(), |_, _| {}).unwrap();
+    let c = compile_model(&q, &Default::default()).unwrap();
+    let bytes = AlignedBytes::new(&c.bytes);
+    let m = Model::parse(&bytes).unwrap();
+    let kinds: Vec<OpKind> = m.ops().map(|r| r.unwrap().op.kind()).collect();
+    let float_ops: Vec<&OpKind> = kinds.iter().filter(|k| k.is_float_compute()).collect();
+    assert!(float_ops.is_empty(), "f32 operators: {float_ops:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| **k == OpKind::BinaryI8).count(),
+        3,
+        "{kinds:?}"
+    );
+    // The three biases are among the calibrated tensors.
+    assert_eq!(report.activations.len(), 15);
+}

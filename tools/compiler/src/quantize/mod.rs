@@ -291,6 +291,12 @@ fn keep(n: &NodeProto, opts: &QuantizeOptions) -> bool {
 /// Relu/Clip, which the int8 kernels fuse).
 pub fn activation_plan(g: &GraphProto, opts: &QuantizeOptions) -> Vec<String> {
     let init: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    let float_init: HashSet<&str> = g
+        .initializer
+        .iter()
+        .filter(|t| t.data_type == crate::pb::tensor_proto::DataType::Float as i32)
+        .map(|t| t.name.as_str())
+        .collect();
     let mut t: Vec<String> = Vec::new();
     let push = |s: &str, t: &mut Vec<String>| {
         if !s.is_empty() && !init.contains(s) && !t.iter().any(|x| x == s) {
@@ -315,6 +321,20 @@ pub fn activation_plan(g: &GraphProto, opts: &QuantizeOptions) -> Vec<String> {
         };
         for i in data_inputs {
             push(i, &mut t);
+        }
+        // A float constant operand of an elementwise op (a bias folded by
+        // `fold_constants`, e.g. burn's `Add(MatMul(x, W), Reshape(b))`) is
+        // quantized on its own range, as onnxruntime's quantizer does, so
+        // that the op runs in int8.
+        if matches!(n.op_type.as_str(), "Add" | "Mul" | "Concat") {
+            for i in data_inputs
+                .iter()
+                .filter(|i| float_init.contains(i.as_str()))
+            {
+                if !t.iter().any(|x| x == i) {
+                    t.push(i.clone());
+                }
+            }
         }
         let out = &n.output[0];
         let relu = g.node.iter().find(|r| {
@@ -627,7 +647,15 @@ pub fn quantize(
     }
     let g = graph_mut(&mut m)?;
     let consts = inits(g)?;
-    let graph_inputs: HashSet<String> = g.input.iter().map(|i| i.name.clone()).collect();
+    // Read through a QuantizeLinear/DequantizeLinear pair rewired into their
+    // consumers: graph inputs, and the float constants of elementwise ops
+    // that `activation_plan` quantizes.
+    let graph_inputs: HashSet<String> = g
+        .input
+        .iter()
+        .map(|i| i.name.clone())
+        .chain(g.initializer.iter().map(|t| t.name.clone()))
+        .collect();
     let mut new_inits: Vec<(String, Tensor)> = Vec::new();
     let mut weight_nodes: Vec<NodeProto> = Vec::new();
     // Weights and biases of Conv / Gemm / MatMul.
@@ -781,9 +809,10 @@ pub fn quantize(
         report.quantized_ops += 1;
     }
     // Activations: producer -> t__f -> Q -> t__q -> DQ -> t (consumers unchanged);
-    // graph inputs: x -> Q -> DQ -> x__dq (consumers rewired).
+    // graph inputs and constants: x -> Q -> DQ -> x__dq (consumers rewired).
     let mut nodes: Vec<NodeProto> = weight_nodes;
     let mut pending: Vec<NodeProto> = Vec::new();
+    let mut deferred: Vec<(String, [NodeProto; 2])> = Vec::new();
     for name in &plan {
         if !graph_inputs.contains(name) {
             continue;
@@ -803,8 +832,16 @@ pub fn quantize(
                 data: Data::I8(vec![z as i8]),
             },
         ));
-        pending.push(q_node(name, &sn, &zn, &qn));
-        pending.push(dq_node(&qn, &sn, &zn, &dqn, None));
+        let pair = [
+            q_node(name, &sn, &zn, &qn),
+            dq_node(&qn, &sn, &zn, &dqn, None),
+        ];
+        if consts.contains_key(name) {
+            // A constant's pair goes just before its first consumer.
+            deferred.push((dqn.clone(), pair));
+        } else {
+            pending.extend(pair);
+        }
         for n in g.node.iter_mut() {
             for i in n.input.iter_mut().filter(|i| *i == name) {
                 *i = dqn.clone();
@@ -814,6 +851,11 @@ pub fn quantize(
     nodes.append(&mut pending);
     for n in g.node.drain(..).collect::<Vec<_>>() {
         let mut n = n;
+        for i in &n.input {
+            if let Some(k) = deferred.iter().position(|(dqn, _)| dqn == i) {
+                nodes.extend(deferred.swap_remove(k).1);
+            }
+        }
         let mut after = Vec::new();
         for o in n.output.iter_mut() {
             if let Some(&(s, z)) = qp.get(o.as_str()) {
