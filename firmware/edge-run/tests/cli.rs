@@ -247,7 +247,12 @@ fn detector() -> PathBuf {
 }
 
 fn run_json(args: &[&str]) -> (Vec<serde_json::Value>, String) {
-    let out = bin().args(args).output().unwrap();
+    json_of(bin().args(args))
+}
+
+/// Run `cmd`, which must succeed; its JSON lines and its stderr.
+fn json_of(cmd: &mut Command) -> (Vec<serde_json::Value>, String) {
+    let out = cmd.output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{err}");
     let lines = String::from_utf8(out.stdout)
@@ -541,19 +546,13 @@ fn pi_board_runs_the_aarch64_build_under_qemu() {
     let l = lenet.to_str().unwrap();
     let args = [l, "sim:mnist", "--frames", "10", "--json"];
     let (native, _) = run_json(&args);
-    let out = bin()
-        .args(args)
-        .args(["--board", "rpi4"])
-        .env("CARGO_TARGET_DIR", repo().join("target"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let (pi, err) = json_of(
+        bin()
+            .args(args)
+            .args(["--board", "rpi4"])
+            .env("CARGO_TARGET_DIR", repo().join("target")),
+    );
     assert!(err.contains("under qemu-aarch64 as a Cortex-A72"), "{err}");
-    let pi: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     assert_eq!(pi.len(), native.len());
     for (a, b) in native.iter().zip(&pi).take(10) {
         assert_eq!(a["top"], b["top"]);
@@ -584,20 +583,11 @@ fn classic_graphs_overrun_mcu_boards_and_run_on_a_pi() {
     if !cfg!(target_arch = "aarch64") && !built.exists() {
         return; // pi_board_runs_the_aarch64_build_under_qemu says why
     }
-    let out = bin()
-        .args([m, "sim:mnist", "--frames", "1", "--json", "--board", "rpi4"])
-        .env("CARGO_TARGET_DIR", repo().join("target"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (lines, _) = json_of(
+        bin()
+            .args([m, "sim:mnist", "--frames", "1", "--json", "--board", "rpi4"])
+            .env("CARGO_TARGET_DIR", repo().join("target")),
     );
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     assert_eq!(lines.last().unwrap()["frames"], 1, "{lines:?}");
     // 1000 ImageNet classes.
     assert!(lines[0]["top"][0]["class"].as_u64().unwrap() < 1000);

@@ -81,8 +81,8 @@ fn hsum4(a: __m256i, b: __m256i, c: __m256i, d: __m256i) -> __m128i {
 }
 
 /// Every output channel of one widened row `x` with the weight rows `w`, plus
-/// bias, requantized into `out`. `x` holds `w.chunks * 16` values: the row's
-/// `len`, then zeros.
+/// bias, requantized into `out`. `x` holds at least `w.chunks * 16` values (the
+/// first are read): the row's `len`, then zeros.
 #[target_feature(enable = "avx2")]
 pub(crate) fn row_all_channels(
     x: &[i16],

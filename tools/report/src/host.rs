@@ -229,11 +229,15 @@ pub fn fill_pseudo_random(
 /// Median and 95th percentile of latency samples (sorts them).
 pub fn latency_stats(ns: &mut [f64]) -> (f64, f64) {
     let median = median_cost(ns).cost;
-    let p95 = ns
-        .get(((ns.len().max(1) - 1) as f64 * 0.95).round() as usize)
+    (median, p95_of_sorted(ns))
+}
+
+/// The 95th percentile of samples sorted by [`median_cost`]; 0 when empty.
+fn p95_of_sorted(sorted: &[f64]) -> f64 {
+    sorted
+        .get(((sorted.len().max(1) - 1) as f64 * 0.95).round() as usize)
         .copied()
-        .unwrap_or(0.0);
-    (median, p95)
+        .unwrap_or(0.0)
 }
 
 /// What [`bench`] measured.
@@ -284,7 +288,7 @@ pub fn bench(
         ns.push(t.elapsed().as_nanos() as f64);
     }
     let total = median_cost(&mut ns);
-    let (_, p95) = latency_stats(&mut ns);
+    let p95 = p95_of_sorted(&ns);
     let macs = part.model.macs;
     let report = match (per_op, timer) {
         (Some(producer), Some(timer)) => {

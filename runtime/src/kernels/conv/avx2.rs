@@ -76,10 +76,9 @@ fn run(
     // Zero past `len`: whole chunks of 16 (`Weights`).
     let mut row = [0i16; ROW_MAX];
     let w = Weights::new(weights, len);
-    let padded = len.next_multiple_of(16);
     for (p, o) in out.chunks_exact_mut(d.out_c).enumerate() {
         let r = row.get_mut(..len).unwrap_or_default();
         im2col_row(d, input, p, r, 0, |x| (x as i32 + input_offset) as i16);
-        row_all_channels(row.get(..padded).unwrap_or_default(), &w, bias, rq, o);
+        row_all_channels(&row, &w, bias, rq, o);
     }
 }

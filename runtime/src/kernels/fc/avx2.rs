@@ -44,12 +44,11 @@ fn run(
     // Zero past `k`: whole chunks of 16 (`Weights`).
     let mut row = [0i16; ROW_MAX];
     let w = Weights::new(weights, k);
-    let padded = k.next_multiple_of(16);
     for (x, o) in input.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
         let r = row.get_mut(..k).unwrap_or_default();
         for (t, &f) in r.iter_mut().zip(x) {
             *t = (f as i32 + input_offset) as i16;
         }
-        row_all_channels(row.get(..padded).unwrap_or_default(), &w, bias, rq, o);
+        row_all_channels(&row, &w, bias, rq, o);
     }
 }

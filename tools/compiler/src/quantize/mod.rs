@@ -650,7 +650,7 @@ pub fn quantize(
     // Read through a QuantizeLinear/DequantizeLinear pair rewired into their
     // consumers: graph inputs, and the float constants of elementwise ops
     // that `activation_plan` quantizes.
-    let graph_inputs: HashSet<String> = g
+    let rewired: HashSet<String> = g
         .input
         .iter()
         .map(|i| i.name.clone())
@@ -814,7 +814,7 @@ pub fn quantize(
     let mut pending: Vec<NodeProto> = Vec::new();
     let mut deferred: Vec<(String, [NodeProto; 2])> = Vec::new();
     for name in &plan {
-        if !graph_inputs.contains(name) {
+        if !rewired.contains(name) {
             continue;
         }
         let (s, z) = qp[name];
