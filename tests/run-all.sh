@@ -46,18 +46,6 @@ step "edge-run cross-built for a Raspberry Pi (aarch64, native runtime without t
 QEMU_CPU=cortex-a72 EDGE_RUN_TEST_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
   cargo test -p edge-run --no-default-features --target aarch64-unknown-linux-gnu
 
-step "tests (unit, property, conformance, integration)"
-# edge-run's `--board rpi4` test runs the aarch64 build just made.
-EDGE_RUN_REQUIRE_AARCH64=1 cargo test --workspace
-
-step "ONNX node conformance through the CLI"
-# The binary `cargo test` just built for tools/edge-tools/tests/cli.rs (a
-# `cargo run` here would resolve features without dev-dependencies and rebuild
-# tract and burn from scratch).
-./target/debug/edge-tools conformance tests/onnx-node/cases | tail -n 1
-# The nine full-size classic graphs (tests/onnx-light) through the same path.
-./target/debug/edge-tools conformance tests/onnx-light | tail -n 1
-
 step "firmware: format, clippy (host and Cortex-M), host tests of the app"
 (cd firmware && cargo fmt --all -- --check)
 (cd firmware && cargo clippy -p edgerun-fw-app --features codegen --all-targets -- -D warnings)
@@ -70,3 +58,18 @@ step "firmware: format, clippy (host and Cortex-M), host tests of the app"
 step "firmware in QEMU (Cortex-M4F): bit-exact against the host, HardFault exits"
 bash firmware/run-qemu.sh
 bash firmware/run-qemu.sh --fault-selftest
+
+step "tests (unit, property, conformance, integration)"
+# edge-run's `--board rpi4` test runs the aarch64 build just made, and its
+# `--board cortex-m4` test the real firmware in the QEMU that run-qemu.sh
+# installed.
+EDGE_RUN_REQUIRE_AARCH64=1 EDGE_RUN_REQUIRE_QEMU=1 cargo test --workspace
+
+step "ONNX node conformance through the CLI"
+# The binary `cargo test` just built for tools/edge-tools/tests/cli.rs (a
+# `cargo run` here would resolve features without dev-dependencies and rebuild
+# tract and burn from scratch).
+./target/debug/edge-tools conformance tests/onnx-node/cases | tail -n 1
+# The nine full-size classic graphs (tests/onnx-light) through the same path.
+./target/debug/edge-tools conformance tests/onnx-light | tail -n 1
+

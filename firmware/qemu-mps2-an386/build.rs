@@ -1,6 +1,13 @@
 //! Bakes the models, the MNIST test digits and the host runtime's outputs for
 //! them into OUT_DIR (see `edgerun_fw::codegen`), puts memory.x on the linker's
 //! search path and passes the cortex-m-rt and defmt linker scripts.
+//!
+//! By default it bakes the shipped LeNet-5 and ResNet-8 with the vendored
+//! digits (CI's `run-qemu.sh`). With `EDGERUN_FW_MODEL` set it bakes that one
+//! `.edge` file instead, with the frames of the IDX file `EDGERUN_FW_IMAGES`
+//! (unsigned bytes, `[count, ...input shape]`) and optionally the labels of
+//! `EDGERUN_FW_LABELS`, named `EDGERUN_FW_NAME`: this is how
+//! `edge-run --board cortex-m4` runs a model on its frames in QEMU.
 
 use edgerun_fw::Preprocess;
 use edgerun_fw::codegen::{Bake, Dataset, KernelCaseCounts, write_kernel_vectors};
@@ -19,22 +26,46 @@ fn main() -> Result<(), Box<dyn Error>> {
         Err(_) => FRAMES,
     };
 
-    Bake::new(manifest.join("../.."))
-        .frames(frames)
+    for var in [
+        "EDGERUN_FW_MODEL",
+        "EDGERUN_FW_IMAGES",
+        "EDGERUN_FW_LABELS",
+        "EDGERUN_FW_NAME",
+    ] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
+    let bake = Bake::new(manifest.join("../..")).frames(frames);
+    let bake = match std::env::var_os("EDGERUN_FW_MODEL") {
+        Some(model) => {
+            let images = std::env::var_os("EDGERUN_FW_IMAGES")
+                .ok_or("EDGERUN_FW_MODEL needs EDGERUN_FW_IMAGES (an IDX file of frames)")?;
+            let name = std::env::var("EDGERUN_FW_NAME").unwrap_or_else(|_| "model".into());
+            bake.model(
+                &name,
+                PathBuf::from(model),
+                Dataset::Idx {
+                    images: images.into(),
+                    labels: std::env::var_os("EDGERUN_FW_LABELS").map(PathBuf::from),
+                },
+                Preprocess::Divide(255.0),
+            )
+        }
         // One line per model:
-        .model(
-            "lenet5",
-            "models/lenet5.edge",
-            Dataset::MnistTest,
-            Preprocess::Divide(255.0),
-        )
-        .model(
-            "resnet8",
-            "models/resnet8.edge",
-            Dataset::MnistTest,
-            Preprocess::Divide(255.0),
-        )
-        .write(&out)?;
+        None => bake
+            .model(
+                "lenet5",
+                "models/lenet5.edge",
+                Dataset::MnistTest,
+                Preprocess::Divide(255.0),
+            )
+            .model(
+                "resnet8",
+                "models/resnet8.edge",
+                Dataset::MnistTest,
+                Preprocess::Divide(255.0),
+            ),
+    };
+    bake.write(&out)?;
 
     // Golden outputs of the host's scalar kernels for the on-target kernel
     // tests (tests/kernels.rs).

@@ -68,8 +68,9 @@ impl BakedModel {
     }
 }
 
-/// `count` frames of `frame_bytes` bytes, their labels, and the host runtime's
-/// output 0 for each (`output_bytes` bytes per frame).
+/// `count` frames of `frame_bytes` bytes, their labels (one per frame, or
+/// none: unlabelled frames), and the host runtime's output 0 for each
+/// (`output_bytes` bytes per frame).
 #[derive(Debug, Clone, Copy)]
 pub struct BakedFrames {
     pub count: usize,
@@ -97,7 +98,11 @@ impl BakedFrames {
         };
         Ok(Frame {
             pixels: slice(self.images, self.frame_bytes)?,
-            label: Some(*self.labels.get(i).ok_or(SourceError::Corrupt)?),
+            label: if self.labels.is_empty() {
+                None
+            } else {
+                Some(*self.labels.get(i).ok_or(SourceError::Corrupt)?)
+            },
             expected_output: Some(slice(self.expected, self.output_bytes)?),
         })
     }
@@ -151,6 +156,16 @@ mod tests {
         s.next_frame().unwrap().unwrap();
         let c = s.next_frame().unwrap().unwrap();
         assert_eq!((c.pixels, c.label), (&[5u8, 6][..], Some(9)));
+        assert_eq!(s.next_frame().unwrap(), None);
+    }
+
+    #[test]
+    fn frames_without_labels_are_unlabelled() {
+        let f = frames(3, &[]);
+        let mut s = f.source();
+        for _ in 0..3 {
+            assert_eq!(s.next_frame().unwrap().unwrap().label, None);
+        }
         assert_eq!(s.next_frame().unwrap(), None);
     }
 

@@ -24,59 +24,89 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 use std::{format, fs, vec};
 
-/// Labelled frames a model can be baked with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Frames a model can be baked with.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Dataset {
     /// The first MNIST test digits (28x28, one byte per pixel), from the 500
     /// vendored in `tools/data/vendor`.
     MnistTest,
+    /// Frames from an IDX file of unsigned bytes (`[count, ...]`, one byte per
+    /// model input element), e.g. the frames `edge-run --board` replays, and
+    /// optionally their labels (IDX `[count]`). Paths are relative to the root
+    /// or absolute. All the file's frames are baked, up to [`Bake::frames`].
+    Idx {
+        images: PathBuf,
+        labels: Option<PathBuf>,
+    },
 }
 
 impl Dataset {
-    fn key(self) -> &'static str {
+    fn key(&self) -> &'static str {
         match self {
             Dataset::MnistTest => "mnist_test",
+            Dataset::Idx { .. } => "frames",
         }
     }
 
-    /// `(images, labels, bytes per image)` of the first `n` examples.
-    fn load(self, root: &Path, n: usize) -> Result<(Vec<u8>, Vec<u8>, usize), CodegenError> {
-        match self {
+    /// `(images, labels, bytes per image)` of the first `n` examples (of
+    /// fewer for an [`Dataset::Idx`] file that holds fewer). `labels` is
+    /// empty for unlabelled frames.
+    fn load(&self, root: &Path, n: usize) -> Result<(Vec<u8>, Vec<u8>, usize), CodegenError> {
+        let (images, labels, n) = match self {
             Dataset::MnistTest => {
                 let dir = root.join("tools/data/vendor");
-                let images = dir.join("t10k-images-first500-idx3-ubyte");
-                let labels = dir.join("t10k-labels-first500-idx1-ubyte");
-                rerun_if_changed(&images);
-                rerun_if_changed(&labels);
-                let (img_dims, img) = read_idx(&images, 0x0803)?;
-                let (lab_dims, lab) = read_idx(&labels, 0x0801)?;
-                let &[count, rows, cols] = img_dims.as_slice() else {
-                    return Err(CodegenError::new(format!(
-                        "{}: expected 3 dimensions, got {img_dims:?}",
-                        images.display()
-                    )));
-                };
-                if lab_dims != [count] {
-                    return Err(CodegenError::new("MNIST images and labels differ in count"));
-                }
-                if n > count {
-                    return Err(CodegenError::new(format!(
-                        "asked for {n} MNIST test digits, {count} are vendored"
-                    )));
-                }
-                let per = rows * cols;
-                let truncated = || CodegenError::new("MNIST data shorter than its header says");
-                let images = img.get(..n * per).ok_or_else(truncated)?;
-                let labels = lab.get(..n).ok_or_else(truncated)?;
-                Ok((images.to_vec(), labels.to_vec(), per))
+                (
+                    dir.join("t10k-images-first500-idx3-ubyte"),
+                    Some(dir.join("t10k-labels-first500-idx1-ubyte")),
+                    n,
+                )
             }
-        }
+            Dataset::Idx { images, labels } => {
+                (root.join(images), labels.as_ref().map(|l| root.join(l)), n)
+            }
+        };
+        rerun_if_changed(&images);
+        let (img_dims, img) = read_idx(&images, 0x08)?;
+        let Some((&count, frame_dims)) = img_dims.split_first().filter(|(_, d)| !d.is_empty())
+        else {
+            return Err(CodegenError::new(format!(
+                "{}: expected a count and a frame shape, got {img_dims:?}",
+                images.display()
+            )));
+        };
+        let n = match self {
+            Dataset::MnistTest if n > count => {
+                return Err(CodegenError::new(format!(
+                    "asked for {n} MNIST test digits, {count} are vendored"
+                )));
+            }
+            _ => n.min(count),
+        };
+        let per = frame_dims.iter().product::<usize>();
+        let truncated = || CodegenError::new("frame data shorter than its header says");
+        let image_bytes = img.get(..n * per).ok_or_else(truncated)?.to_vec();
+        let label_bytes = match labels {
+            Some(path) => {
+                rerun_if_changed(&path);
+                let (lab_dims, lab) = read_idx(&path, 0x08)?;
+                if lab_dims != [count] {
+                    return Err(CodegenError::new(format!(
+                        "{} holds {lab_dims:?} labels for {count} frames",
+                        path.display()
+                    )));
+                }
+                lab.get(..n).ok_or_else(truncated)?.to_vec()
+            }
+            None => Vec::new(),
+        };
+        Ok((image_bytes, label_bytes, per))
     }
 }
 
-/// Read an IDX file (big-endian header: magic, then one u32 per dimension).
-fn read_idx(path: &Path, magic: u32) -> Result<(Vec<usize>, Vec<u8>), CodegenError> {
+/// Read an IDX file of unsigned bytes (type code `0x08`; big-endian header:
+/// magic `00 00 08 rank`, then one u32 per dimension).
+fn read_idx(path: &Path, type_code: u32) -> Result<(Vec<usize>, Vec<u8>), CodegenError> {
     let bytes = fs::read(path).map_err(|e| CodegenError::io(path, e))?;
     let word = |i: usize| -> Result<usize, CodegenError> {
         bytes
@@ -85,13 +115,14 @@ fn read_idx(path: &Path, magic: u32) -> Result<(Vec<usize>, Vec<u8>), CodegenErr
             .map(|b| u32::from_be_bytes(b) as usize)
             .ok_or_else(|| CodegenError::new(format!("{}: truncated header", path.display())))
     };
-    if word(0)? != magic as usize {
+    let magic = word(0)?;
+    if magic >> 8 != type_code as usize || magic & 0xff == 0 {
         return Err(CodegenError::new(format!(
-            "{}: not an IDX file of this kind",
+            "{}: not an IDX file of unsigned bytes",
             path.display()
         )));
     }
-    let rank = magic as usize & 0xff;
+    let rank = magic & 0xff;
     let dims = (1..=rank).map(word).collect::<Result<Vec<_>, _>>()?;
     let start = 4 * (rank + 1);
     let len = dims.iter().product::<usize>();
@@ -200,6 +231,7 @@ impl Bake {
             rerun_if_changed(&path);
             let bytes = fs::read(&path).map_err(|e| CodegenError::io(&path, e))?;
             let (images, labels, frame_bytes) = spec.dataset.load(&self.root, self.frames)?;
+            let frames = images.len() / frame_bytes.max(1);
             let run = host_outputs(&bytes, &images, &labels, frame_bytes, spec.preprocess)
                 .map_err(|e| CodegenError::new(format!("{}: {e}", path.display())))?;
             check_golden(&self.root, &spec.name, &run.expected, run.output_bytes)?;
@@ -211,7 +243,7 @@ impl Bake {
             }
             let key = spec.dataset.key();
             if !datasets.contains(&spec.dataset) {
-                datasets.push(spec.dataset);
+                datasets.push(spec.dataset.clone());
                 write_file(&out_dir.join(format!("{key}.images.bin")), &images)?;
                 write_file(&out_dir.join(format!("{key}.labels.bin")), &labels)?;
                 let _ = writeln!(
@@ -267,14 +299,14 @@ impl Bake {
                 arena = run.arena_bytes,
                 macs = run.macs,
                 bits = divisor.to_bits(),
-                n = self.frames,
+                n = frames,
                 out = run.output_bytes,
                 upper = key.to_uppercase(),
                 correct = run.correct,
             );
             baked.push(Baked {
                 name: spec.name.clone(),
-                frames: self.frames,
+                frames,
                 host_correct: run.correct,
                 arena_bytes: run.arena_bytes,
                 macs: run.macs,
@@ -393,12 +425,13 @@ fn host_outputs(
     let mut interp = Interpreter::new(&model, &mut arena).map_err(|e| e.to_string())?;
     let mut expected = Vec::new();
     let mut correct = 0;
-    for (pixels, &label) in images.chunks_exact(frame_bytes).zip(labels) {
+    for (i, pixels) in images.chunks_exact(frame_bytes).enumerate() {
         fill_input(&mut interp, pixels, pre).map_err(|e| format!("{e:?}"))?;
         // All kernels: a model the firmware cannot run fails there, clearly.
         interp.invoke().map_err(|e| e.to_string())?;
         expected.extend_from_slice(interp.output_bytes(0).map_err(|e| e.to_string())?);
-        if argmax(&interp).map_err(|e| format!("{e:?}"))? == Some(usize::from(label)) {
+        let label = labels.get(i).map(|&l| usize::from(l));
+        if label.is_some() && argmax(&interp).map_err(|e| format!("{e:?}"))? == label {
             correct += 1;
         }
     }

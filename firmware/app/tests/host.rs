@@ -125,6 +125,75 @@ fn codegen_writes_the_table_and_data() {
     assert!(code.contains("const FLOAT: bool = false;"), "{code}");
 }
 
+/// An IDX file of unsigned bytes with dimensions `dims`.
+fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v.extend_from_slice(data);
+    v
+}
+
+#[test]
+fn idx_frames_bake_like_the_vendored_digits_with_or_without_labels() {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("idx-frames");
+    std::fs::create_dir_all(&out).unwrap();
+    let (reference, _) = baked("idx-reference");
+    // The first 7 vendored digits as an edge-run frames file.
+    let n = 7;
+    let images = out.join("frames.idx");
+    let labels = out.join("labels.idx");
+    std::fs::write(
+        &images,
+        idx(&[n, 28, 28], &reference.frames.images[..n as usize * 784]),
+    )
+    .unwrap();
+    std::fs::write(&labels, idx(&[n], &reference.frames.labels[..n as usize])).unwrap();
+    for with_labels in [true, false] {
+        let summary = Bake::new(root())
+            .frames(100) // more than the file holds: all 7 are baked
+            .model(
+                "frames",
+                "models/lenet5.edge",
+                Dataset::Idx {
+                    images: images.clone(),
+                    labels: with_labels.then(|| labels.clone()),
+                },
+                Preprocess::Divide(255.0),
+            )
+            .write(&out)
+            .unwrap();
+        assert_eq!(summary[0].frames, n as usize);
+        let expected = std::fs::read(out.join("model0.expected.bin")).unwrap();
+        assert_eq!(expected, reference.frames.expected[..n as usize * 40]);
+        let code = std::fs::read_to_string(out.join("baked.rs")).unwrap();
+        assert!(code.contains("count: 7,"), "{code}");
+        let baked_labels = std::fs::read(out.join("frames.labels.bin")).unwrap();
+        if with_labels {
+            assert_eq!(baked_labels, reference.frames.labels[..n as usize]);
+            assert!(summary[0].host_correct >= 6);
+        } else {
+            assert!(baked_labels.is_empty());
+            assert_eq!(summary[0].host_correct, 0);
+        }
+    }
+    // A frames file of the wrong element type, or too few labels: build errors.
+    std::fs::write(&images, [0u8, 0, 9, 1, 0, 0, 0, 0]).unwrap();
+    let bad = Bake::new(root())
+        .model(
+            "frames",
+            "models/lenet5.edge",
+            Dataset::Idx {
+                images: images.clone(),
+                labels: None,
+            },
+            Preprocess::Divide(255.0),
+        )
+        .write(&out);
+    assert!(bad.unwrap_err().to_string().contains("unsigned bytes"));
+}
+
 /// A kernel set that leaves out int8 conv (as `BakedKernels` leaves out the
 /// kinds its models do not use).
 struct NoConv;

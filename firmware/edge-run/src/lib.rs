@@ -9,6 +9,7 @@
 pub mod annotate;
 pub mod board;
 pub mod camera;
+pub mod qemu;
 pub mod source;
 
 use anyhow::{Result, bail};

@@ -35,7 +35,8 @@ with a detector record, or an ONNX file with 'edgerun.detector' metadata) prints
 runtime's NMS (and mAP@0.5 when the source knows the boxes).\n\n\
 Exit codes: 0 done; 1 a bad source, option or missing camera; 2 a model that cannot be loaded (corrupt, unsupported); \
 3 a camera that vanished and was not re-opened (--exit-on-camera-loss, --camera-retries); 4 a model that does not fit \
-the --board."
+the --board; 5 the firmware in QEMU failed (--board cortex-m4|cortex-m7: its build, its run, or an output that differs \
+from the host runtime's)."
 )]
 struct Cli {
     /// .edge, int8 ONNX or float ONNX.
@@ -81,6 +82,18 @@ struct Cli {
     /// CPU, or say how).
     #[arg(long, value_name = "BOARD")]
     board: Option<String>,
+    /// With --board cortex-m4|cortex-m7, also bake the model and the first
+    /// --qemu-frames frames into the real Cortex-M4F firmware
+    /// (firmware/qemu-mps2-an386), run it in qemu-system-arm and report its
+    /// instructions per inference and per operator, and whether every output
+    /// matched the host runtime bit for bit. auto: when the firmware sources,
+    /// qemu-system-arm, defmt-print and cargo are found (else say what is
+    /// missing); on: they must be (exit 5 if not); off: never.
+    #[arg(long, value_enum, default_value_t = QemuMode::Auto)]
+    qemu: QemuMode,
+    /// Frames the firmware in QEMU runs (see --qemu).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    qemu_frames: usize,
     /// Print only the summary.
     #[arg(long, short)]
     quiet: bool,
@@ -100,6 +113,17 @@ impl<const F: bool> edgerun::KernelSet for BoardKernels<F> {
     const FLOAT: bool = F;
     const SIMD: bool = false;
 }
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum QemuMode {
+    Auto,
+    On,
+    Off,
+}
+
+/// Flash of QEMU's mps2-an386 is 4 MiB; the baked frames and model must leave
+/// room for the firmware's code.
+const QEMU_BAKE_BYTES: usize = 3 * 1024 * 1024;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum BackendKind {
@@ -329,6 +353,7 @@ fn run(cli: Cli) -> Result<i32> {
             return Ok(2);
         }
     };
+    let mut qemu_job: Option<QemuJob> = None;
     if let Some(name) = &cli.board {
         let board = board::board(name)?;
         match board.kind {
@@ -397,6 +422,28 @@ fn run(cli: Cli) -> Result<i32> {
                     eprintln!("error: {} does not fit {}", cli.model.display(), board.name);
                     return Ok(4);
                 }
+                qemu_job = match (cli.qemu, edge_run::qemu::Firmware::locate()) {
+                    (QemuMode::Off, _) => None,
+                    (_, Ok(fw)) => Some(QemuJob {
+                        fw,
+                        edge: h.edge_bytes().to_vec(),
+                        frames: Vec::new(),
+                        labels: Vec::new(),
+                        shape: Vec::new(),
+                    }),
+                    (mode, Err(missing)) => {
+                        let msg =
+                            format!("the real firmware in QEMU needs: {}", missing.join("; "));
+                        if mode == QemuMode::On {
+                            eprintln!("error: {msg}");
+                            return Ok(5);
+                        }
+                        if !cli.quiet {
+                            eprintln!("{msg} (--qemu off hides this)");
+                        }
+                        None
+                    }
+                };
                 let bytes = edgerun::format::write::AlignedBytes::new(h.edge_bytes());
                 // The board's RAM less the reserve, plus alignment slack.
                 let arena = vec![0u8; budget.arena_available() + edgerun::format::ALIGN];
@@ -490,6 +537,9 @@ fn run(cli: Cli) -> Result<i32> {
                 continue;
             }
         };
+        if let Some(job) = qemu_job.as_mut() {
+            job.add(&x, frame.label, cli.qemu_frames);
+        }
         let t0 = Instant::now();
         let outputs = infer(&mut loaded.backend, &x, timer.as_mut())?;
         let outcome = match &loaded.det {
@@ -737,7 +787,147 @@ fn run(cli: Cli) -> Result<i32> {
         eprintln!("error: {why}");
         return Ok(3);
     }
+    if let Some(job) = qemu_job {
+        let name = cli
+            .model
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        return Ok(job.run(&name, &cli));
+    }
     Ok(0)
+}
+
+/// The frames for the firmware in QEMU (`--qemu`), gathered during the run.
+struct QemuJob {
+    fw: edge_run::qemu::Firmware,
+    edge: Vec<u8>,
+    /// One byte per input element: the firmware's `Preprocess::Divide(255)`
+    /// gives back the host's input exactly when the frame needed no resize.
+    frames: Vec<u8>,
+    labels: Vec<Option<u8>>,
+    shape: Vec<usize>,
+}
+
+impl QemuJob {
+    fn add(&mut self, x: &Tensor, label: Option<u8>, max: usize) {
+        let v = x.to_f32();
+        let full = self.edge.len() + self.frames.len() + v.len() > QEMU_BAKE_BYTES;
+        if self.labels.len() >= max || full || (!self.shape.is_empty() && self.shape != x.shape) {
+            return;
+        }
+        self.shape.clone_from(&x.shape);
+        self.frames.extend(
+            v.iter()
+                .map(|p| (p * 255.0).round().clamp(0.0, 255.0) as u8),
+        );
+        self.labels.push(label);
+    }
+
+    /// Build and run the firmware; print what it measured. The exit code.
+    fn run(self, name: &str, cli: &Cli) -> i32 {
+        let quiet = cli.quiet || cli.json;
+        let labels: Option<Vec<u8>> = self.labels.iter().copied().collect();
+        let frames = self.labels.len();
+        let say = |m: &str| {
+            if !quiet {
+                eprintln!("{m}");
+            }
+        };
+        let job = edge_run::qemu::Job {
+            name,
+            edge: &self.edge,
+            frames: &self.frames,
+            frame_shape: self.shape.get(1..).unwrap_or(&[]),
+            labels: labels.as_deref(),
+        };
+        let run = self.fw.run(&job, std::time::Duration::from_secs(900), &say);
+        let r = match run {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: the firmware in QEMU: {e:#}");
+                return 5;
+            }
+        };
+        let m = &r.model;
+        let macs: u64 = m.ops.iter().map(|o| o.2).sum();
+        let per_mac = if macs > 0 {
+            m.total.cost / macs as f64
+        } else {
+            0.0
+        };
+        let accuracy = labels.as_ref().map(|l| (m.correct, l.len()));
+        if cli.json {
+            let ops: Vec<String> = m
+                .ops
+                .iter()
+                .map(|(name, kind, macs, c)| {
+                    format!(
+                        "{{\"name\":{},\"kind\":{},\"macs\":{macs},\"instructions\":{:.0}}}",
+                        json_str(name),
+                        json_str(kind),
+                        c.cost
+                    )
+                })
+                .collect();
+            println!(
+                "{{\"firmware\":\"qemu-mps2-an386\",\"cpu\":{},\"kernels\":{},\"frames\":{frames},\"bit_exact\":true,\"correct\":{},\"labelled\":{},\"instructions_per_inference\":{:.0},\"min\":{:.0},\"max\":{:.0},\"macs\":{macs},\"per_mac\":{per_mac:.4},\"arena_bytes\":{},\"ops\":[{}]}}",
+                json_str(&r.cpu),
+                json_str(&r.kernels),
+                m.correct,
+                accuracy.map_or(0, |a| a.1),
+                m.total.cost,
+                m.total.min.unwrap_or(m.total.cost),
+                m.total.max.unwrap_or(m.total.cost),
+                m.arena_bytes,
+                ops.join(",")
+            );
+            return 0;
+        }
+        let acc = accuracy
+            .map(|(c, n)| format!(", {c}/{n} correct"))
+            .unwrap_or_default();
+        println!(
+            "firmware in QEMU (qemu-mps2-an386, {}, {} kernels): {frames} frames, every output bit-exact with the host runtime{acc}",
+            r.cpu, r.kernels
+        );
+        println!(
+            "  {} instructions per inference (min {}, max {}), {per_mac:.2} per MAC, arena {} B; built in {:.1} s, ran in {:.1} s",
+            thousands(m.total.cost),
+            thousands(m.total.min.unwrap_or(m.total.cost)),
+            thousands(m.total.max.unwrap_or(m.total.cost)),
+            thousands(m.arena_bytes as f64),
+            r.build.as_secs_f64(),
+            r.run.as_secs_f64()
+        );
+        let mut ops: Vec<&(String, String, u64, edgerun_report::Cost)> = m.ops.iter().collect();
+        ops.sort_by(|a, b| b.3.cost.total_cmp(&a.3.cost));
+        let top: Vec<String> = ops
+            .iter()
+            .take(5)
+            .map(|(name, kind, _, c)| {
+                format!(
+                    "{name} ({kind}) {:.0}%",
+                    100.0 * c.cost / m.total.cost.max(1.0)
+                )
+            })
+            .collect();
+        println!("  most instructions: {}", top.join(", "));
+        0
+    }
+}
+
+/// `1234567.0` as `1,234,567`.
+fn thousands(v: f64) -> String {
+    let s = format!("{:.0}", v.max(0.0));
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Detections in model-input pixels scaled to the frame's pixels.

@@ -467,7 +467,8 @@ fn board_budgets_and_the_no_std_path() {
         let mut a = vec![det.to_str().unwrap().to_string(), "sim:scenes".into()];
         a.extend(["--frames", "4", "--json"].map(String::from));
         if let Some(b) = board {
-            a.extend(["--board".to_string(), b.to_string()]);
+            // The firmware in QEMU has its own test.
+            a.extend(["--board", b, "--qemu", "off"].map(String::from));
         }
         a
     };
@@ -492,6 +493,8 @@ fn board_budgets_and_the_no_std_path() {
         "--json",
         "--board",
         "cortex-m4",
+        "--qemu",
+        "off",
     ]);
     for (a, b) in native.iter().zip(&m4).take(20) {
         assert_eq!(a["top"][0]["class"], b["top"][0]["class"]);
@@ -557,6 +560,86 @@ fn pi_board_runs_the_aarch64_build_under_qemu() {
     for (a, b) in native.iter().zip(&pi).take(10) {
         assert_eq!(a["top"], b["top"]);
     }
+}
+
+/// `--board cortex-m4` bakes the model and the frames into the real firmware
+/// and runs it in qemu-system-arm: every output bit-exact with the host
+/// runtime (the firmware checks), the same correct count as the no_std path
+/// on the same digits, and instruction counts whose operators add up to the
+/// inference. Skipped when QEMU, defmt-print or the thumbv7em target are
+/// missing, unless EDGE_RUN_REQUIRE_QEMU=1 (the test command sets it after
+/// firmware/run-qemu.sh installed them).
+#[test]
+fn mcu_board_runs_the_real_firmware_in_qemu() {
+    let required = std::env::var_os("EDGE_RUN_REQUIRE_QEMU").is_some();
+    let found = edge_run::qemu::Firmware::locate();
+    if let (Err(missing), false) = (&found, required) {
+        eprintln!("skipped: the firmware in QEMU needs {missing:?}");
+        return;
+    }
+    if cfg!(target_arch = "aarch64") && !required {
+        return; // the x86 run covers it
+    }
+    let lenet = repo().join("models/lenet5.edge");
+    let l = lenet.to_str().unwrap();
+    const N: usize = 12;
+    let n = N.to_string();
+    let (lines, err) = run_json(&[
+        l,
+        "sim:mnist",
+        "--frames",
+        &n,
+        "--json",
+        "--board",
+        "cortex-m4",
+        "--qemu",
+        "on",
+    ]);
+    let fw = lines.last().unwrap();
+    assert_eq!(fw["firmware"], "qemu-mps2-an386", "{err}");
+    assert_eq!(fw["frames"], N);
+    assert_eq!(fw["bit_exact"], true);
+    assert_eq!(fw["labelled"], N);
+    let host_correct = lines[..N]
+        .iter()
+        .filter(|f| f["top"][0]["class"] == f["label"])
+        .count();
+    assert_eq!(fw["correct"], host_correct);
+    // MACs as the runtime counts them from the file.
+    let bytes = std::fs::read(&lenet).unwrap();
+    let aligned = edgerun::format::write::AlignedBytes::new(&bytes);
+    let model = edgerun::Model::parse(&aligned).unwrap();
+    let macs: u64 = model.ops().map(|r| r.unwrap().op.macs()).sum();
+    assert_eq!(fw["macs"], macs);
+    let total = fw["instructions_per_inference"].as_f64().unwrap();
+    let ops: f64 = fw["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["instructions"].as_f64().unwrap())
+        .sum();
+    assert_eq!(fw["ops"].as_array().unwrap().len(), model.num_ops());
+    // The operators are the inference, less the loop around them.
+    assert!(ops <= total && ops > 0.98 * total, "{ops} vs {total}");
+    assert!(fw["min"].as_f64().unwrap() <= total && total <= fw["max"].as_f64().unwrap());
+
+    // Asked for, but the firmware is not there: exit 5, saying what is missing.
+    let out = bin()
+        .args([
+            l,
+            "sim:mnist",
+            "--frames",
+            "1",
+            "--board",
+            "cortex-m4",
+            "--qemu",
+            "on",
+        ])
+        .env("EDGERUN_FIRMWARE_DIR", "/nonexistent-firmware")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the firmware sources"));
 }
 
 /// A full-size classic graph (SqueezeNet 1.1 at 3x224x224, from

@@ -85,6 +85,8 @@ pub struct FirmwareModel {
     pub flash_bytes: u64,
     pub arena_bytes: u64,
     pub frames: u64,
+    /// Labelled frames the firmware classified correctly (its `result` line).
+    pub correct: u64,
     /// Per operator: name, kind, MACs, mean/min/max.
     pub ops: Vec<(String, String, u64, Cost)>,
     pub unit: Unit,
@@ -138,6 +140,7 @@ pub fn parse_log(log: &str) -> Result<FirmwareRun, ReportError> {
                     flash_bytes: r.u64("flash_bytes")?,
                     arena_bytes: r.u64("arena_bytes")?,
                     frames: r.u64("frames")?,
+                    correct: 0,
                     ops: Vec::new(),
                     unit: Unit::Instructions,
                     total: cost(0, 0, 0),
@@ -186,6 +189,7 @@ pub fn parse_log(log: &str) -> Result<FirmwareRun, ReportError> {
                 m.unit = unit;
                 m.total = cost(mean, r.u64("min")?, r.u64("max")?);
                 m.arena_bytes = r.u64("arena_bytes")?;
+                m.correct = r.u64("correct")?;
                 models.push(m);
             }
             "flash" => code_bytes = Some(r.u64("code_bytes")?),
