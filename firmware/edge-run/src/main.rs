@@ -91,6 +91,13 @@ struct Cli {
     /// missing); on: they must be (exit 5 if not); off: never.
     #[arg(long, value_enum, default_value_t = QemuMode::Auto)]
     qemu: QemuMode,
+    /// Infer up to N frames at once, one per thread, each thread with its own
+    /// copy of the model and arena (the kernels themselves are
+    /// single-threaded): more frames per second on a multi-core Pi or
+    /// desktop, the same latency per frame and the same results, printed in
+    /// frame order.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    threads: usize,
     /// Frames the firmware in QEMU runs (see --qemu).
     #[arg(long, value_name = "N", default_value_t = 20)]
     qemu_frames: usize,
@@ -143,6 +150,27 @@ enum Backend {
         float: bool,
     },
     Tract(TractModel),
+}
+
+impl Backend {
+    /// Another instance for another thread: the same model with its own arena.
+    // Without tract, `TractModel` has no values and its arm cannot run.
+    #[cfg_attr(not(feature = "tract"), allow(unreachable_code))]
+    fn replica(&self) -> Result<Backend> {
+        Ok(match self {
+            Backend::Native(h) => Backend::Native(Box::new(HostModel::new(h.edge_bytes())?)),
+            Backend::Board {
+                bytes,
+                arena,
+                float,
+            } => Backend::Board {
+                bytes: edgerun::format::write::AlignedBytes::new(bytes),
+                arena: vec![0; arena.len()],
+                float: *float,
+            },
+            Backend::Tract(m) => Backend::Tract(m.clone()),
+        })
+    }
 }
 
 struct Loaded {
@@ -478,6 +506,10 @@ fn run(cli: Cli) -> Result<i32> {
     };
     let mut timer = match (&cli.report, &loaded.backend) {
         (None, _) => None,
+        (Some(_), _) if cli.threads > 1 => {
+            eprintln!("error: --report times operators on one thread: drop --threads");
+            return Ok(2);
+        }
         (Some(_), Backend::Native(h)) => Some(OpTimer::new(h.model()?.num_ops())),
         (Some(_), _) => {
             eprintln!("error: --report needs the native backend without --board");
@@ -507,214 +539,238 @@ fn run(cli: Cli) -> Result<i32> {
     let warn = |msg: String| bar.suspend(|| eprintln!("{msg}"));
     let start = Instant::now();
     let mut i = 0;
-    while i < limit {
-        let Some(frame) = src.next_frame() else { break };
-        i += 1;
-        let frame = match frame {
-            Ok(f) => f,
-            Err(e) => {
-                errors += 1;
-                warn(format!("skipped frame {}: {e:#}", i - 1));
-                continue;
-            }
-        };
-        let frame = match aspect {
-            Some((h, w)) if is_camera => match camera::crop_to_aspect(&frame, h, w) {
+    // With --threads N, up to N frames are read, then inferred at once, one
+    // per thread (each with its own copy of the model and arena), then
+    // printed in order.
+    let mut replicas = Vec::new();
+    for _ in 1..cli.threads.max(1) {
+        replicas.push(loaded.backend.replica()?);
+    }
+    let mut ended = false;
+    while i < limit && !ended {
+        let mut batch: Vec<(usize, source::Frame, Tensor)> = Vec::new();
+        while batch.len() <= replicas.len() && i < limit {
+            let Some(frame) = src.next_frame() else {
+                ended = true;
+                break;
+            };
+            i += 1;
+            let frame = match frame {
                 Ok(f) => f,
+                Err(e) => {
+                    errors += 1;
+                    warn(format!("skipped frame {}: {e:#}", i - 1));
+                    continue;
+                }
+            };
+            let frame = match aspect {
+                Some((h, w)) if is_camera => match camera::crop_to_aspect(&frame, h, w) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        errors += 1;
+                        warn(format!("skipped {}: {e:#}", frame.name));
+                        continue;
+                    }
+                },
+                _ => frame,
+            };
+            let x = match preprocess(&frame, &loaded.shape) {
+                Ok(x) => x,
                 Err(e) => {
                     errors += 1;
                     warn(format!("skipped {}: {e:#}", frame.name));
                     continue;
                 }
-            },
-            _ => frame,
-        };
-        let x = match preprocess(&frame, &loaded.shape) {
-            Ok(x) => x,
-            Err(e) => {
-                errors += 1;
-                warn(format!("skipped {}: {e:#}", frame.name));
-                continue;
+            };
+            if let Some(job) = qemu_job.as_mut() {
+                job.add(&x, frame.label, cli.qemu_frames);
             }
-        };
-        if let Some(job) = qemu_job.as_mut() {
-            job.add(&x, frame.label, cli.qemu_frames);
+            batch.push((i - 1, frame, x));
         }
-        let t0 = Instant::now();
-        let outputs = infer(&mut loaded.backend, &x, timer.as_mut())?;
-        let outcome = match &loaded.det {
-            Some(det) => {
-                let head = |k: usize| outputs.get(k).context("the model returned too few outputs");
-                let dets = det.spec.postprocess(
-                    &det.anchors,
-                    head(det.scores)?,
-                    head(det.boxes)?,
-                    &PostConfig::EVAL,
-                )?;
-                Outcome::Boxes(to_frame_pixels(&dets, &frame, det.spec.input_size))
-            }
-            None => {
-                let probs = softmax(outputs.first().context("no output")?);
-                let mut order: Vec<usize> = (0..probs.len()).collect();
-                order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
-                order.truncate(cli.top.max(1));
-                Outcome::Classes(order.iter().map(|&c| (c, probs[c])).collect())
-            }
-        };
-        let ms = t0.elapsed().as_secs_f64() * 1e3;
-        lat.add(ms);
-        bar.inc(1);
-        if i % 16 == 1 {
-            bar.set_message(format!(
-                "{:.1} FPS, p50 {:.3} ms",
-                i as f64 / start.elapsed().as_secs_f64().max(1e-9),
-                lat.percentile(0.5)
-            ));
-        }
-        let n = i - 1;
-        let class_name = |c: u32| {
-            loaded
-                .det
-                .as_ref()
-                .and_then(|d| d.spec.classes.get(c as usize).cloned())
-                .unwrap_or_else(|| c.to_string())
-        };
-        let marks: Vec<Mark> = match &outcome {
-            Outcome::Classes(top) => {
-                if let (Some(l), Some(&(c, _))) = (frame.label, top.first()) {
-                    labelled += 1;
-                    correct += (c == l as usize) as usize;
-                }
-                if cli.json {
-                    let top: Vec<String> = top
-                        .iter()
-                        .map(|(c, p)| format!("{{\"class\":{c},\"score\":{p:.6}}}"))
-                        .collect();
-                    let label = frame
-                        .label
-                        .map(|l| l.to_string())
-                        .unwrap_or_else(|| "null".into());
-                    println!(
-                        "{{\"frame\":{n},\"source\":{},\"latency_ms\":{ms:.4},\"top\":[{}],\"label\":{label}}}",
-                        json_str(&frame.name),
-                        top.join(",")
-                    );
-                } else if !cli.quiet {
-                    let top: Vec<String> = top
-                        .iter()
-                        .map(|(c, p)| format!("{c} ({:.1}%)", p * 100.0))
-                        .collect();
-                    let truth = frame
-                        .label
-                        .map(|l| format!("  label {l}"))
-                        .unwrap_or_default();
-                    println!("{:<28} {}  {ms:.3} ms{truth}", frame.name, top.join(", "));
-                }
-                top.first()
-                    .map(|&(c, _)| Mark {
-                        bbox: None,
-                        label: c.to_string(),
-                        class: c,
-                    })
-                    .into_iter()
-                    .collect()
-            }
-            Outcome::Boxes(all) => {
-                if let Some(truth) = &frame.boxes
-                    && labelled < MAP_MAX_FRAMES
-                {
-                    let image = labelled as u64;
-                    labelled += 1;
-                    gts.extend(truth.iter().map(|b| GroundTruth {
-                        image,
-                        class: b.class,
-                        bbox: [b.x0, b.y0, b.x1, b.y1],
-                    }));
-                    preds.extend(all.iter().map(|d| Prediction {
-                        image,
-                        class: u8::try_from(d.class).unwrap_or(u8::MAX),
-                        score: d.score,
-                        bbox: corners(d),
-                    }));
-                }
-                let shown = show(all);
-                shown_boxes += shown.len();
-                if cli.json {
-                    let dets: Vec<String> = shown
-                        .iter()
-                        .map(|d| {
-                            format!(
-                                "{{\"class\":{},\"name\":{},\"score\":{:.6},\"box\":{}}}",
-                                d.class,
-                                json_str(&class_name(d.class)),
-                                d.score,
-                                json_box(corners(d))
-                            )
-                        })
-                        .collect();
-                    let truth = match &frame.boxes {
-                        Some(t) => format!(
-                            "[{}]",
-                            t.iter()
-                                .map(|b| format!(
-                                    "{{\"class\":{},\"box\":{}}}",
-                                    b.class,
-                                    json_box([b.x0, b.y0, b.x1, b.y1])
-                                ))
-                                .collect::<Vec<_>>()
-                                .join(",")
-                        ),
-                        None => "null".into(),
-                    };
-                    println!(
-                        "{{\"frame\":{n},\"source\":{},\"latency_ms\":{ms:.4},\"detections\":[{}],\"truth\":{truth}}}",
-                        json_str(&frame.name),
-                        dets.join(",")
-                    );
-                } else if !cli.quiet {
-                    let dets: Vec<String> = shown
-                        .iter()
-                        .map(|d| {
-                            let [x0, y0, x1, y1] = corners(d);
-                            format!(
-                                "{} {:.2} [{x0:.0},{y0:.0},{x1:.0},{y1:.0}]",
-                                class_name(d.class),
-                                d.score
-                            )
-                        })
-                        .collect();
-                    let truth = frame
-                        .boxes
-                        .as_ref()
-                        .map(|t| {
-                            let mut c: Vec<String> =
-                                t.iter().map(|b| b.class.to_string()).collect();
-                            c.sort();
-                            format!("  truth {}", c.join(" "))
-                        })
-                        .unwrap_or_default();
-                    println!(
-                        "{:<16} {} found: {}  {ms:.3} ms{truth}",
-                        frame.name,
-                        shown.len(),
-                        dets.join("; ")
-                    );
-                }
-                shown
+        let det = loaded.det.as_ref();
+        let results: Vec<Result<(Outcome, f64)>> = match batch.as_slice() {
+            [] => Vec::new(),
+            [(_, frame, x)] => vec![work(
+                &mut loaded.backend,
+                x,
+                frame,
+                det,
+                cli.top,
+                timer.as_mut(),
+            )],
+            _ => std::thread::scope(|s| {
+                let handles: Vec<_> = batch
                     .iter()
-                    .map(|d| Mark {
-                        bbox: Some(corners(d)),
-                        label: class_name(d.class),
-                        class: d.class as usize,
+                    .zip(std::iter::once(&mut loaded.backend).chain(replicas.iter_mut()))
+                    .map(|((_, frame, x), b)| {
+                        s.spawn(move || work(b, x, frame, det, cli.top, None))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(anyhow::anyhow!("an inference thread panicked"))
+                        })
                     })
                     .collect()
-            }
+            }),
         };
-        if let Some(dir) = &cli.save {
-            let path = dir.join(annotate::file_name(n, &frame.name));
-            annotate::annotate(&frame, &marks)?
-                .save(&path)
-                .with_context(|| format!("writing {}", path.display()))?;
+        for ((n, frame, _), result) in batch.into_iter().zip(results) {
+            let (outcome, ms) = result?;
+            lat.add(ms);
+            bar.inc(1);
+            if n % 16 == 0 {
+                bar.set_message(format!(
+                    "{:.1} FPS, p50 {:.3} ms",
+                    (n + 1) as f64 / start.elapsed().as_secs_f64().max(1e-9),
+                    lat.percentile(0.5)
+                ));
+            }
+            let class_name = |c: u32| {
+                loaded
+                    .det
+                    .as_ref()
+                    .and_then(|d| d.spec.classes.get(c as usize).cloned())
+                    .unwrap_or_else(|| c.to_string())
+            };
+            let marks: Vec<Mark> = match &outcome {
+                Outcome::Classes(top) => {
+                    if let (Some(l), Some(&(c, _))) = (frame.label, top.first()) {
+                        labelled += 1;
+                        correct += (c == l as usize) as usize;
+                    }
+                    if cli.json {
+                        let top: Vec<String> = top
+                            .iter()
+                            .map(|(c, p)| format!("{{\"class\":{c},\"score\":{p:.6}}}"))
+                            .collect();
+                        let label = frame
+                            .label
+                            .map(|l| l.to_string())
+                            .unwrap_or_else(|| "null".into());
+                        println!(
+                            "{{\"frame\":{n},\"source\":{},\"latency_ms\":{ms:.4},\"top\":[{}],\"label\":{label}}}",
+                            json_str(&frame.name),
+                            top.join(",")
+                        );
+                    } else if !cli.quiet {
+                        let top: Vec<String> = top
+                            .iter()
+                            .map(|(c, p)| format!("{c} ({:.1}%)", p * 100.0))
+                            .collect();
+                        let truth = frame
+                            .label
+                            .map(|l| format!("  label {l}"))
+                            .unwrap_or_default();
+                        println!("{:<28} {}  {ms:.3} ms{truth}", frame.name, top.join(", "));
+                    }
+                    top.first()
+                        .map(|&(c, _)| Mark {
+                            bbox: None,
+                            label: c.to_string(),
+                            class: c,
+                        })
+                        .into_iter()
+                        .collect()
+                }
+                Outcome::Boxes(all) => {
+                    if let Some(truth) = &frame.boxes
+                        && labelled < MAP_MAX_FRAMES
+                    {
+                        let image = labelled as u64;
+                        labelled += 1;
+                        gts.extend(truth.iter().map(|b| GroundTruth {
+                            image,
+                            class: b.class,
+                            bbox: [b.x0, b.y0, b.x1, b.y1],
+                        }));
+                        preds.extend(all.iter().map(|d| Prediction {
+                            image,
+                            class: u8::try_from(d.class).unwrap_or(u8::MAX),
+                            score: d.score,
+                            bbox: corners(d),
+                        }));
+                    }
+                    let shown = show(all);
+                    shown_boxes += shown.len();
+                    if cli.json {
+                        let dets: Vec<String> = shown
+                            .iter()
+                            .map(|d| {
+                                format!(
+                                    "{{\"class\":{},\"name\":{},\"score\":{:.6},\"box\":{}}}",
+                                    d.class,
+                                    json_str(&class_name(d.class)),
+                                    d.score,
+                                    json_box(corners(d))
+                                )
+                            })
+                            .collect();
+                        let truth = match &frame.boxes {
+                            Some(t) => format!(
+                                "[{}]",
+                                t.iter()
+                                    .map(|b| format!(
+                                        "{{\"class\":{},\"box\":{}}}",
+                                        b.class,
+                                        json_box([b.x0, b.y0, b.x1, b.y1])
+                                    ))
+                                    .collect::<Vec<_>>()
+                                    .join(",")
+                            ),
+                            None => "null".into(),
+                        };
+                        println!(
+                            "{{\"frame\":{n},\"source\":{},\"latency_ms\":{ms:.4},\"detections\":[{}],\"truth\":{truth}}}",
+                            json_str(&frame.name),
+                            dets.join(",")
+                        );
+                    } else if !cli.quiet {
+                        let dets: Vec<String> = shown
+                            .iter()
+                            .map(|d| {
+                                let [x0, y0, x1, y1] = corners(d);
+                                format!(
+                                    "{} {:.2} [{x0:.0},{y0:.0},{x1:.0},{y1:.0}]",
+                                    class_name(d.class),
+                                    d.score
+                                )
+                            })
+                            .collect();
+                        let truth = frame
+                            .boxes
+                            .as_ref()
+                            .map(|t| {
+                                let mut c: Vec<String> =
+                                    t.iter().map(|b| b.class.to_string()).collect();
+                                c.sort();
+                                format!("  truth {}", c.join(" "))
+                            })
+                            .unwrap_or_default();
+                        println!(
+                            "{:<16} {} found: {}  {ms:.3} ms{truth}",
+                            frame.name,
+                            shown.len(),
+                            dets.join("; ")
+                        );
+                    }
+                    shown
+                        .iter()
+                        .map(|d| Mark {
+                            bbox: Some(corners(d)),
+                            label: class_name(d.class),
+                            class: d.class as usize,
+                        })
+                        .collect()
+                }
+            };
+            if let Some(dir) = &cli.save {
+                let path = dir.join(annotate::file_name(n, &frame.name));
+                annotate::annotate(&frame, &marks)?
+                    .save(&path)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
         }
     }
     bar.finish_and_clear();
@@ -928,6 +984,40 @@ fn thousands(v: f64) -> String {
         out.push(c);
     }
     out
+}
+
+/// Infer one frame and post-process its outputs: what the model found, and
+/// the time it took (ms).
+fn work(
+    backend: &mut Backend,
+    x: &Tensor,
+    frame: &source::Frame,
+    det: Option<&Det>,
+    top: usize,
+    timer: Option<&mut OpTimer>,
+) -> Result<(Outcome, f64)> {
+    let t0 = Instant::now();
+    let outputs = infer(backend, x, timer)?;
+    let outcome = match det {
+        Some(det) => {
+            let head = |k: usize| outputs.get(k).context("the model returned too few outputs");
+            let dets = det.spec.postprocess(
+                &det.anchors,
+                head(det.scores)?,
+                head(det.boxes)?,
+                &PostConfig::EVAL,
+            )?;
+            Outcome::Boxes(to_frame_pixels(&dets, frame, det.spec.input_size))
+        }
+        None => {
+            let probs = softmax(outputs.first().context("no output")?);
+            let mut order: Vec<usize> = (0..probs.len()).collect();
+            order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
+            order.truncate(top.max(1));
+            Outcome::Classes(order.iter().map(|&c| (c, probs[c])).collect())
+        }
+    };
+    Ok((outcome, t0.elapsed().as_secs_f64() * 1e3))
 }
 
 /// Detections in model-input pixels scaled to the frame's pixels.

@@ -562,6 +562,66 @@ fn pi_board_runs_the_aarch64_build_under_qemu() {
     }
 }
 
+/// `--threads N` infers N frames at once on N copies of the model: the same
+/// results in the same order as one thread, natively, on a board's no_std
+/// path and for a detector.
+#[test]
+fn threads_give_the_same_results_in_frame_order() {
+    let without_latency = |mut v: serde_json::Value| {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("latency_ms");
+            for k in ["fps", "p50_ms", "p95_ms"] {
+                o.remove(k);
+            }
+        }
+        v
+    };
+    let lenet = repo().join("models/lenet5.edge");
+    let det = detector();
+    let cases: [Vec<&str>; 2] = [
+        vec![
+            lenet.to_str().unwrap(),
+            "sim:mnist",
+            "--frames",
+            "23",
+            "--json",
+        ],
+        vec![
+            det.to_str().unwrap(),
+            "sim:scenes",
+            "--frames",
+            "5",
+            "--json",
+            "--board",
+            "cortex-m7",
+            "--qemu",
+            "off",
+        ],
+    ];
+    for args in cases {
+        let (one, _) = run_json(&args);
+        let mut more = args.clone();
+        more.extend(["--threads", "3"]);
+        let (three, _) = run_json(&more);
+        assert_eq!(one.len(), three.len());
+        for (a, b) in one.into_iter().zip(three) {
+            assert_eq!(without_latency(a), without_latency(b));
+        }
+    }
+    let out = bin()
+        .args([
+            lenet.to_str().unwrap(),
+            "--threads",
+            "2",
+            "--report",
+            "/tmp/x.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads"));
+}
+
 /// `--board cortex-m4` bakes the model and the frames into the real firmware
 /// and runs it in qemu-system-arm: every output bit-exact with the host
 /// runtime (the firmware checks), the same correct count as the no_std path

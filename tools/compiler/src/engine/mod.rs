@@ -45,6 +45,7 @@ pub use tract::TractModel;
 /// This build has no tract (the compiler's `tract` feature is off): loading a
 /// model in tract is an error that says so.
 #[cfg(not(feature = "tract"))]
+#[derive(Clone)]
 pub enum TractModel {}
 
 #[cfg(not(feature = "tract"))]

@@ -11,7 +11,8 @@ use tract_onnx::prelude::{
 };
 
 /// An ONNX model optimized by tract, with its input shapes (batch 1) and
-/// output names.
+/// output names. A clone shares the optimized plan (e.g. one per thread).
+#[derive(Clone)]
 pub struct TractModel {
     plan: Arc<TypedRunnableModel>,
     inputs: Vec<Vec<usize>>,
