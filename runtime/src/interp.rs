@@ -362,7 +362,12 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
         Op::ConvF32(p) if K::includes(OpKind::ConvF32) => {
             let (m, out) = split(arena, blob, p.output)?;
             let bias = m.get_opt(p.bias)?.map(f32s).transpose()?;
-            conv::float::conv_f32(
+            let conv_f32 = if K::SIMD {
+                conv::conv_f32
+            } else {
+                conv::float::conv_f32
+            };
+            conv_f32(
                 &p.geom,
                 f32s(m.get(p.input)?)?,
                 f32s(m.get(p.weights)?)?,

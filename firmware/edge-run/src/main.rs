@@ -295,7 +295,7 @@ fn infer(b: &mut Backend, x: &Tensor, timer: Option<&mut OpTimer>) -> Result<Vec
             arena,
             float,
         } => {
-            let model = edgerun::Model::parse(bytes)?;
+            let model = edgerun::Model::reparse(bytes)?; // parsed, checksum and all, at load
             let mut interp = edgerun::Interpreter::new(&model, arena)?;
             let input = interp.input_f32_mut(0)?;
             let x = x.to_f32();

@@ -113,3 +113,37 @@ fn corrupted_lenet5_metadata_never_panics() {
     }
     assert!(refused > 0 && parsed + refused > 10, "{parsed} {refused}");
 }
+
+/// `reparse` skips only the checksum: a wrong checksum field passes it (and
+/// fails `parse`), and the structure is still validated.
+#[test]
+fn reparse_skips_the_checksum_and_nothing_else() {
+    let mut bytes = LENET5.to_vec();
+    bytes[12] ^= 0xff;
+    let words = aligned(&bytes);
+    let view_all = view(&words, bytes.len());
+    assert_eq!(Model::parse(view_all).err(), Some(Error::ChecksumMismatch));
+    let model = Model::reparse(view_all).unwrap();
+    assert_eq!(
+        model.num_ops(),
+        Model::parse(view(&aligned(LENET5), LENET5.len()))
+            .unwrap()
+            .num_ops()
+    );
+    // A broken header, a truncated file: errors either way.
+    let mut bad = bytes.clone();
+    bad[0] = b'X';
+    assert_eq!(
+        Model::reparse(view(&aligned(&bad), bad.len())).err(),
+        Some(Error::BadMagic)
+    );
+    let cut = bytes.len() / 2;
+    assert!(Model::reparse(view(&words, cut)).is_err());
+    // An operator table that does not validate.
+    let meta = u32::from_le_bytes(LENET5[16..20].try_into().unwrap()) as usize;
+    let mut broken = LENET5.to_vec();
+    for b in &mut broken[meta..meta + 64] {
+        *b = 0xff;
+    }
+    assert!(Model::reparse(view(&aligned(&broken), broken.len())).is_err());
+}

@@ -30,8 +30,10 @@ impl HostModel {
         Ok(HostModel { bytes, arena })
     }
 
+    /// The model (parsed again, without the checksum that [`Self::new`]
+    /// verified: the bytes are this value's own and never change).
     pub fn model(&self) -> Result<Model<'_>> {
-        Model::parse(&self.bytes).map_err(rt)
+        Model::reparse(&self.bytes).map_err(rt)
     }
 
     /// The `.edge` bytes.
@@ -50,7 +52,7 @@ impl HostModel {
         inputs: &[Tensor],
         hook: &mut impl edgerun::OpHook,
     ) -> Result<Vec<Tensor>> {
-        let model = Model::parse(&self.bytes).map_err(rt)?;
+        let model = Model::reparse(&self.bytes).map_err(rt)?;
         let mut interp = Interpreter::new(&model, &mut self.arena).map_err(rt)?;
         if inputs.len() != model.num_inputs() {
             return Err(CompileError::invalid(format!(

@@ -112,13 +112,7 @@ pub fn conv_f32(
     act: ClampF32,
     out: &mut [f32],
 ) -> Result<(), Error> {
-    let (in_len, w_len, out_len) = conv_lens(g)?;
-    check_len(input.len(), in_len)?;
-    check_len(weights.len(), w_len)?;
-    check_len(out.len(), out_len)?;
-    if let Some(b) = bias {
-        check_len(b.len(), g.out_c as usize)?;
-    }
+    check(g, input, weights, bias, out)?;
     let pointwise = g.k_h == 1
         && g.k_w == 1
         && g.stride_h == 1
@@ -133,6 +127,102 @@ pub fn conv_f32(
         Ok(())
     } else {
         conv_general(g, input, weights, bias, act, out)
+    }
+}
+
+/// Validates the geometry ([`conv_lens`]) and every slice length against it.
+pub(crate) fn check(
+    g: &ConvGeom,
+    input: &[f32],
+    weights: &[f32],
+    bias: Option<&[f32]>,
+    out: &[f32],
+) -> Result<(), Error> {
+    let (in_len, w_len, out_len) = conv_lens(g)?;
+    check_len(input.len(), in_len)?;
+    check_len(weights.len(), w_len)?;
+    check_len(out.len(), out_len)?;
+    if let Some(b) = bias {
+        check_len(b.len(), g.out_c as usize)?;
+    }
+    Ok(())
+}
+
+/// A checked geometry as `usize`s.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dims {
+    pub in_h: usize,
+    pub in_w: usize,
+    pub in_c: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub out_c: usize,
+    pub k_h: usize,
+    pub k_w: usize,
+    pub s_h: usize,
+    pub s_w: usize,
+    pub d_h: usize,
+    pub d_w: usize,
+    pub pad_t: usize,
+    pub pad_l: usize,
+    /// Input and output channels per group.
+    pub icg: usize,
+    pub ocg: usize,
+}
+
+impl Dims {
+    /// Of a geometry [`conv_lens`] accepted.
+    pub(crate) fn of(g: &ConvGeom) -> Dims {
+        let u = |v: u32| v as usize;
+        Dims {
+            in_h: u(g.in_h),
+            in_w: u(g.in_w),
+            in_c: u(g.in_c),
+            out_h: u(g.out_h),
+            out_w: u(g.out_w),
+            out_c: u(g.out_c),
+            k_h: u(g.k_h),
+            k_w: u(g.k_w),
+            s_h: u(g.stride_h),
+            s_w: u(g.stride_w),
+            d_h: u(g.dil_h),
+            d_w: u(g.dil_w),
+            pad_t: u(g.pad_top),
+            pad_l: u(g.pad_left),
+            icg: u(g.in_c / g.groups),
+            ocg: u(g.out_c / g.groups),
+        }
+    }
+
+    /// The sum of output channel `oc` at `(oy, ox)` of one image, before bias
+    /// and activation: the taps in `(kh, kw, ic)` order, padding skipped.
+    /// `w_oc` is the channel's `k_h * k_w * icg` weights.
+    #[inline(always)]
+    pub(crate) fn sum(
+        &self,
+        img: &[f32],
+        w_oc: &[f32],
+        oy: usize,
+        ox: usize,
+        oc: usize,
+    ) -> Result<f32, Error> {
+        let ic0 = (oc / self.ocg) * self.icg;
+        let mut acc = 0.0f32;
+        let rows = w_oc.chunks_exact(self.k_w * self.icg).take(self.k_h);
+        for (kh, w_row) in rows.enumerate() {
+            let Some(iy) = tap(oy, kh, self.s_h, self.d_h, self.pad_t, self.in_h) else {
+                continue;
+            };
+            for (kw, w_tap) in w_row.chunks_exact(self.icg).enumerate() {
+                let Some(ix) = tap(ox, kw, self.s_w, self.d_w, self.pad_l, self.in_w) else {
+                    continue;
+                };
+                let start = (iy * self.in_w + ix) * self.in_c + ic0;
+                let px = img.get(start..start + self.icg).ok_or(Error::BadGeometry)?;
+                acc = dot_from(acc, px, w_tap);
+            }
+        }
+        Ok(acc)
     }
 }
 
@@ -181,16 +271,8 @@ fn conv_general(
     act: ClampF32,
     out: &mut [f32],
 ) -> Result<(), Error> {
-    let [in_h, in_w, in_c, out_w, out_c] =
-        [g.in_h, g.in_w, g.in_c, g.out_w, g.out_c].map(|v| v as usize);
-    let [s_h, s_w, d_h, d_w, pad_t, pad_l] = [
-        g.stride_h, g.stride_w, g.dil_h, g.dil_w, g.pad_top, g.pad_left,
-    ]
-    .map(|v| v as usize);
-    let k_w = g.k_w as usize;
-    let icg = in_c / g.groups as usize;
-    let ocg = out_c / g.groups as usize;
-    let w_per_oc = weights.len() / out_c;
+    let d = Dims::of(g);
+    let w_per_oc = weights.len() / d.out_c;
     let img_len = input.len() / g.n as usize;
     let out_img_len = out.len() / g.n as usize;
 
@@ -198,30 +280,16 @@ fn conv_general(
         .chunks_exact(img_len)
         .zip(out.chunks_exact_mut(out_img_len))
     {
-        for (oy, out_row) in out_img.chunks_exact_mut(out_w * out_c).enumerate() {
-            for (ox, out_px) in out_row.chunks_exact_mut(out_c).enumerate() {
+        let rows = out_img.chunks_exact_mut(d.out_w * d.out_c).take(d.out_h);
+        for (oy, out_row) in rows.enumerate() {
+            for (ox, out_px) in out_row.chunks_exact_mut(d.out_c).enumerate() {
                 let per_oc = out_px
                     .iter_mut()
                     .zip(weights.chunks_exact(w_per_oc))
                     .zip(bias_values(bias))
                     .enumerate();
                 for (oc, ((o, w_oc), b)) in per_oc {
-                    let ic0 = (oc / ocg) * icg;
-                    let mut acc = 0.0f32;
-                    for (kh, w_row) in w_oc.chunks_exact(k_w * icg).enumerate() {
-                        let Some(iy) = tap(oy, kh, s_h, d_h, pad_t, in_h) else {
-                            continue;
-                        };
-                        for (kw, w_tap) in w_row.chunks_exact(icg).enumerate() {
-                            let Some(ix) = tap(ox, kw, s_w, d_w, pad_l, in_w) else {
-                                continue;
-                            };
-                            let start = (iy * in_w + ix) * in_c + ic0;
-                            let px = img.get(start..start + icg).ok_or(Error::BadGeometry)?;
-                            acc = dot_from(acc, px, w_tap);
-                        }
-                    }
-                    *o = act.apply(acc + b);
+                    *o = act.apply(d.sum(img, w_oc, oy, ox, oc)? + b);
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! conv kernels: `scalar.rs` (the reference), `avx2.rs` (x86_64, chosen at run
 //! time), `neon.rs` (aarch64: NEON, and SDOT chosen at run time), `dsp.rs`
-//! (Armv7E-M, chosen at compile time), `float.rs` (f32).
+//! (Armv7E-M, chosen at compile time), `float.rs` (f32) and its twin
+//! `float_avx2.rs` (x86_64, chosen at run time).
 
 use crate::error::Error;
 use crate::format::schema::ConvGeom;
@@ -11,9 +12,40 @@ pub mod avx2;
 #[cfg(any(test, edgerun_dsp))]
 pub mod dsp;
 pub mod float;
+#[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+pub mod float_avx2;
 #[cfg(edgerun_neon)]
 pub mod neon;
 pub mod scalar;
+
+/// f32 convolution with the fastest kernel of this build: the AVX2 one on
+/// x86_64 with `std` (it checks the CPU at run time), else [`float::conv_f32`].
+/// Same contract and results, bit for bit.
+#[inline(always)]
+pub fn conv_f32(
+    g: &ConvGeom,
+    input: &[f32],
+    weights: &[f32],
+    bias: Option<&[f32]>,
+    act: crate::format::schema::ClampF32,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    let f = float_avx2::conv_f32;
+    #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+    let f = float::conv_f32;
+    f(g, input, weights, bias, act, out)
+}
+
+/// The signature shared by [`float::conv_f32`] and its SIMD twin.
+pub type ConvF32Fn = fn(
+    &ConvGeom,
+    &[f32],
+    &[f32],
+    Option<&[f32]>,
+    crate::format::schema::ClampF32,
+    &mut [f32],
+) -> Result<(), Error>;
 
 /// The signature shared by [`scalar::conv_i8`] and its SIMD twins.
 pub type ConvI8Fn = fn(

@@ -7,6 +7,9 @@ use crate::error::Error;
 use crate::format::schema::FcF32;
 use crate::kernels::{check_len, prod};
 
+/// Outputs computed side by side.
+const BLOCK: usize = 8;
+
 /// Element counts `(input, weights, output)` = `(rows * k, n * k, rows * n)` of a
 /// fully connected layer; sizes must fit in `usize` ([`Error::Overflow`]). Zero
 /// sizes are accepted (`k == 0` gives `out = act(bias)`). Shared with the int8
@@ -48,11 +51,30 @@ pub fn fc_f32(
             Some(b) => b,
             None => &[],
         };
-        let biases = row_bias.iter().copied().chain(core::iter::repeat(0.0));
-        for (j, (o, b)) in out_row.iter_mut().zip(biases).enumerate() {
-            let w = weights.get(j * k..(j + 1) * k).ok_or(Error::BadGeometry)?;
-            let sum = x.iter().zip(w).fold(0.0f32, |acc, (&x, &w)| acc + x * w);
-            *o = p.act.apply(sum + b);
+        let mut biases = row_bias.iter().copied().chain(core::iter::repeat(0.0));
+        // BLOCK outputs at a time, each its own sum in `k` order: independent
+        // add chains instead of one (the same results, several times faster).
+        for (jb, out_block) in out_row.chunks_mut(BLOCK).enumerate() {
+            let j0 = jb * BLOCK;
+            let w = weights
+                .get(j0 * k..(j0 + out_block.len()) * k)
+                .ok_or(Error::BadGeometry)?;
+            let mut sums = [0.0f32; BLOCK];
+            if k > 0 {
+                let mut w_rows = w.chunks_exact(k);
+                let mut rows: [core::slice::Iter<'_, f32>; BLOCK] =
+                    core::array::from_fn(|_| w_rows.next().unwrap_or(&[]).iter());
+                for &xv in x {
+                    for (s, r) in sums.iter_mut().zip(rows.iter_mut()) {
+                        if let Some(&wv) = r.next() {
+                            *s += xv * wv;
+                        }
+                    }
+                }
+            }
+            for ((o, s), b) in out_block.iter_mut().zip(sums).zip(&mut biases) {
+                *o = p.act.apply(s + b);
+            }
         }
     }
     Ok(())
