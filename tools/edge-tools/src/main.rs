@@ -25,7 +25,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Train lenet5, resnet8 or vgg on real MNIST (CPU, burn), with
+    /// Train lenet5, resnet8, vgg or alexnet on real MNIST (CPU, burn), with
     /// checkpoints every epoch and optional float ONNX export.
     Train(train::TrainCmd),
     /// Train the same model twice, without and with data augmentation, at the

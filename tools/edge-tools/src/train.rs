@@ -13,15 +13,15 @@ use std::path::{Path, PathBuf};
 /// Options shared by `train` and `augment-study`.
 #[derive(Args)]
 pub struct TrainArgs {
-    /// The architecture: lenet5, resnet8, vgg, or detector (the SSD-style digit
+    /// The architecture: lenet5, resnet8, vgg, alexnet (AlexNet at MNIST scale: LRN, overlapping pooling, dropout; the input is upsampled to 56x56 inside the graph), or detector (the SSD-style digit
     /// detector on MNIST scenes; there --train-limit and --test-limit count
     /// scenes: default 8000 training scenes and 500 test scenes per epoch).
     pub model: String,
-    /// Epochs over the training set (default: lenet5 8, resnet8 3, vgg 3: the shipped models).
+    /// Epochs over the training set (default: lenet5 8, resnet8 3, vgg 3, alexnet 8: the shipped models).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Peak learning rate of Adam (linear warm-up, cosine decay).
-    /// Default: lenet5 2e-3, resnet8 3e-3, vgg 1.5e-3.
+    /// Default: lenet5 2e-3, resnet8 3e-3, vgg 1.5e-3, alexnet 1.5e-3.
     #[arg(long)]
     pub lr: Option<f64>,
     /// Mini-batch size.
@@ -53,8 +53,12 @@ pub struct TrainArgs {
 
 impl TrainArgs {
     fn arch(&self) -> Result<Arch> {
-        Arch::parse(&self.model)
-            .with_context(|| format!("unknown model '{}' (lenet5, resnet8 or vgg)", self.model))
+        Arch::parse(&self.model).with_context(|| {
+            format!(
+                "unknown model '{}' (lenet5, resnet8, vgg, alexnet or detector)",
+                self.model
+            )
+        })
     }
 
     fn config(&self) -> Result<TrainConfig> {

@@ -60,6 +60,14 @@ pub fn export_onnx_bytes(model: &Net) -> Result<Vec<u8>> {
         .map_err(|e| TrainError::Export(e.to_string()))?;
     let mut proto = edgerun_compiler::load_model(onnx.as_bytes())?;
     rename_boundary(&mut proto)?;
+    let fused = fuse_lrn(&mut proto)?;
+    if fused != model.lrn_layers() {
+        return Err(TrainError::Export(format!(
+            "the model has {} LRN layers but {fused} were found in burn-onnx's graph \
+             (has its export of them changed?)",
+            model.lrn_layers()
+        )));
+    }
     fold_batch_reshapes(&mut proto)?;
     proto.producer_name = "edgerun-train".into();
     proto.producer_version = env!("CARGO_PKG_VERSION").into();
@@ -132,6 +140,138 @@ fn rename_boundary(proto: &mut ModelProto) -> Result<()> {
     Ok(())
 }
 
+/// The graph's initializers by name, and the node producing each value.
+fn index(
+    graph: &edgerun_compiler::pb::GraphProto,
+) -> (HashMap<String, TensorProto>, HashMap<String, NodeProto>) {
+    let inits = graph
+        .initializer
+        .iter()
+        .map(|t| (t.name.clone(), t.clone()))
+        .collect();
+    let producer = graph
+        .node
+        .iter()
+        .flat_map(|n| n.output.iter().map(move |o| (o.clone(), n.clone())))
+        .collect();
+    (inits, producer)
+}
+
+/// The value of a one-element float initializer.
+fn scalar_f32(inits: &HashMap<String, TensorProto>, name: &str) -> Option<f32> {
+    let t = edgerun_compiler::tensor::from_proto(inits.get(name)?).ok()?;
+    match t.to_f32().as_slice() {
+        [v] => Some(*v),
+        _ => None,
+    }
+}
+
+/// The window size `n` if `w` (`[C, C, 1, 1]`) is the 0/1 band matrix that
+/// sums the `n` channels around each channel as ONNX `LRN` does:
+/// `[c - floor((n-1)/2), c + ceil((n-1)/2)]`.
+fn lrn_band_size(w: &TensorProto) -> Option<usize> {
+    let t = edgerun_compiler::tensor::from_proto(w).ok()?;
+    let c = match t.shape.as_slice() {
+        &[a, b, 1, 1] if a == b && a > 0 => a,
+        _ => return None,
+    };
+    let v = t.to_f32();
+    (1..=2 * c).find(|&n| {
+        let (lo, hi) = ((n - 1) / 2, n / 2);
+        v.iter().enumerate().all(|(i, &x)| {
+            let (o, k) = (i / c, i % c);
+            let inside = k + lo >= o && k <= o + hi;
+            x == if inside { 1.0 } else { 0.0 }
+        })
+    })
+}
+
+/// burn has no LRN operator, so [`crate::models::local_response_norm`]
+/// builds it from `x*x`, a 1x1 conv with a 0/1 band matrix, a scale, a
+/// shift, `exp(-beta * ln(.))` and a product with `x`. Each such chain
+/// becomes one ONNX `LRN` node with the constants read back from the graph;
+/// the nodes it replaces are pruned by [`fold_batch_reshapes`]. Returns how
+/// many were fused.
+fn fuse_lrn(proto: &mut ModelProto) -> Result<usize> {
+    use edgerun_compiler::pb::{AttributeProto, attribute_proto::AttributeType};
+    let graph = proto
+        .graph
+        .as_mut()
+        .ok_or_else(|| TrainError::Export("no graph".into()))?;
+    let (inits, producer) = index(graph);
+    let made_by = |name: &str, op: &str| producer.get(name).filter(|n| n.op_type == op);
+    // The single non-constant input of a binary node and its constant scalar.
+    let with_scalar = |n: &NodeProto| -> Option<(String, f32)> {
+        match n.input.as_slice() {
+            [a, b] => match (scalar_f32(&inits, a), scalar_f32(&inits, b)) {
+                (None, Some(v)) => Some((a.clone(), v)),
+                (Some(v), None) => Some((b.clone(), v)),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    let chain = |mul: &NodeProto| -> Option<(String, usize, f32, f32, f32)> {
+        let [a, b] = mul.input.as_slice() else {
+            return None;
+        };
+        let (x, exp) = [(a, b), (b, a)]
+            .into_iter()
+            .find_map(|(x, e)| Some((x.clone(), made_by(e, "Exp")?)))?;
+        let (log_out, neg_beta) = with_scalar(made_by(exp.input.first()?, "Mul")?)?;
+        let (den, bias) = with_scalar(made_by(made_by(&log_out, "Log")?.input.first()?, "Add")?)?;
+        let (sum, alpha_over_n) = with_scalar(made_by(&den, "Mul")?)?;
+        let conv = made_by(&sum, "Conv")?;
+        let ([sq, w], true) = (
+            conv.input.as_slice(),
+            conv.attribute.iter().all(|a| match a.name.as_str() {
+                "group" => a.i == 1,
+                "strides" | "dilations" => a.ints.iter().all(|&v| v == 1),
+                "pads" => a.ints.iter().all(|&v| v == 0),
+                _ => false,
+            }),
+        ) else {
+            return None;
+        };
+        let size = lrn_band_size(inits.get(w)?)?;
+        let square = made_by(sq, "Mul")?;
+        (square.input.len() == 2 && square.input.iter().all(|i| *i == x)).then_some(())?;
+        Some((x, size, alpha_over_n * size as f32, -neg_beta, bias))
+    };
+    let attr_f = |name: &str, f: f32| AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Float as i32,
+        f,
+        ..Default::default()
+    };
+    let mut fused = 0;
+    for node in graph.node.iter_mut().filter(|n| n.op_type == "Mul") {
+        let Some((x, size, alpha, beta, bias)) = chain(node) else {
+            continue;
+        };
+        *node = NodeProto {
+            name: format!("{}_lrn", node.name),
+            op_type: "LRN".into(),
+            input: vec![x],
+            output: std::mem::take(&mut node.output),
+            attribute: vec![
+                AttributeProto {
+                    name: "size".into(),
+                    r#type: AttributeType::Int as i32,
+                    i: size as i64,
+                    ..Default::default()
+                },
+                attr_f("alpha", alpha),
+                attr_f("beta", beta),
+                attr_f("bias", bias),
+            ],
+            ..Default::default()
+        };
+        fused += 1;
+    }
+    Ok(fused)
+}
+
 /// The integer values of a 1-D (or scalar) int64 initializer.
 fn int64_values(t: &TensorProto) -> Option<Vec<i64>> {
     if t.data_type != edgerun_compiler::pb::tensor_proto::DataType::Int64 as i32 || t.dims.len() > 1
@@ -164,16 +304,7 @@ fn fold_batch_reshapes(proto: &mut ModelProto) -> Result<()> {
         .graph
         .as_mut()
         .ok_or_else(|| TrainError::Export("no graph".into()))?;
-    let inits: HashMap<String, TensorProto> = graph
-        .initializer
-        .iter()
-        .map(|t| (t.name.clone(), t.clone()))
-        .collect();
-    let producer: HashMap<String, NodeProto> = graph
-        .node
-        .iter()
-        .flat_map(|n| n.output.iter().map(move |o| (o.clone(), n.clone())))
-        .collect();
+    let (inits, producer) = index(graph);
     // `Some((shape source, index))` if `name` is one element of a `Shape`.
     let shape_element = |name: &str| -> Option<(String, i64)> {
         let g = producer.get(name).filter(|n| n.op_type == "Gather")?;

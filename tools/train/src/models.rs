@@ -1,4 +1,5 @@
-//! The model zoo: LeNet-5, ResNet-8 and a small VGG, as burn modules.
+//! The model zoo: LeNet-5, ResNet-8, a small VGG and AlexNet at MNIST
+//! scale, as burn modules.
 //!
 //! Every model takes `input`, float32 `[N, 1, 28, 28]` holding `pixel / 255`,
 //! and returns `logits` `[N, classes]` (no softmax: the exported graph ends
@@ -9,9 +10,13 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
+};
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::module::{conv2d, interpolate};
+use burn::tensor::ops::{ConvOptions, InterpolateMode, InterpolateOptions};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 /// Side of the square input image.
@@ -27,10 +32,13 @@ pub enum Arch {
     ResNet8,
     /// VGG-style: [16,16]-pool-[32,32]-pool, fc 128, fc.
     Vgg,
+    /// AlexNet at MNIST scale: input upsampled to 56x56 in the graph, five
+    /// convs, LRN, overlapping max pooling, dropout, three fully connected.
+    AlexNet,
 }
 
 impl Arch {
-    pub const ALL: [Arch; 3] = [Arch::LeNet5, Arch::ResNet8, Arch::Vgg];
+    pub const ALL: [Arch; 4] = [Arch::LeNet5, Arch::ResNet8, Arch::Vgg, Arch::AlexNet];
 
     /// The short name used in file names and on the command line.
     pub fn name(self) -> &'static str {
@@ -38,6 +46,7 @@ impl Arch {
             Arch::LeNet5 => "lenet5",
             Arch::ResNet8 => "resnet8",
             Arch::Vgg => "vgg",
+            Arch::AlexNet => "alexnet",
         }
     }
 
@@ -47,6 +56,7 @@ impl Arch {
             "lenet5" | "lenet" | "lenet-5" => Some(Arch::LeNet5),
             "resnet8" | "resnet" | "resnet-8" => Some(Arch::ResNet8),
             "vgg" => Some(Arch::Vgg),
+            "alexnet" => Some(Arch::AlexNet),
             _ => None,
         }
     }
@@ -118,6 +128,22 @@ fn conv(
         .init(device)
 }
 
+/// Freeze the lowest `$n` layers of `$model`, a layer being the fields in one
+/// pair of parentheses, listed from the input up; evaluates to the model.
+macro_rules! freeze_lowest {
+    ($model:ident, $n:expr, $( ($($field:ident),+) ),+ $(,)?) => {{
+        let mut layer = 0usize;
+        $(
+            if $n > layer {
+                $( $model.$field = $model.$field.freeze(); )+
+            }
+            layer += 1;
+        )+
+        let _ = layer;
+        $model
+    }};
+}
+
 fn max_pool2() -> MaxPool2d {
     MaxPool2dConfig::new([2, 2]).init()
 }
@@ -177,22 +203,7 @@ impl LeNet5 {
     pub const LAYERS: &[&str] = &["conv1", "conv2", "fc1", "fc2", "head"];
 
     fn freeze_lowest(mut self, n: usize) -> Self {
-        if n > 0 {
-            self.conv1 = self.conv1.freeze();
-        }
-        if n > 1 {
-            self.conv2 = self.conv2.freeze();
-        }
-        if n > 2 {
-            self.fc1 = self.fc1.freeze();
-        }
-        if n > 3 {
-            self.fc2 = self.fc2.freeze();
-        }
-        if n > 4 {
-            self.head = self.head.freeze();
-        }
-        self
+        freeze_lowest!(self, n, (conv1), (conv2), (fc1), (fc2), (head))
     }
 }
 
@@ -296,23 +307,15 @@ impl ResNet8 {
     pub const LAYERS: &[&str] = &["stem", "stage1", "stage2", "stage3", "head"];
 
     fn freeze_lowest(mut self, n: usize) -> Self {
-        if n > 0 {
-            self.stem = self.stem.freeze();
-            self.stem_bn = self.stem_bn.freeze();
-        }
-        if n > 1 {
-            self.stage1 = self.stage1.freeze();
-        }
-        if n > 2 {
-            self.stage2 = self.stage2.freeze();
-        }
-        if n > 3 {
-            self.stage3 = self.stage3.freeze();
-        }
-        if n > 4 {
-            self.head = self.head.freeze();
-        }
-        self
+        freeze_lowest!(
+            self,
+            n,
+            (stem, stem_bn),
+            (stage1),
+            (stage2),
+            (stage3),
+            (head)
+        )
     }
 }
 
@@ -376,25 +379,145 @@ impl Vgg {
     pub const LAYERS: &[&str] = &["conv1", "conv2", "conv3", "conv4", "fc1", "head"];
 
     fn freeze_lowest(mut self, n: usize) -> Self {
-        if n > 0 {
-            self.conv1 = self.conv1.freeze();
+        freeze_lowest!(self, n, (conv1), (conv2), (conv3), (conv4), (fc1), (head))
+    }
+}
+
+// ---------------------------------------------------------------- AlexNet
+
+/// Side of AlexNet's input after the in-graph upsampling (nearest, x2).
+pub const ALEXNET_SIDE: usize = 56;
+/// Channels of AlexNet's five convs (the 2012 net's 96-256-384-384-256, scaled down).
+pub const ALEXNET_CONVS: [usize; 5] = [16, 32, 48, 48, 32];
+const ALEXNET_FC: usize = 256;
+
+/// Local response normalisation across channels, with AlexNet's constants
+/// (Krizhevsky et al. 2012, section 3.3: n = 5, alpha = 1e-4, beta = 0.75,
+/// k = 2) and ONNX `LRN`'s definition:
+/// `y = x / (k + alpha / n * sum(x^2 over the n channels centred on c))^beta`.
+pub mod lrn {
+    pub const SIZE: usize = 5;
+    pub const ALPHA: f64 = 1e-4;
+    pub const BETA: f64 = 0.75;
+    pub const BIAS: f64 = 2.0;
+}
+
+/// [`lrn`] in burn's operators: the channel-window sum of squares is a 1x1
+/// convolution with a constant 0/1 band matrix, and the power is
+/// `exp(-beta * ln(.))` (burn-onnx exports no `Pow`). The exporter turns
+/// this sub-graph back into one ONNX `LRN` node (`export::fuse_lrn`).
+pub fn local_response_norm(x: Tensor<4>) -> Tensor<4> {
+    let [_, c, _, _] = x.dims();
+    let half = (lrn::SIZE - 1) / 2;
+    let band: Vec<f32> = (0..c * c)
+        .map(|i| {
+            let (o, k) = (i / c, i % c);
+            if k + half >= o && k <= o + (lrn::SIZE - 1 - half) {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let band = Tensor::<4>::from_data(TensorData::new(band, [c, c, 1, 1]), &x.device());
+    let sum = conv2d(
+        x.clone() * x.clone(),
+        band,
+        None,
+        ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+    );
+    let den = sum * (lrn::ALPHA / lrn::SIZE as f64) + lrn::BIAS;
+    x * (den.log() * -lrn::BETA).exp()
+}
+
+/// AlexNet's ideas at MNIST scale. The 28x28 input is upsampled (nearest,
+/// x2) to 56x56 inside the graph, so the model takes the zoo's input. Then
+/// conv 11->7x7 stride 2, ReLU, LRN, overlapping 3x3/2 max pool; conv 5x5,
+/// ReLU, LRN, pool; three 3x3 convs, pool; fc, dropout, fc, dropout, head.
+#[derive(Module, Debug)]
+pub struct AlexNet {
+    pub conv1: Conv2d,
+    pub conv2: Conv2d,
+    pub conv3: Conv2d,
+    pub conv4: Conv2d,
+    pub conv5: Conv2d,
+    pub fc1: Linear,
+    pub fc2: Linear,
+    pub head: Linear,
+    pub pool: MaxPool2d,
+    pub dropout: Dropout,
+}
+
+impl AlexNet {
+    pub fn new(classes: usize, device: &Device) -> Self {
+        let [a, b, c, d, e] = ALEXNET_CONVS;
+        AlexNet {
+            conv1: conv(1, a, 7, 2, 3, true, device),
+            conv2: conv(a, b, 5, 1, 2, true, device),
+            conv3: conv(b, c, 3, 1, 1, true, device),
+            conv4: conv(c, d, 3, 1, 1, true, device),
+            conv5: conv(d, e, 3, 1, 1, true, device),
+            fc1: LinearConfig::new(e * 2 * 2, ALEXNET_FC).init(device),
+            fc2: LinearConfig::new(ALEXNET_FC, ALEXNET_FC).init(device),
+            head: LinearConfig::new(ALEXNET_FC, classes).init(device),
+            pool: MaxPool2dConfig::new([3, 3]).with_strides([2, 2]).init(),
+            dropout: DropoutConfig::new(0.5).init(),
         }
-        if n > 1 {
-            self.conv2 = self.conv2.freeze();
-        }
-        if n > 2 {
-            self.conv3 = self.conv3.freeze();
-        }
-        if n > 3 {
-            self.conv4 = self.conv4.freeze();
-        }
-        if n > 4 {
-            self.fc1 = self.fc1.freeze();
-        }
-        if n > 5 {
-            self.head = self.head.freeze();
-        }
-        self
+    }
+
+    pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = interpolate(
+            x,
+            InterpolateOptions::new(InterpolateMode::Nearest)
+                .with_output_size([ALEXNET_SIDE, ALEXNET_SIDE]),
+        );
+        let x = local_response_norm(relu(self.conv1.forward(x))); // 28x28
+        let x = self.pool.forward(x); // 13x13
+        let x = local_response_norm(relu(self.conv2.forward(x)));
+        let x = self.pool.forward(x); // 6x6
+        let x = relu(self.conv3.forward(x));
+        let x = relu(self.conv4.forward(x));
+        let x = relu(self.conv5.forward(x));
+        let x = self.pool.forward(x); // 2x2
+        let x = self.dropout.forward(relu(self.fc1.forward(flatten(x))));
+        self.dropout.forward(relu(self.fc2.forward(x)))
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.head.forward(self.features(x))
+    }
+
+    pub fn info(classes: usize) -> ModelInfo {
+        let [a, b, c2, d, e] = ALEXNET_CONVS;
+        let mut c = Cost::default();
+        c.conv(1, a, 7, 28, true);
+        c.conv(a, b, 5, 13, true);
+        c.conv(b, c2, 3, 6, true);
+        c.conv(c2, d, 3, 6, true);
+        c.conv(d, e, 3, 6, true);
+        c.linear(e * 2 * 2, ALEXNET_FC);
+        c.linear(ALEXNET_FC, ALEXNET_FC);
+        c.linear(ALEXNET_FC, classes);
+        c.done()
+    }
+
+    pub const LAYERS: &[&str] = &[
+        "conv1", "conv2", "conv3", "conv4", "conv5", "fc1", "fc2", "head",
+    ];
+
+    fn freeze_lowest(mut self, n: usize) -> Self {
+        freeze_lowest!(
+            self,
+            n,
+            (conv1),
+            (conv2),
+            (conv3),
+            (conv4),
+            (conv5),
+            (fc1),
+            (fc2),
+            (head)
+        )
     }
 }
 
@@ -408,6 +531,7 @@ pub enum Net {
     LeNet5(LeNet5),
     ResNet8(ResNet8),
     Vgg(Vgg),
+    AlexNet(AlexNet),
 }
 
 impl Net {
@@ -417,6 +541,7 @@ impl Net {
             Arch::LeNet5 => Net::LeNet5(LeNet5::new(classes, device)),
             Arch::ResNet8 => Net::ResNet8(ResNet8::new(classes, device)),
             Arch::Vgg => Net::Vgg(Vgg::new(classes, device)),
+            Arch::AlexNet => Net::AlexNet(AlexNet::new(classes, device)),
         }
     }
 
@@ -425,6 +550,7 @@ impl Net {
             Net::LeNet5(_) => Arch::LeNet5,
             Net::ResNet8(_) => Arch::ResNet8,
             Net::Vgg(_) => Arch::Vgg,
+            Net::AlexNet(_) => Arch::AlexNet,
         }
     }
 
@@ -434,6 +560,7 @@ impl Net {
             Net::LeNet5(m) => &m.head,
             Net::ResNet8(m) => &m.head,
             Net::Vgg(m) => &m.head,
+            Net::AlexNet(m) => &m.head,
         };
         head.weight.shape().dims::<2>()[1]
     }
@@ -444,6 +571,7 @@ impl Net {
             Net::LeNet5(m) => m.forward(x),
             Net::ResNet8(m) => m.forward(x),
             Net::Vgg(m) => m.forward(x),
+            Net::AlexNet(m) => m.forward(x),
         }
     }
 
@@ -453,11 +581,21 @@ impl Net {
             Net::LeNet5(m) => m.features(x),
             Net::ResNet8(m) => m.features(x),
             Net::Vgg(m) => m.features(x),
+            Net::AlexNet(m) => m.features(x),
         }
     }
 
     pub fn info(&self) -> ModelInfo {
         info(self.arch(), self.classes())
+    }
+
+    /// How many local response normalisations the model has (each one
+    /// becomes an ONNX `LRN` node in the export).
+    pub fn lrn_layers(&self) -> usize {
+        match self {
+            Net::AlexNet(_) => 2,
+            _ => 0,
+        }
     }
 
     /// The model's trainable layers from the input up; the last one is the head.
@@ -480,6 +618,10 @@ impl Net {
             Net::Vgg(mut m) => {
                 m.head = LinearConfig::new(VGG_FC, classes).init(device);
                 Net::Vgg(m)
+            }
+            Net::AlexNet(mut m) => {
+                m.head = LinearConfig::new(ALEXNET_FC, classes).init(device);
+                Net::AlexNet(m)
             }
         }
     }
@@ -521,6 +663,17 @@ impl Net {
                 5 => bytes(&m.head),
                 _ => None,
             },
+            Net::AlexNet(m) => match i {
+                0 => bytes(&m.conv1),
+                1 => bytes(&m.conv2),
+                2 => bytes(&m.conv3),
+                3 => bytes(&m.conv4),
+                4 => bytes(&m.conv5),
+                5 => bytes(&m.fc1),
+                6 => bytes(&m.fc2),
+                7 => bytes(&m.head),
+                _ => None,
+            },
         }
     }
 
@@ -531,6 +684,7 @@ impl Net {
             Net::LeNet5(m) => Net::LeNet5(m.freeze_lowest(n)),
             Net::ResNet8(m) => Net::ResNet8(m.freeze_lowest(n)),
             Net::Vgg(m) => Net::Vgg(m.freeze_lowest(n)),
+            Net::AlexNet(m) => Net::AlexNet(m.freeze_lowest(n)),
         }
     }
 }
@@ -541,6 +695,7 @@ pub fn info(arch: Arch, classes: usize) -> ModelInfo {
         Arch::LeNet5 => LeNet5::info(classes),
         Arch::ResNet8 => ResNet8::info(classes),
         Arch::Vgg => Vgg::info(classes),
+        Arch::AlexNet => AlexNet::info(classes),
     }
 }
 
@@ -550,6 +705,7 @@ pub fn layers(arch: Arch) -> &'static [&'static str] {
         Arch::LeNet5 => LeNet5::LAYERS,
         Arch::ResNet8 => ResNet8::LAYERS,
         Arch::Vgg => Vgg::LAYERS,
+        Arch::AlexNet => AlexNet::LAYERS,
     }
 }
 

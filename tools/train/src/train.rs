@@ -57,6 +57,7 @@ impl TrainConfig {
             Arch::LeNet5 => (8, 2e-3),
             Arch::ResNet8 => (3, 3e-3),
             Arch::Vgg => (3, 1.5e-3),
+            Arch::AlexNet => (8, 1.5e-3),
         };
         TrainConfig {
             arch,

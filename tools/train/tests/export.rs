@@ -86,6 +86,22 @@ fn exported_models_match_burn_in_tract_and_edgerun() {
         export_onnx(&model, &path).unwrap();
         let onnx = std::fs::read(&path).unwrap();
         check_boundary(&onnx);
+        // AlexNet's local response normalisations are ONNX LRN nodes, not
+        // the exp/log arithmetic burn computes them with.
+        let ops: Vec<String> = edgerun_compiler::load_model(&onnx)
+            .unwrap()
+            .graph
+            .unwrap()
+            .node
+            .into_iter()
+            .map(|n| n.op_type)
+            .collect();
+        let lrn = ops.iter().filter(|o| *o == "LRN").count();
+        assert_eq!(lrn, model.lrn_layers(), "{arch}: {ops:?}");
+        if arch == Arch::AlexNet {
+            assert_eq!(lrn, 2);
+            assert!(!ops.iter().any(|o| o == "Exp" || o == "Log"), "{ops:?}");
+        }
 
         let got = tract_logits(&onnx, images, N);
         let diff = want
