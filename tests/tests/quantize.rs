@@ -289,4 +289,32 @@ fn folded_constant_biases_are_quantized_to_int8() {
     );
     // The three biases are among the calibrated tensors.
     assert_eq!(report.activations.len(), 15);
+    // Their Q/DQ pairs are quantized by the compiler, not on every
+    // inference: the only Quantize is the input's, and nothing copies a
+    // constant into the arena.
+    let count = |k: OpKind| kinds.iter().filter(|x| **x == k).count();
+    assert_eq!(count(OpKind::Quantize), 1, "{kinds:?}");
+    assert_eq!(count(OpKind::CopyChunks), 0, "{kinds:?}");
+}
+
+/// A constant quantized by the compiler holds the bytes the runtime's
+/// Quantize op writes: the shipped LeNet-5 and ResNet-8, compiled again from
+/// their int8 ONNX (where the bias constants are quantized ahead of time),
+/// give the shipped files' outputs bit for bit (those run the Quantize op).
+#[test]
+fn constants_quantized_at_compile_time_match_the_runtime_quantize_op() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for name in ["lenet5", "resnet8"] {
+        let q = std::fs::read(root.join(format!("models/{name}.int8.onnx"))).unwrap();
+        let now = compile_model(&load_model(&q).unwrap(), &Default::default()).unwrap();
+        let shipped = std::fs::read(root.join(format!("models/{name}.edge"))).unwrap();
+        let mut a = HostModel::new(&now.bytes).unwrap();
+        let mut b = HostModel::new(&shipped).unwrap();
+        for (k, x) in digits(0..64).into_iter().enumerate() {
+            let (ya, yb) = (a.run(&[x.clone()]).unwrap(), b.run(&[x]).unwrap());
+            let bits =
+                |t: &[Tensor]| -> Vec<u32> { t[0].to_f32().iter().map(|v| v.to_bits()).collect() };
+            assert_eq!(bits(&ya), bits(&yb), "{name} digit {k}");
+        }
+    }
 }
