@@ -298,20 +298,78 @@ fn folded_constant_biases_are_quantized_to_int8() {
 }
 
 /// A constant quantized by the compiler holds the bytes the runtime's
-/// Quantize op writes: the shipped LeNet-5 and ResNet-8, compiled again from
-/// their int8 ONNX (where the bias constants are quantized ahead of time),
-/// give the shipped files' outputs bit for bit (those run the Quantize op).
+/// Quantize op writes. The shipped int8 LeNet-5 and ResNet-8 are compiled
+/// twice: as they are (the bias constants quantized ahead of time), and with
+/// each of those constants made a runtime tensor (`bias + zero`, `zero` a
+/// new graph input fed 0.0), which the runtime's Quantize op then quantizes
+/// on every inference. Their outputs must agree bit for bit.
 #[test]
 fn constants_quantized_at_compile_time_match_the_runtime_quantize_op() {
+    use edgerun::OpKind;
+    use edgerun_compiler::pb::{
+        NodeProto, TensorShapeProto, TypeProto, ValueInfoProto, tensor_shape_proto, type_proto,
+    };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for name in ["lenet5", "resnet8"] {
-        let q = std::fs::read(root.join(format!("models/{name}.int8.onnx"))).unwrap();
-        let now = compile_model(&load_model(&q).unwrap(), &Default::default()).unwrap();
-        let shipped = std::fs::read(root.join(format!("models/{name}.edge"))).unwrap();
-        let mut a = HostModel::new(&now.bytes).unwrap();
-        let mut b = HostModel::new(&shipped).unwrap();
+    // The bias Adds after the fully connected layers: three in LeNet-5, one in ResNet-8.
+    for (name, biases) in [("lenet5", 3), ("resnet8", 1)] {
+        let q = load_model(&std::fs::read(root.join(format!("models/{name}.int8.onnx"))).unwrap())
+            .unwrap();
+        let mut rt = q.clone();
+        let g = rt.graph.as_mut().unwrap();
+        let inits: std::collections::HashSet<String> =
+            g.initializer.iter().map(|t| t.name.clone()).collect();
+        let mut nodes = Vec::new();
+        let mut moved = 0;
+        for mut n in std::mem::take(&mut g.node) {
+            if n.op_type == "QuantizeLinear" && inits.contains(&n.input[0]) {
+                let fed = format!("{}__rt", n.input[0]);
+                nodes.push(NodeProto {
+                    op_type: "Add".into(),
+                    name: format!("{fed}_add"),
+                    input: vec![n.input[0].clone(), "zero".into()],
+                    output: vec![fed.clone()],
+                    ..Default::default()
+                });
+                n.input[0] = fed;
+                moved += 1;
+            }
+            nodes.push(n);
+        }
+        g.node = nodes;
+        assert_eq!(moved, biases, "{name}: constant quantizers");
+        g.input.push(ValueInfoProto {
+            name: "zero".into(),
+            r#type: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: 1,
+                    shape: Some(TensorShapeProto {
+                        dim: vec![tensor_shape_proto::Dimension {
+                            value: Some(tensor_shape_proto::dimension::Value::DimValue(1)),
+                            ..Default::default()
+                        }],
+                    }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let ahead = compile_model(&q, &Default::default()).unwrap();
+        let at_run = compile_model(&rt, &Default::default()).unwrap();
+        let kinds = |bytes: &[u8]| -> usize {
+            let aligned = AlignedBytes::new(bytes);
+            let m = Model::parse(&aligned).unwrap();
+            m.ops()
+                .filter(|r| r.as_ref().unwrap().op.kind() == OpKind::Quantize)
+                .count()
+        };
+        assert_eq!(kinds(&ahead.bytes), 1, "{name}: only the input's");
+        assert_eq!(kinds(&at_run.bytes), 1 + moved, "{name}");
+        let mut a = HostModel::new(&ahead.bytes).unwrap();
+        let mut b = HostModel::new(&at_run.bytes).unwrap();
+        let zero = Tensor::f32(vec![1], vec![0.0]);
         for (k, x) in digits(0..64).into_iter().enumerate() {
-            let (ya, yb) = (a.run(&[x.clone()]).unwrap(), b.run(&[x]).unwrap());
+            let ya = a.run(std::slice::from_ref(&x)).unwrap();
+            let yb = b.run(&[x, zero.clone()]).unwrap();
             let bits =
                 |t: &[Tensor]| -> Vec<u32> { t[0].to_f32().iter().map(|v| v.to_bits()).collect() };
             assert_eq!(bits(&ya), bits(&yb), "{name} digit {k}");

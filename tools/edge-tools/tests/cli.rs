@@ -178,8 +178,8 @@ fn bench_report_then_report_compares_host_and_firmware() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r = edgerun_report::Report::read(&host).unwrap();
-    // `edge-tools inspect models/lenet5.edge`: 19 operators, 416,520 MACs.
-    assert_eq!((r.ops.len(), r.model.macs), (19, 416_520));
+    // `edge-tools inspect models/lenet5.edge`: 13 operators, 416,520 MACs.
+    assert_eq!((r.ops.len(), r.model.macs), (13, 416_520));
     assert_eq!(r.unit, edgerun_report::Unit::Ns);
     assert_eq!(r.runs, 3);
     let file = std::fs::read(root().join("models/lenet5.edge")).unwrap();
