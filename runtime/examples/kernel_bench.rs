@@ -1,8 +1,8 @@
-//! Micro-benchmark of the int8 conv and fc kernels, scalar against the SIMD twins
-//! this CPU runs (AVX2 on x86_64; NEON, and SDOT where the CPU has it, on
+//! Micro-benchmark of the int8 conv, fc and Add kernels, scalar against the SIMD
+//! twins this CPU runs (AVX2 on x86_64; NEON, and SDOT where the CPU has it, on
 //! aarch64), on the layer shapes of LeNet-5 and of an MLPerf-Tiny-style ResNet-8
-//! (32x32x3 input, 16/32/64 channels): median time of 200 runs, GMAC/s and the
-//! speed-up over scalar (std only, no harness; 1 thread):
+//! (32x32x3 input, 16/32/64 channels): median time of 200 runs, GMAC/s (for Add:
+//! G elements/s) and the speed-up over scalar (std only, no harness; 1 thread):
 //!
 //!     cargo run --release -p edgerun-runtime --features std --example kernel_bench
 //!
@@ -12,9 +12,9 @@
 //!         --target aarch64-unknown-linux-gnu
 //!     scp target/aarch64-unknown-linux-gnu/release/examples/kernel_bench pi@raspberrypi:
 
-use edgerun::format::schema::{Buf, ConvGeom, FcI8, Mem, Requant};
+use edgerun::format::schema::{BinaryI8, BinaryKind, Buf, ConvGeom, FcI8, MAX_RANK, Mem, Requant};
 use edgerun::kernels::RequantParams;
-use edgerun::kernels::{conv, fc};
+use edgerun::kernels::{binary, conv, fc};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -25,6 +25,8 @@ struct Twin {
     name: &'static str,
     conv: conv::ConvI8Fn,
     fc: fc::FcI8Fn,
+    /// The int8 Add / Mul twin, when there is one.
+    binary: Option<binary::BinaryI8Fn>,
 }
 
 /// The SIMD twins this CPU runs.
@@ -37,6 +39,7 @@ fn twins() -> Vec<Twin> {
             name: "avx2",
             conv: conv::avx2::conv_i8,
             fc: fc::avx2::fc_i8,
+            binary: Some(binary::avx2::binary_i8),
         });
     }
     #[cfg(edgerun_neon)]
@@ -45,12 +48,14 @@ fn twins() -> Vec<Twin> {
             name: "neon",
             conv: conv::neon::conv_i8,
             fc: fc::neon::fc_i8,
+            binary: None,
         });
         if std::arch::is_aarch64_feature_detected!("dotprod") {
             v.push(Twin {
                 name: "sdot",
                 conv: conv::neon::conv_i8_sdot,
                 fc: fc::neon::fc_i8_sdot,
+                binary: None,
             });
         }
     }
@@ -188,6 +193,67 @@ fn fc_case(twins: &[Twin], name: &str, k: u32, n: u32) {
     report(twins, name, (k * n) as f64, s, &t);
 }
 
+/// A residual Add of two `c x hw x hw` tensors (no broadcast) with TFLite-style
+/// parameters (left shift 20, input scales 0.5 and 0.375, output 2^-19 * 0.6).
+fn add_case(twins: &[Twin], name: &str, hw: u32, c: u32) {
+    let no = Buf {
+        mem: Mem::Arena,
+        offset: 0,
+        len: 0,
+    };
+    let mut shape = [1u32; MAX_RANK];
+    shape[MAX_RANK - 3..].copy_from_slice(&[hw, hw, c]);
+    let stride = {
+        let mut s = [0u32; MAX_RANK];
+        s[MAX_RANK - 3..].copy_from_slice(&[hw * c, c, 1]);
+        s
+    };
+    let p = BinaryI8 {
+        kind: BinaryKind::Add,
+        shape,
+        a_stride: stride,
+        b_stride: stride,
+        a: no,
+        b: no,
+        output: no,
+        a_offset: 3,
+        b_offset: -5,
+        left_shift: 20,
+        a_mult: 1 << 30,
+        a_shift: 0,
+        b_mult: 1_610_612_736,
+        b_shift: -1,
+        rq: Requant {
+            mult: no,
+            shift: no,
+            output_offset: -2,
+            act_min: -128,
+            act_max: 127,
+        },
+    };
+    let n = (hw * hw * c) as usize;
+    let (a, b) = (bytes(n, 5), bytes(n, 6));
+    let rq = RequantParams {
+        mult: &[1_288_490_189],
+        shift: &[-19],
+        output_offset: -2,
+        act_min: -128,
+        act_max: 127,
+    };
+    let mut out = vec![0i8; n];
+    let mut run =
+        |f: binary::BinaryI8Fn| median_us(|| f(&p, black_box(&a), &b, &rq, &mut out).unwrap());
+    let s = run(binary::scalar::binary_i8);
+    let (with, t): (Vec<Twin>, Vec<f64>) = twins
+        .iter()
+        .filter_map(|t| {
+            let f = t.binary?;
+            Some((Twin { binary: None, ..*t }, run(f)))
+        })
+        .unzip();
+    report(&with, name, n as f64, s, &t);
+}
+
 fn report(twins: &[Twin], name: &str, macs: f64, scalar_us: f64, twin_us: &[f64]) {
     print!(
         "{name:<34} {:>9.0} MACs  scalar {scalar_us:>9.1} us {:>6.2} GMAC/s",
@@ -219,4 +285,6 @@ fn main() {
     conv_case(&t, "resnet8 conv 3x3 32->32 16x16", 16, 32, 32, 3, 1, 1);
     conv_case(&t, "resnet8 conv 3x3 64->64 8x8", 8, 64, 64, 3, 1, 1);
     conv_case(&t, "resnet8 conv 1x1 32->64 s2", 16, 32, 64, 1, 2, 0);
+    add_case(&t, "add 16x28x28 (elements)", 28, 16);
+    add_case(&t, "resnet8 add 32x32x16 (elements)", 32, 16);
 }

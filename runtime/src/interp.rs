@@ -37,8 +37,8 @@ pub trait KernelSet {
     const FLOAT: bool;
 
     /// Whether the int8 conv and fully connected operators run the fastest twin
-    /// of the build (DSP, AVX2, NEON or SDOT; see [`kernels::int8_twin`]) or the
-    /// portable scalar reference. Both give the same bytes (the kernels' shared
+    /// of the build (DSP, AVX2, NEON or SDOT; see [`kernels::int8_twin`]), and
+    /// the int8 Add its AVX2 twin on x86_64, or the portable scalar reference. Both give the same bytes (the kernels' shared
     /// test frame checks the twins; `runtime/tests/determinism.rs` whole models).
     const SIMD: bool = true;
 
@@ -63,8 +63,8 @@ impl KernelSet for QuantizedKernels {
     const FLOAT: bool = false;
 }
 
-/// Every kernel, with the int8 conv and fully connected operators on their
-/// scalar reference twins on every target: the bit-exact contract the SIMD
+/// Every kernel, with the int8 conv, fully connected and binary operators on
+/// their scalar reference twins on every target: the bit-exact contract the SIMD
 /// twins are tested against, and what a board simulation runs.
 pub struct ReferenceKernels;
 impl KernelSet for ReferenceKernels {
@@ -447,7 +447,12 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
         }
         Op::BinaryI8(p) if K::includes(OpKind::BinaryI8) => {
             let (m, out) = split(arena, blob, p.output)?;
-            binary::scalar::binary_i8(
+            let binary_i8 = if K::SIMD {
+                binary::binary_i8
+            } else {
+                binary::scalar::binary_i8
+            };
+            binary_i8(
                 p,
                 i8s(m.get(p.a)?),
                 i8s(m.get(p.b)?),

@@ -6,8 +6,8 @@
 //!   compile time (`cfg(edgerun_dsp)`, set by `build.rs` on `thumbv7em-*`); its
 //!   building blocks are in `kernels/dsp.rs` (compiled on the host too, with emulated
 //!   instructions, for the tests);
-//! - `avx2.rs` (conv, fc): the x86_64 AVX2 twin, chosen at run time with the `std`
-//!   feature (`is_x86_feature_detected!`);
+//! - `avx2.rs` (conv, fc, binary Add): the x86_64 AVX2 twin, chosen at run time
+//!   with the `std` feature (`is_x86_feature_detected!`);
 //! - `neon.rs` (conv, fc): the aarch64 twins, NEON (every aarch64 CPU) and SDOT
 //!   (Armv8.2 dot product, chosen at run time with the `std` feature,
 //!   `is_aarch64_feature_detected!("dotprod")`); building blocks in

@@ -32,13 +32,15 @@ const MAX_LEFT_SHIFT: i32 = 23;
 /// Largest accepted `left_shift + input shift`.
 const MAX_INPUT_SCALE_LOG2: i32 = 22;
 
-fn validate(
+/// The checks of [`binary_i8`] (shared with its SIMD twin, `super::avx2`);
+/// returns the output multiplier and shift.
+pub(crate) fn validate(
     p: &BinaryI8,
     a: &[i8],
     b: &[i8],
     rq: &RequantParams<'_>,
     out: &[i8],
-) -> Result<(), Error> {
+) -> Result<(i32, i32), Error> {
     match p.kind {
         BinaryKind::Add => {
             if !(0..=MAX_LEFT_SHIFT).contains(&p.left_shift)
@@ -57,7 +59,11 @@ fn validate(
     check_len(a.len(), a_len)?;
     check_len(b.len(), b_len)?;
     check_len(out.len(), out_len)?;
-    check_requant(rq, 1)
+    check_requant(rq, 1)?;
+    match (rq.mult.first(), rq.shift.first()) {
+        (Some(&mult), Some(&shift)) => Ok((mult, shift)),
+        _ => Err(Error::BadGeometry),
+    }
 }
 
 /// int8 Add / Mul with broadcasting (see the module docs).
@@ -73,10 +79,7 @@ pub fn binary_i8(
     rq: &RequantParams<'_>,
     out: &mut [i8],
 ) -> Result<(), Error> {
-    validate(p, a, b, rq, out)?;
-    let (Some(&mult), Some(&shift)) = (rq.mult.first(), rq.shift.first()) else {
-        return Err(Error::BadGeometry);
-    };
+    let (mult, shift) = validate(p, a, b, rq, out)?;
     let (a_off, b_off) = (p.a_offset, p.b_offset);
     // The indices come from the same shape/strides broadcast_lens checked; `get` keeps
     // a disagreement between the two helpers an error instead of a panic.
@@ -114,7 +117,7 @@ pub fn binary_i8(
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // in tests a panic is a failure report
-mod tests {
+pub(crate) mod tests {
     extern crate std;
 
     use super::*;
@@ -358,6 +361,38 @@ mod tests {
         }
     }
 
+    /// Add (or `kind`) parameters over `shape` with the given operand strides,
+    /// neutral multipliers, offsets and clamp (shared with the SIMD twin's tests).
+    pub(crate) fn neutral_params(
+        kind: BinaryKind,
+        shape: [u32; MAX_RANK],
+        stride: [u32; MAX_RANK],
+    ) -> BinaryI8 {
+        BinaryI8 {
+            kind,
+            shape,
+            a_stride: stride,
+            b_stride: stride,
+            a: NO_BUF,
+            b: NO_BUF,
+            output: NO_BUF,
+            a_offset: 0,
+            b_offset: 0,
+            left_shift: 0,
+            a_mult: 1 << 30,
+            a_shift: 1,
+            b_mult: 1 << 30,
+            b_shift: 1,
+            rq: Requant {
+                mult: NO_BUF,
+                shift: NO_BUF,
+                output_offset: 0,
+                act_min: -128,
+                act_max: 127,
+            },
+        }
+    }
+
     /// One element each, identity-ish parameters.
     fn case_1x1(kind: BinaryKind, x: i8, y: i8) -> Case {
         let shape = [1u32; MAX_RANK];
@@ -367,29 +402,7 @@ mod tests {
             b_shape: shape,
             a: vec![x],
             b: vec![y],
-            p: BinaryI8 {
-                kind,
-                shape,
-                a_stride: [0; MAX_RANK],
-                b_stride: [0; MAX_RANK],
-                a: NO_BUF,
-                b: NO_BUF,
-                output: NO_BUF,
-                a_offset: 0,
-                b_offset: 0,
-                left_shift: 0,
-                a_mult: 1 << 30,
-                a_shift: 1,
-                b_mult: 1 << 30,
-                b_shift: 1,
-                rq: Requant {
-                    mult: NO_BUF,
-                    shift: NO_BUF,
-                    output_offset: 0,
-                    act_min: -128,
-                    act_max: 127,
-                },
-            },
+            p: neutral_params(kind, shape, [0; MAX_RANK]),
             mult: 1 << 30,
             shift: 1,
             oo: 0,
