@@ -9,7 +9,7 @@ use edgerun_benches::model_bytes;
 use std::hint::black_box;
 
 fn bench_models(c: &mut Criterion) {
-    for name in ["lenet5", "resnet8", "vgg"] {
+    for name in ["lenet5", "resnet8", "vgg", "alexnet"] {
         let Ok(bytes) = model_bytes(name) else {
             eprintln!("models/{name}.edge not found: skipped");
             continue;

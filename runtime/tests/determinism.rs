@@ -49,6 +49,10 @@ const CASES: &[Case] = &[
         path: "models/vgg.edge",
     },
     Case {
+        name: "alexnet",
+        path: "models/alexnet.edge",
+    },
+    Case {
         name: "detector",
         path: "models/detector.edge",
     },

@@ -174,7 +174,7 @@ fn postcard_records<'a, T: serde::Deserialize<'a>>(mut stream: &'a [u8]) -> Vec<
 #[test]
 fn the_record_reader_matches_postcard() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<Vec<u8>> = ["lenet5", "resnet8", "vgg", "detector"]
+    let mut files: Vec<Vec<u8>> = ["lenet5", "resnet8", "vgg", "alexnet", "detector"]
         .iter()
         .map(|m| std::fs::read(root.join(format!("../models/{m}.edge"))).unwrap())
         .collect();

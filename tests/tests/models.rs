@@ -75,3 +75,8 @@ fn resnet8_float_int8_and_edge() {
 fn vgg_float_int8_and_edge() {
     check_model("vgg");
 }
+
+#[test]
+fn alexnet_float_int8_and_edge() {
+    check_model("alexnet");
+}
