@@ -224,6 +224,49 @@ impl Dims {
         }
         Ok(acc)
     }
+
+    /// [`Dims::sum`] for the `n <= 8` consecutive output channels of one group
+    /// starting at `oc` (`w`: their weight rows, back to back), side by side:
+    /// each the same sum in the same order, with independent add chains.
+    #[inline(always)]
+    #[cfg_attr(
+        not(all(target_arch = "x86_64", any(test, feature = "std"))),
+        allow(dead_code)
+    )]
+    pub(crate) fn sums(
+        &self,
+        img: &[f32],
+        w: &[f32],
+        n: usize,
+        oy: usize,
+        ox: usize,
+        oc: usize,
+    ) -> Result<[f32; 8], Error> {
+        let per_oc = self.k_h * self.k_w * self.icg;
+        let ic0 = (oc / self.ocg) * self.icg;
+        let mut acc = [0.0f32; 8];
+        let n = n.min(8);
+        for kh in 0..self.k_h {
+            let Some(iy) = tap(oy, kh, self.s_h, self.d_h, self.pad_t, self.in_h) else {
+                continue;
+            };
+            for kw in 0..self.k_w {
+                let Some(ix) = tap(ox, kw, self.s_w, self.d_w, self.pad_l, self.in_w) else {
+                    continue;
+                };
+                let start = (iy * self.in_w + ix) * self.in_c + ic0;
+                let px = img.get(start..start + self.icg).ok_or(Error::BadGeometry)?;
+                let t = (kh * self.k_w + kw) * self.icg;
+                for (i, &x) in px.iter().enumerate() {
+                    for (j, a) in acc.iter_mut().enumerate().take(n) {
+                        let wv = w.get(j * per_oc + t + i).ok_or(Error::BadGeometry)?;
+                        *a += x * wv;
+                    }
+                }
+            }
+        }
+        Ok(acc)
+    }
 }
 
 /// `acc + Σ x[i] * w[i]`, summed left to right (the one accumulation order of

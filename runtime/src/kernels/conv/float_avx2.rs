@@ -15,8 +15,10 @@
 //! `act(sum + bias)`.
 //!
 //! Output channels past the last whole block of eight in a group run the
-//! scalar sum ([`Dims::sum`]); groups of fewer than eight output channels
-//! (depthwise) and CPUs without AVX2 run the scalar kernel.
+//! scalar sum ([`Dims::sum`]). Depthwise convolutions (one input and one
+//! output channel per group) take eight neighbouring groups per lane instead
+//! ([`depthwise`]); other groups of fewer than eight output channels and CPUs
+//! without AVX2 run the scalar kernel.
 
 use crate::error::Error;
 use crate::format::schema::{ClampF32, ConvGeom};
@@ -28,6 +30,9 @@ use core::arch::x86_64::*;
 const CHUNK: usize = 256;
 /// Output channels per block: the lanes of a `__m256`.
 const LANES: usize = 8;
+/// Largest depthwise window (`k_h * k_w`) whose weights are packed on the
+/// stack; larger ones run the scalar kernel.
+const MAX_TAPS: usize = 256;
 
 /// f32 convolution with AVX2 when the CPU has it; same contract, errors and
 /// results (bit for bit) as [`float::conv_f32`].
@@ -41,7 +46,14 @@ pub fn conv_f32(
 ) -> Result<(), Error> {
     float::check(g, input, weights, bias, out)?;
     let d = Dims::of(g);
-    if !available() || d.ocg < LANES {
+    if !available() {
+        return float::conv_f32(g, input, weights, bias, act, out);
+    }
+    if d.icg == 1 && d.ocg == 1 && d.out_c >= LANES && d.k_h * d.k_w <= MAX_TAPS {
+        // SAFETY: `available()` checked that the CPU has AVX2.
+        return unsafe { depthwise(g, &d, input, weights, bias, act, out) };
+    }
+    if d.ocg < LANES {
         return float::conv_f32(g, input, weights, bias, act, out);
     }
     let groups = g.groups as usize;
@@ -63,18 +75,20 @@ pub fn conv_f32(
                 // SAFETY: `available()` checked that the CPU has AVX2.
                 unsafe { block(&d, img, w_block, grp * d.icg, oc0, out_img)? };
             }
-            // The channels after the last whole block, scalar.
-            for oc in grp * d.ocg + blocks * LANES..(grp + 1) * d.ocg {
-                let w_oc = weights
-                    .get(oc * w_per_oc..(oc + 1) * w_per_oc)
+            // The channels after the last whole block: the scalar sums, side
+            // by side.
+            let first = grp * d.ocg + blocks * LANES;
+            let n = (grp + 1) * d.ocg - first;
+            if n > 0 {
+                let w_tail = weights
+                    .get(first * w_per_oc..(first + n) * w_per_oc)
                     .ok_or(Error::BadGeometry)?;
                 for oy in 0..d.out_h {
                     for ox in 0..d.out_w {
-                        let sum = d.sum(img, w_oc, oy, ox, oc)?;
-                        let o = out_img
-                            .get_mut((oy * d.out_w + ox) * d.out_c + oc)
-                            .ok_or(Error::BadGeometry)?;
-                        *o = sum;
+                        let sums = d.sums(img, w_tail, n, oy, ox, first)?;
+                        let o = (oy * d.out_w + ox) * d.out_c + first;
+                        let dst = out_img.get_mut(o..o + n).ok_or(Error::BadGeometry)?;
+                        dst.copy_from_slice(sums.get(..n).ok_or(Error::BadGeometry)?);
                     }
                 }
             }
@@ -83,6 +97,106 @@ pub fn conv_f32(
             let biases = bias.unwrap_or(&[]).iter().chain(core::iter::repeat(&0.0));
             for (o, b) in px.iter_mut().zip(biases) {
                 *o = act.apply(*o + b);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Depthwise convolution (one input and one output channel per group):
+/// eight neighbouring channels per lane, whose inputs are contiguous in NHWC,
+/// each output summing its taps in `(kh, kw)` order as the scalar kernel
+/// does; the weights of the eight channels are packed tap by tap on the
+/// stack. Channels after the last whole block of eight take the scalar sum.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn depthwise(
+    g: &ConvGeom,
+    d: &Dims,
+    input: &[f32],
+    weights: &[f32],
+    bias: Option<&[f32]>,
+    act: ClampF32,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    let taps = d.k_h * d.k_w;
+    let img_len = input.len() / g.n as usize;
+    let out_img_len = out.len() / g.n as usize;
+    let mut packed = [0f32; MAX_TAPS * LANES];
+    let blocks = d.out_c / LANES;
+    for (img, out_img) in input
+        .chunks_exact(img_len)
+        .zip(out.chunks_exact_mut(out_img_len))
+    {
+        for b in 0..blocks {
+            let c0 = b * LANES;
+            let w_block = weights
+                .get(c0 * taps..(c0 + LANES) * taps)
+                .ok_or(Error::BadGeometry)?;
+            for (lane, w_c) in w_block.chunks_exact(taps).enumerate() {
+                for (t, &w) in w_c.iter().enumerate() {
+                    // t < taps <= MAX_TAPS, lane < LANES.
+                    if let Some(slot) = packed.get_mut(t * LANES + lane) {
+                        *slot = w;
+                    }
+                }
+            }
+            let mut bias8 = [0f32; LANES];
+            if let Some(src) = bias.and_then(|b| b.get(c0..c0 + LANES)) {
+                bias8.copy_from_slice(src);
+            }
+            for oy in 0..d.out_h {
+                for ox in 0..d.out_w {
+                    let mut acc = _mm256_setzero_ps();
+                    for kh in 0..d.k_h {
+                        let Some(iy) = tap(oy, kh, d.s_h, d.d_h, d.pad_t, d.in_h) else {
+                            continue;
+                        };
+                        for kw in 0..d.k_w {
+                            let Some(ix) = tap(ox, kw, d.s_w, d.d_w, d.pad_l, d.in_w) else {
+                                continue;
+                            };
+                            let s = (iy * d.in_w + ix) * d.in_c + c0;
+                            let x = img.get(s..s + LANES).ok_or(Error::BadGeometry)?;
+                            let t = (kh * d.k_w + kw) * LANES;
+                            let w = packed.get(t..t + LANES).ok_or(Error::BadGeometry)?;
+                            // SAFETY: `x` and `w` hold eight f32 each.
+                            unsafe {
+                                let prod = _mm256_mul_ps(
+                                    _mm256_loadu_ps(x.as_ptr()),
+                                    _mm256_loadu_ps(w.as_ptr()),
+                                );
+                                acc = _mm256_add_ps(acc, prod);
+                            }
+                        }
+                    }
+                    let o = (oy * d.out_w + ox) * d.out_c + c0;
+                    let dst = out_img.get_mut(o..o + LANES).ok_or(Error::BadGeometry)?;
+                    let mut sums = [0f32; LANES];
+                    // SAFETY: `sums` holds eight f32.
+                    unsafe { _mm256_storeu_ps(sums.as_mut_ptr(), acc) };
+                    for ((o, s), b) in dst.iter_mut().zip(sums).zip(bias8) {
+                        *o = act.apply(s + b);
+                    }
+                }
+            }
+        }
+        // The channels after the last whole block, scalar.
+        for oc in blocks * LANES..d.out_c {
+            let w_oc = weights
+                .get(oc * taps..(oc + 1) * taps)
+                .ok_or(Error::BadGeometry)?;
+            let b = bias.and_then(|b| b.get(oc)).copied().unwrap_or(0.0);
+            for oy in 0..d.out_h {
+                for ox in 0..d.out_w {
+                    let sum = d.sum(img, w_oc, oy, ox, oc)?;
+                    let o = out_img
+                        .get_mut((oy * d.out_w + ox) * d.out_c + oc)
+                        .ok_or(Error::BadGeometry)?;
+                    *o = act.apply(sum + b);
+                }
             }
         }
     }
@@ -319,6 +433,39 @@ mod tests {
         /// groups and channel counts on both sides of a block of eight.
         #[test]
         fn bit_exact_with_scalar(g in geom(), seed: u64, with_bias: bool, relu: bool) {
+            if float::conv_lens(&g).is_err() {
+                return Ok(());
+            }
+            let act = if relu { ClampF32 { min: 0.0, max: f32::INFINITY } } else { ClampF32::NONE };
+            let want = run(float::conv_f32, &g, seed, with_bias, act);
+            let got = run(conv_f32, &g, seed, with_bias, act);
+            prop_assert_eq!(got, want);
+        }
+    }
+
+    prop_compose! {
+        /// Depthwise: one input and one output channel per group, on both
+        /// sides of a block of eight channels.
+        fn depthwise_geom()(n in 1u32..=2, in_h in 1u32..=9, in_w in 1u32..=11,
+                  c in 1u32..=40, k_h in 1u32..=5, k_w in 1u32..=5, s_h in 1u32..=3,
+                  s_w in 1u32..=3, d_h in 1u32..=2, d_w in 1u32..=2, pad_t in 0u32..=4,
+                  pad_l in 0u32..=4) -> ConvGeom {
+            let pad_t = pad_t.min(k_h - 1);
+            let pad_l = pad_l.min(k_w - 1);
+            ConvGeom {
+                n, in_h, in_w, in_c: c,
+                out_h: out_size(in_h, pad_t, k_h, s_h, d_h),
+                out_w: out_size(in_w, pad_l, k_w, s_w, d_w),
+                out_c: c, k_h, k_w, stride_h: s_h, stride_w: s_w,
+                dil_h: d_h, dil_w: d_w, pad_top: pad_t, pad_left: pad_l, groups: c,
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        #[test]
+        fn depthwise_is_bit_exact_with_scalar(g in depthwise_geom(), seed: u64, with_bias: bool, relu: bool) {
             if float::conv_lens(&g).is_err() {
                 return Ok(());
             }
