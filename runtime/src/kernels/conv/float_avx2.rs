@@ -391,21 +391,57 @@ mod tests {
         ((inp + 2 * pad).saturating_sub(span) / stride + 1).max(1)
     }
 
+    /// A geometry with symmetric padding (clamped below the kernel) and the
+    /// output size ONNX gives it.
+    #[allow(clippy::too_many_arguments)]
+    fn conv_geom(
+        n: u32,
+        (in_h, in_w): (u32, u32),
+        (in_c, out_c, groups): (u32, u32, u32),
+        (k_h, k_w): (u32, u32),
+        (s_h, s_w): (u32, u32),
+        (d_h, d_w): (u32, u32),
+        (pad_t, pad_l): (u32, u32),
+    ) -> ConvGeom {
+        let (pad_t, pad_l) = (pad_t.min(k_h - 1), pad_l.min(k_w - 1));
+        ConvGeom {
+            n,
+            in_h,
+            in_w,
+            in_c,
+            out_h: out_size(in_h, pad_t, k_h, s_h, d_h),
+            out_w: out_size(in_w, pad_l, k_w, s_w, d_w),
+            out_c,
+            k_h,
+            k_w,
+            stride_h: s_h,
+            stride_w: s_w,
+            dil_h: d_h,
+            dil_w: d_w,
+            pad_top: pad_t,
+            pad_left: pad_l,
+            groups,
+        }
+    }
+
     prop_compose! {
-        fn geom()(n in 1u32..=2, in_h in 1u32..=9, in_w in 1u32..=11,
+        /// Any grouping, channel counts on both sides of a block of eight
+        /// output channels per group.
+        fn geom()(n in 1u32..=2, hw in (1u32..=9, 1u32..=11),
                   groups in 1u32..=3, icg in 1u32..=20, ocg in prop_oneof![1u32..=7, 8u32..=40],
-                  k_h in 1u32..=4, k_w in 1u32..=4, s_h in 1u32..=3, s_w in 1u32..=3,
-                  d_h in 1u32..=2, d_w in 1u32..=2, pad_t in 0u32..=2, pad_l in 0u32..=2)
-                  -> ConvGeom {
-            let pad_t = pad_t.min(k_h - 1);
-            let pad_l = pad_l.min(k_w - 1);
-            ConvGeom {
-                n, in_h, in_w, in_c: groups * icg,
-                out_h: out_size(in_h, pad_t, k_h, s_h, d_h),
-                out_w: out_size(in_w, pad_l, k_w, s_w, d_w),
-                out_c: groups * ocg, k_h, k_w, stride_h: s_h, stride_w: s_w,
-                dil_h: d_h, dil_w: d_w, pad_top: pad_t, pad_left: pad_l, groups,
-            }
+                  k in (1u32..=4, 1u32..=4), s in (1u32..=3, 1u32..=3),
+                  d in (1u32..=2, 1u32..=2), pad in (0u32..=2, 0u32..=2)) -> ConvGeom {
+            conv_geom(n, hw, (groups * icg, groups * ocg, groups), k, s, d, pad)
+        }
+    }
+
+    prop_compose! {
+        /// Depthwise: one input and one output channel per group, on both
+        /// sides of a block of eight channels.
+        fn depthwise_geom()(n in 1u32..=2, hw in (1u32..=9, 1u32..=11), c in 1u32..=40,
+                  k in (1u32..=5, 1u32..=5), s in (1u32..=3, 1u32..=3),
+                  d in (1u32..=2, 1u32..=2), pad in (0u32..=4, 0u32..=4)) -> ConvGeom {
+            conv_geom(n, hw, (c, c, c), k, s, d, pad)
         }
     }
 
@@ -427,52 +463,41 @@ mod tests {
         Ok(out.iter().map(|v| v.to_bits()).collect())
     }
 
+    /// The twin's output bits against the scalar kernel's.
+    fn same_as_scalar(
+        g: &ConvGeom,
+        seed: u64,
+        with_bias: bool,
+        relu: bool,
+    ) -> Result<(), TestCaseError> {
+        if float::conv_lens(g).is_err() {
+            return Ok(());
+        }
+        let act = if relu {
+            ClampF32 {
+                min: 0.0,
+                max: f32::INFINITY,
+            }
+        } else {
+            ClampF32::NONE
+        };
+        let want = run(float::conv_f32, g, seed, with_bias, act);
+        prop_assert_eq!(run(conv_f32, g, seed, with_bias, act), want);
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
         /// Bit for bit the scalar kernel, over strides, dilations, paddings,
         /// groups and channel counts on both sides of a block of eight.
         #[test]
         fn bit_exact_with_scalar(g in geom(), seed: u64, with_bias: bool, relu: bool) {
-            if float::conv_lens(&g).is_err() {
-                return Ok(());
-            }
-            let act = if relu { ClampF32 { min: 0.0, max: f32::INFINITY } } else { ClampF32::NONE };
-            let want = run(float::conv_f32, &g, seed, with_bias, act);
-            let got = run(conv_f32, &g, seed, with_bias, act);
-            prop_assert_eq!(got, want);
+            same_as_scalar(&g, seed, with_bias, relu)?;
         }
-    }
 
-    prop_compose! {
-        /// Depthwise: one input and one output channel per group, on both
-        /// sides of a block of eight channels.
-        fn depthwise_geom()(n in 1u32..=2, in_h in 1u32..=9, in_w in 1u32..=11,
-                  c in 1u32..=40, k_h in 1u32..=5, k_w in 1u32..=5, s_h in 1u32..=3,
-                  s_w in 1u32..=3, d_h in 1u32..=2, d_w in 1u32..=2, pad_t in 0u32..=4,
-                  pad_l in 0u32..=4) -> ConvGeom {
-            let pad_t = pad_t.min(k_h - 1);
-            let pad_l = pad_l.min(k_w - 1);
-            ConvGeom {
-                n, in_h, in_w, in_c: c,
-                out_h: out_size(in_h, pad_t, k_h, s_h, d_h),
-                out_w: out_size(in_w, pad_l, k_w, s_w, d_w),
-                out_c: c, k_h, k_w, stride_h: s_h, stride_w: s_w,
-                dil_h: d_h, dil_w: d_w, pad_top: pad_t, pad_left: pad_l, groups: c,
-            }
-        }
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
         #[test]
         fn depthwise_is_bit_exact_with_scalar(g in depthwise_geom(), seed: u64, with_bias: bool, relu: bool) {
-            if float::conv_lens(&g).is_err() {
-                return Ok(());
-            }
-            let act = if relu { ClampF32 { min: 0.0, max: f32::INFINITY } } else { ClampF32::NONE };
-            let want = run(float::conv_f32, &g, seed, with_bias, act);
-            let got = run(conv_f32, &g, seed, with_bias, act);
-            prop_assert_eq!(got, want);
+            same_as_scalar(&g, seed, with_bias, relu)?;
         }
     }
 
@@ -480,48 +505,15 @@ mod tests {
     /// rows, where the four-pixel path runs.
     #[test]
     fn long_reductions_are_bit_exact() {
-        let g = ConvGeom {
-            n: 1,
-            in_h: 5,
-            in_w: 9,
-            in_c: CHUNK as u32 + 37,
-            out_h: 5,
-            out_w: 9,
-            out_c: 19,
-            k_h: 3,
-            k_w: 3,
-            stride_h: 1,
-            stride_w: 1,
-            dil_h: 1,
-            dil_w: 1,
-            pad_top: 1,
-            pad_left: 1,
-            groups: 1,
-        };
+        let channels = CHUNK as u32 + 37;
+        let g = conv_geom(1, (5, 9), (channels, 19, 1), (3, 3), (1, 1), (1, 1), (1, 1));
         let want = run(float::conv_f32, &g, 7, true, ClampF32::NONE).unwrap();
         assert_eq!(run(conv_f32, &g, 7, true, ClampF32::NONE).unwrap(), want);
     }
 
     #[test]
     fn bad_lengths_are_errors() {
-        let g = ConvGeom {
-            n: 1,
-            in_h: 2,
-            in_w: 2,
-            in_c: 1,
-            out_h: 2,
-            out_w: 2,
-            out_c: 8,
-            k_h: 1,
-            k_w: 1,
-            stride_h: 1,
-            stride_w: 1,
-            dil_h: 1,
-            dil_w: 1,
-            pad_top: 0,
-            pad_left: 0,
-            groups: 1,
-        };
+        let g = conv_geom(1, (2, 2), (1, 8, 1), (1, 1), (1, 1), (1, 1), (0, 0));
         let mut out = [0f32; 32];
         assert_eq!(
             conv_f32(&g, &[0.0; 3], &[0.0; 8], None, ClampF32::NONE, &mut out),
