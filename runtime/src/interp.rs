@@ -38,8 +38,9 @@ pub trait KernelSet {
 
     /// Whether the int8 conv and fully connected operators run the fastest twin
     /// of the build (DSP, AVX2, NEON or SDOT; see [`kernels::int8_twin`]), and
-    /// the int8 Add its AVX2 twin on x86_64, or the portable scalar reference. Both give the same bytes (the kernels' shared
-    /// test frame checks the twins; `runtime/tests/determinism.rs` whole models).
+    /// the int8 Add and the f32 conv their AVX2 twins on x86_64, or the
+    /// portable scalar references. Both give the same bytes (the kernels'
+    /// tests check the twins; `runtime/tests/determinism.rs` whole models).
     const SIMD: bool = true;
 
     /// Whether operators of this kind can run. Keep it a plain `matches!` (or
@@ -63,9 +64,10 @@ impl KernelSet for QuantizedKernels {
     const FLOAT: bool = false;
 }
 
-/// Every kernel, with the int8 conv, fully connected and binary operators on
-/// their scalar reference twins on every target: the bit-exact contract the SIMD
-/// twins are tested against, and what a board simulation runs.
+/// Every kernel, with the int8 conv, fully connected and binary operators
+/// and the f32 conv on their scalar reference twins on every target: the
+/// bit-exact contract the SIMD twins are tested against, and what a board
+/// simulation runs.
 pub struct ReferenceKernels;
 impl KernelSet for ReferenceKernels {
     const FLOAT: bool = true;

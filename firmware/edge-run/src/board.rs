@@ -204,11 +204,7 @@ pub fn pi_command(
                 .join("edge-run")
         })
         .find(|p| p.exists());
-    let qemu = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("qemu-aarch64"))
-            .find(|p| p.exists())
-    });
+    let qemu = crate::qemu::on_path("qemu-aarch64");
     match (bin, qemu) {
         (Some(bin), Some(qemu)) => {
             let mut cmd = std::process::Command::new(qemu);

@@ -14,6 +14,7 @@ use edgerun_compiler::engine::TractModel;
 use edgerun_compiler::{CompileError, Tensor, host::HostModel};
 use edgerun_data::map::{self, GroundTruth, Prediction};
 use edgerun_report::host::{self, OpTimer};
+use edgerun_report::render::{num, share};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -867,14 +868,14 @@ struct QemuJob {
 
 impl QemuJob {
     fn add(&mut self, x: &Tensor, label: Option<u8>, max: usize) {
-        let v = x.to_f32();
-        let full = self.edge.len() + self.frames.len() + v.len() > QEMU_BAKE_BYTES;
+        let full = self.edge.len() + self.frames.len() + x.len() > QEMU_BAKE_BYTES;
         if self.labels.len() >= max || full || (!self.shape.is_empty() && self.shape != x.shape) {
             return;
         }
         self.shape.clone_from(&x.shape);
         self.frames.extend(
-            v.iter()
+            x.to_f32()
+                .iter()
                 .map(|p| (p * 255.0).round().clamp(0.0, 255.0) as u8),
         );
         self.labels.push(label);
@@ -949,10 +950,10 @@ impl QemuJob {
         );
         println!(
             "  {} instructions per inference (min {}, max {}), {per_mac:.2} per MAC, arena {} B; built in {:.1} s, ran in {:.1} s",
-            thousands(m.total.cost),
-            thousands(m.total.min.unwrap_or(m.total.cost)),
-            thousands(m.total.max.unwrap_or(m.total.cost)),
-            thousands(m.arena_bytes as f64),
+            num(m.total.cost),
+            num(m.total.min.unwrap_or(m.total.cost)),
+            num(m.total.max.unwrap_or(m.total.cost)),
+            num(m.arena_bytes as f64),
             r.build.as_secs_f64(),
             r.run.as_secs_f64()
         );
@@ -962,28 +963,12 @@ impl QemuJob {
             .iter()
             .take(5)
             .map(|(name, kind, _, c)| {
-                format!(
-                    "{name} ({kind}) {:.0}%",
-                    100.0 * c.cost / m.total.cost.max(1.0)
-                )
+                format!("{name} ({kind}) {:.0}%", share(c.cost, m.total.cost))
             })
             .collect();
         println!("  most instructions: {}", top.join(", "));
         0
     }
-}
-
-/// `1234567.0` as `1,234,567`.
-fn thousands(v: f64) -> String {
-    let s = format!("{:.0}", v.max(0.0));
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Infer one frame and post-process its outputs: what the model found, and

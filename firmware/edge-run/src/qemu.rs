@@ -59,7 +59,8 @@ pub struct QemuRun {
     pub run: Duration,
 }
 
-fn on_path(name: &str) -> Option<PathBuf> {
+/// The program `name` in a directory of `PATH`.
+pub(crate) fn on_path(name: &str) -> Option<PathBuf> {
     let paths = std::env::var_os("PATH")?;
     std::env::split_paths(&paths)
         .map(|d| d.join(name))

@@ -166,9 +166,8 @@ fn scalar_f32(inits: &HashMap<String, TensorProto>, name: &str) -> Option<f32> {
     }
 }
 
-/// The window size `n` if `w` (`[C, C, 1, 1]`) is the 0/1 band matrix that
-/// sums the `n` channels around each channel as ONNX `LRN` does:
-/// `[c - floor((n-1)/2), c + ceil((n-1)/2)]`.
+/// The window size `n` if `w` (`[C, C, 1, 1]`) is
+/// [`crate::models::lrn_band`]`(C, n)`.
 fn lrn_band_size(w: &TensorProto) -> Option<usize> {
     let t = edgerun_compiler::tensor::from_proto(w).ok()?;
     let c = match t.shape.as_slice() {
@@ -176,14 +175,7 @@ fn lrn_band_size(w: &TensorProto) -> Option<usize> {
         _ => return None,
     };
     let v = t.to_f32();
-    (1..=2 * c).find(|&n| {
-        let (lo, hi) = ((n - 1) / 2, n / 2);
-        v.iter().enumerate().all(|(i, &x)| {
-            let (o, k) = (i / c, i % c);
-            let inside = k + lo >= o && k <= o + hi;
-            x == if inside { 1.0 } else { 0.0 }
-        })
-    })
+    (1..=2 * c).find(|&n| v == crate::models::lrn_band(c, n))
 }
 
 /// burn has no LRN operator, so [`crate::models::local_response_norm`]

@@ -402,23 +402,25 @@ pub mod lrn {
     pub const BIAS: f64 = 2.0;
 }
 
+/// The `[c, c]` 0/1 matrix whose row `o` sums the `size` channels of ONNX
+/// `LRN`'s window around channel `o`: `[o - floor((size-1)/2), o + ceil((size-1)/2)]`.
+pub fn lrn_band(c: usize, size: usize) -> Vec<f32> {
+    let (lo, hi) = ((size.max(1) - 1) / 2, size / 2);
+    (0..c * c)
+        .map(|i| {
+            let (o, k) = (i / c, i % c);
+            if k + lo >= o && k <= o + hi { 1.0 } else { 0.0 }
+        })
+        .collect()
+}
+
 /// [`lrn`] in burn's operators: the channel-window sum of squares is a 1x1
 /// convolution with a constant 0/1 band matrix, and the power is
 /// `exp(-beta * ln(.))` (burn-onnx exports no `Pow`). The exporter turns
 /// this sub-graph back into one ONNX `LRN` node (`export::fuse_lrn`).
 pub fn local_response_norm(x: Tensor<4>) -> Tensor<4> {
     let [_, c, _, _] = x.dims();
-    let half = (lrn::SIZE - 1) / 2;
-    let band: Vec<f32> = (0..c * c)
-        .map(|i| {
-            let (o, k) = (i / c, i % c);
-            if k + half >= o && k <= o + (lrn::SIZE - 1 - half) {
-                1.0
-            } else {
-                0.0
-            }
-        })
-        .collect();
+    let band = lrn_band(c, lrn::SIZE);
     let band = Tensor::<4>::from_data(TensorData::new(band, [c, c, 1, 1]), &x.device());
     let sum = conv2d(
         x.clone() * x.clone(),

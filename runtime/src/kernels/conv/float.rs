@@ -277,7 +277,7 @@ fn dot_from(acc: f32, x: &[f32], w: &[f32]) -> f32 {
 }
 
 /// The bias values followed by zeros (or only zeros without a bias).
-fn bias_values(bias: Option<&[f32]>) -> impl Iterator<Item = f32> + '_ {
+pub(crate) fn bias_values(bias: Option<&[f32]>) -> impl Iterator<Item = f32> + '_ {
     bias.unwrap_or(&[])
         .iter()
         .copied()

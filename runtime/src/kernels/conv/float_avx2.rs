@@ -94,8 +94,7 @@ pub fn conv_f32(
             }
         }
         for px in out_img.chunks_exact_mut(d.out_c) {
-            let biases = bias.unwrap_or(&[]).iter().chain(core::iter::repeat(&0.0));
-            for (o, b) in px.iter_mut().zip(biases) {
+            for (o, b) in px.iter_mut().zip(float::bias_values(bias)) {
                 *o = act.apply(*o + b);
             }
         }

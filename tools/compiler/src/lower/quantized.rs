@@ -101,36 +101,31 @@ pub(crate) fn quantize(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
         inner,
         zps,
     } = split_params(node, &xi.shape, layout, &scales, zps)?;
+    // The buffers are set below for a runtime input; the kernel reads only
+    // the geometry.
+    let none = Buf {
+        mem: Mem::Arena,
+        offset: 0,
+        len: 0,
+    };
+    let mut op = Quantize {
+        out_dtype: dt,
+        outer: to_u32(outer)?,
+        axis: to_u32(axis_len)?,
+        inner: to_u32(inner)?,
+        per_axis,
+        scales: none,
+        zero_points: none,
+        input: none,
+        output: none,
+    };
     if let Val::Const(t) = &xi.val {
         // A constant (e.g. a bias the quantizer gave its own Q/DQ pair) is
         // quantized here, ahead of time, by the runtime's own kernel: the
         // same bytes the Quantize op would write on every inference.
-        // The kernel reads only the geometry of the op, not its buffers.
-        let none = Buf {
-            mem: Mem::Arena,
-            offset: 0,
-            len: 0,
-        };
-        let geometry = Quantize {
-            out_dtype: dt,
-            outer: to_u32(outer)?,
-            axis: to_u32(axis_len)?,
-            inner: to_u32(inner)?,
-            per_axis,
-            scales: none,
-            zero_points: none,
-            input: none,
-            output: none,
-        };
         let mut bytes = vec![0u8; t.len()];
-        edgerun::kernels::quantize::scalar::quantize(
-            &geometry,
-            &t.to_f32(),
-            &scales,
-            &zps,
-            &mut bytes,
-        )
-        .map_err(|e| node.invalid(format!("quantizing the constant input: {e}")))?;
+        edgerun::kernels::quantize::scalar::quantize(&op, &t.to_f32(), &scales, &zps, &mut bytes)
+            .map_err(|e| node.invalid(format!("quantizing the constant input: {e}")))?;
         let data = match dt {
             DType::I8 => Data::I8(bytes.iter().map(|&b| b as i8).collect()),
             _ => Data::U8(bytes),
@@ -144,25 +139,12 @@ pub(crate) fn quantize(lw: &mut Lowerer, node: &NodeProto) -> Result<()> {
         );
         return Ok(());
     }
-    let (scales, zero_points) = (lw.blob_f32(&scales), lw.blob_i32(&zps));
+    (op.scales, op.zero_points) = (lw.blob_f32(&scales), lw.blob_i32(&zps));
     let p = lw.get(x, layout, DType::F32)?;
-    let input = lw.pbuf(p);
+    op.input = lw.pbuf(p);
     let out = lw.new_phys(&node.output[0], xi.shape.clone(), lw.phys[p].layout, dt);
-    let output = lw.pbuf(out);
-    lw.emit(
-        &node.label(),
-        Op::Quantize(Quantize {
-            out_dtype: dt,
-            outer: to_u32(outer)?,
-            axis: to_u32(axis_len)?,
-            inner: to_u32(inner)?,
-            per_axis,
-            scales,
-            zero_points,
-            input,
-            output,
-        }),
-    );
+    op.output = lw.pbuf(out);
+    lw.emit(&node.label(), Op::Quantize(op));
     lw.set_rt(&node.output[0], out_type, out);
     Ok(())
 }
