@@ -11,6 +11,7 @@
 
 use crate::kernels::RequantParams;
 use crate::kernels::conv::scalar::requant_out;
+use crate::quant::total_shift;
 use core::arch::x86_64::*;
 
 /// Longest reduction the AVX2 kernels widen (a stack row of `i16`); longer ones run
@@ -152,5 +153,259 @@ pub(crate) fn row_all_channels(
         let z = _mm256_setzero_si256();
         store(out, oc, _mm_cvtsi128_si32(hsum4(acc, z, z, z)));
         oc += 1;
+    }
+}
+
+/// [`crate::quant::requantize`] on 8 `i32` lanes, each with its own multiplier
+/// and shift (one for all with [`Requant8::new`]), bit for bit for every `i32`
+/// accumulator, multiplier and shift: the exact 64-bit products of the even and
+/// of the odd lanes (`vpmuldq`), plus `2^(s-1)`, an arithmetic right shift by
+/// `s = total_shift(shift)` (AVX2 has no `vpsraq`: `((p ^ 2^63) >>> s) -
+/// 2^(63-s)`, with `vpsrlvq`), saturated to `i32` (`vpcmpgtq`).
+#[derive(Clone, Copy)]
+pub(crate) struct Requant8 {
+    /// The even lanes' constants, in the low `i32` of each `i64` lane.
+    even: Half,
+    /// The odd lanes' constants.
+    odd: Half,
+}
+
+/// The constants of four lanes of [`Requant8`], one per `i64` lane.
+#[derive(Clone, Copy)]
+struct Half {
+    /// The multiplier in the low `i32`.
+    mult: __m256i,
+    /// `2^(s-1)`, `s = total_shift(shift)` in `[1, 62]`.
+    round: __m256i,
+    /// `s`.
+    count: __m256i,
+    /// `2^(63-s)`: `2^63 >>> s`, the bias the arithmetic shift removes.
+    bias: __m256i,
+}
+
+impl Half {
+    /// The constants of the four lanes `mult[i]`, `shift[i]`.
+    #[target_feature(enable = "avx2")]
+    fn new(mult: [i32; 4], shift: [i32; 4]) -> Self {
+        let s = shift.map(|v| i64::from(total_shift(v))); // in [1, 62]
+        let v = |f: fn(i64) -> i64| _mm256_setr_epi64x(f(s[0]), f(s[1]), f(s[2]), f(s[3]));
+        Half {
+            mult: _mm256_setr_epi64x(
+                i64::from(mult[0]),
+                i64::from(mult[1]),
+                i64::from(mult[2]),
+                i64::from(mult[3]),
+            ),
+            round: v(|s| 1i64 << (s - 1)),
+            count: v(|s| s),
+            bias: v(|s| 1i64 << (63 - s)),
+        }
+    }
+
+    /// `requantize` of the low `i32` of each `i64` lane, as `i64` lanes (in the
+    /// `i32` range).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn apply(&self, acc: __m256i) -> __m256i {
+        // |acc * mult| <= 2^62 and 2^(s-1) <= 2^61: the sum cannot overflow.
+        let p = _mm256_add_epi64(_mm256_mul_epi32(acc, self.mult), self.round);
+        // floor(p / 2^s): offset p by 2^63 to make it unsigned, shift logically,
+        // remove the shifted offset.
+        let sign = _mm256_set1_epi64x(i64::MIN);
+        let q = _mm256_srlv_epi64(_mm256_xor_si256(p, sign), self.count);
+        let q = _mm256_sub_epi64(q, self.bias);
+        let max = _mm256_set1_epi64x(i64::from(i32::MAX));
+        let min = _mm256_set1_epi64x(i64::from(i32::MIN));
+        let q = _mm256_blendv_epi8(q, max, _mm256_cmpgt_epi64(q, max));
+        _mm256_blendv_epi8(q, min, _mm256_cmpgt_epi64(min, q))
+    }
+}
+
+impl Requant8 {
+    /// One multiplier and shift for all 8 lanes.
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn new(mult: i32, shift: i32) -> Self {
+        Self::lanes([mult; 8], [shift; 8])
+    }
+
+    /// Lane `i` scaled by `mult[i]`, `shift[i]`.
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn lanes(mult: [i32; 8], shift: [i32; 8]) -> Self {
+        let [m0, m1, m2, m3, m4, m5, m6, m7] = mult;
+        let [s0, s1, s2, s3, s4, s5, s6, s7] = shift;
+        Requant8 {
+            even: Half::new([m0, m2, m4, m6], [s0, s2, s4, s6]),
+            odd: Half::new([m1, m3, m5, m7], [s1, s3, s5, s7]),
+        }
+    }
+
+    /// `requantize(acc[i], mult[i], shift[i])` for each of the 8 lanes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn apply(&self, acc: __m256i) -> __m256i {
+        let even = self.even.apply(acc);
+        let odd = self.odd.apply(_mm256_srli_epi64::<32>(acc));
+        _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64::<32>(odd))
+    }
+}
+
+/// The output stage after [`Requant8`]: `+ output_offset`, clamp, narrow to
+/// int8. Computed as `clamp(r, act_min - output_offset, act_max -
+/// output_offset) + output_offset`, which equals the scalar `requant_out`'s
+/// saturating add then clamp, because the clamp bounds are int8 values far from
+/// the `i32` limits.
+#[derive(Clone, Copy)]
+pub(crate) struct Narrow8 {
+    lo: __m256i,
+    hi: __m256i,
+    output_offset: __m256i,
+}
+
+impl Narrow8 {
+    /// The stage of `rq` (validated: int8 clamp bounds and zero point).
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn new(rq: &RequantParams<'_>) -> Self {
+        Narrow8 {
+            lo: _mm256_set1_epi32(rq.act_min.saturating_sub(rq.output_offset)),
+            hi: _mm256_set1_epi32(rq.act_max.saturating_sub(rq.output_offset)),
+            output_offset: _mm256_set1_epi32(rq.output_offset),
+        }
+    }
+
+    /// The 8 requantized lanes `r` as int8, in the low 8 bytes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn apply(&self, r: __m256i) -> __m128i {
+        let r = _mm256_min_epi32(_mm256_max_epi32(r, self.lo), self.hi);
+        let r = _mm256_add_epi32(r, self.output_offset);
+        // In [-128, 127]: the saturating packs are plain narrowings.
+        let r16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256::<1>(r));
+        _mm_packs_epi16(r16, r16)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // in tests a panic is a failure report
+mod tests {
+    use super::*;
+    use crate::quant::requantize;
+    use std::vec;
+
+    /// Whether the AVX2 building blocks can run here; prints a SKIP line when not.
+    fn avx2_here() -> bool {
+        let ok = available();
+        if !ok {
+            std::eprintln!("SKIP kernels/avx2: this CPU has no AVX2");
+        }
+        ok
+    }
+
+    /// [`Requant8::apply`] with per-lane constants, for the tests.
+    fn requant8_lanes(acc: [i32; 8], mult: [i32; 8], shift: [i32; 8]) -> [i32; 8] {
+        let mut out = [0i32; 8];
+        // SAFETY: called only after `available()`; 32 bytes read from and
+        // written to local arrays of 8 `i32`.
+        unsafe {
+            let r = Requant8::lanes(mult, shift);
+            let v = r.apply(_mm256_loadu_si256(acc.as_ptr().cast()));
+            _mm256_storeu_si256(out.as_mut_ptr().cast(), v);
+        }
+        out
+    }
+
+    /// [`Requant8::new`] on 8 lanes, for the tests.
+    fn requant8(acc: [i32; 8], mult: i32, shift: i32) -> [i32; 8] {
+        let mut out = [0i32; 8];
+        // SAFETY: as in `requant8_lanes`.
+        unsafe {
+            let r = Requant8::new(mult, shift);
+            let v = r.apply(_mm256_loadu_si256(acc.as_ptr().cast()));
+            _mm256_storeu_si256(out.as_mut_ptr().cast(), v);
+        }
+        out
+    }
+
+    /// Extreme and pseudo-random accumulators and multipliers.
+    fn samples() -> (std::vec::Vec<i32>, std::vec::Vec<i32>) {
+        let mut accs = vec![
+            i32::MIN,
+            i32::MIN + 1,
+            i32::MAX,
+            i32::MAX - 1,
+            0,
+            1,
+            -1,
+            2,
+            -2,
+            3,
+            -3,
+            255 << 23,
+            -(255 << 23),
+            (255 << 22) + 1,
+        ];
+        let mut mults = vec![0, 1, -1, 1 << 30, i32::MAX, i32::MIN, 1_288_490_189];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..64 {
+            let r = next();
+            accs.push((r >> 32) as i32 >> (r as u32 % 31));
+            mults.push(r as i32);
+            mults.push((1 << 30) | (r as i32 & ((1 << 30) - 1)));
+        }
+        (accs, mults)
+    }
+
+    /// Every shift the compiler emits, and a few beyond (both clamp them).
+    fn shifts() -> impl Iterator<Item = i32> + Clone {
+        (-31..=30).chain([-40, 31, 40, i32::MIN, i32::MAX])
+    }
+
+    /// The vector requantization with one multiplier against
+    /// `quant::requantize`.
+    #[test]
+    fn requant8_matches_requantize() {
+        if !avx2_here() {
+            return;
+        }
+        let (accs, mults) = samples();
+        for shift in shifts() {
+            for &m in &mults {
+                for chunk in accs.chunks(8) {
+                    let acc: [i32; 8] =
+                        core::array::from_fn(|i| chunk.get(i).copied().unwrap_or(7));
+                    let want = acc.map(|a| requantize(a, m, shift));
+                    assert_eq!(requant8(acc, m, shift), want, "mult {m} shift {shift}");
+                }
+            }
+        }
+    }
+
+    /// Per-lane multipliers and shifts: each lane against `quant::requantize`
+    /// with its own constants (a lane mix-up between even and odd, or between
+    /// the two halves, changes some lane).
+    #[test]
+    fn requant8_lanes_match_requantize() {
+        if !avx2_here() {
+            return;
+        }
+        let (accs, mults) = samples();
+        let shifts: std::vec::Vec<i32> = shifts().collect();
+        let mut k = 0usize;
+        for chunk in accs.chunks(8) {
+            for _ in 0..64 {
+                let acc: [i32; 8] = core::array::from_fn(|i| chunk[(i + k) % chunk.len()]);
+                let mult: [i32; 8] = core::array::from_fn(|i| mults[(k * 7 + i * 13) % mults.len()]);
+                let shift: [i32; 8] =
+                    core::array::from_fn(|i| shifts[(k * 5 + i * 11) % shifts.len()]);
+                let want: [i32; 8] = core::array::from_fn(|i| requantize(acc[i], mult[i], shift[i]));
+                assert_eq!(requant8_lanes(acc, mult, shift), want, "{mult:?} {shift:?}");
+                k += 1;
+            }
+        }
     }
 }

@@ -9,24 +9,17 @@
 //!
 //! Eight elements per step: the int8 values are widened to `i32` lanes
 //! (`vpmovsxbd`), offset and left-shifted, and each of the three requantizations
-//! is [`Requant8::apply`], the vector twin of [`crate::quant::requantize`], bit for
-//! bit, for every `i32` accumulator, multiplier and shift (a unit test compares
-//! them): the exact 64-bit products of the even and of the odd lanes
-//! (`vpmuldq`), plus `2^(s-1)`, an arithmetic right shift by `s = total_shift(shift)`
-//! (AVX2 has no `vpsraq`: `((p ^ 2^63) >>> s) - 2^(63-s)`), saturated to `i32`
-//! (`vpcmpgtq`). The output offset and clamp are
-//! `clamp(r, act_min - output_offset, act_max - output_offset) + output_offset`,
-//! which equals the scalar `requant_out`'s saturating add then clamp, because
-//! the clamp bounds are int8 values far from the `i32` limits. The last
+//! is [`Requant8::apply`] (in [`crate::kernels::avx2`]), the vector twin of
+//! [`crate::quant::requantize`], bit for bit; the output offset and clamp are
+//! [`Narrow8`]. The last
 //! `len % 8` elements go through the same step from a zero-padded stack copy.
 
 use crate::error::Error;
 use crate::format::schema::{BinaryI8, BinaryKind};
 use crate::kernels::RequantParams;
-use crate::kernels::avx2::available;
+use crate::kernels::avx2::{Narrow8, Requant8, available};
 use crate::kernels::binary::float::BroadcastRows;
 use crate::kernels::binary::scalar::{self, validate};
-use crate::quant::total_shift;
 use core::arch::x86_64::*;
 
 /// Elements per step.
@@ -102,10 +95,7 @@ struct AddStep {
     a: Requant8,
     b: Requant8,
     out: Requant8,
-    /// `act_min - output_offset`, `act_max - output_offset`, `output_offset`.
-    lo: __m256i,
-    hi: __m256i,
-    output_offset: __m256i,
+    narrow: Narrow8,
 }
 
 impl AddStep {
@@ -120,9 +110,7 @@ impl AddStep {
             a: Requant8::new(p.a_mult, p.a_shift),
             b: Requant8::new(p.b_mult, p.b_shift),
             out: Requant8::new(mult, shift),
-            lo: _mm256_set1_epi32(rq.act_min.saturating_sub(rq.output_offset)),
-            hi: _mm256_set1_epi32(rq.act_max.saturating_sub(rq.output_offset)),
-            output_offset: _mm256_set1_epi32(rq.output_offset),
+            narrow: Narrow8::new(rq),
         }
     }
 
@@ -142,69 +130,11 @@ impl AddStep {
         let y = _mm256_add_epi32(_mm256_cvtepi8_epi32(y), self.b_offset);
         let x = self.a.apply(_mm256_sll_epi32(x, self.left_shift));
         let y = self.b.apply(_mm256_sll_epi32(y, self.left_shift));
-        let r = self.out.apply(_mm256_add_epi32(x, y));
-        let r = _mm256_min_epi32(_mm256_max_epi32(r, self.lo), self.hi);
-        let r = _mm256_add_epi32(r, self.output_offset);
-        // In [-128, 127]: the saturating packs are plain narrowings.
-        let r16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256::<1>(r));
-        let r8 = _mm_packs_epi16(r16, r16);
+        let r8 = self.narrow.apply(self.out.apply(_mm256_add_epi32(x, y)));
         let mut o = [0i8; LANES];
         // SAFETY: 8 bytes written unaligned to an array of 8 bytes.
         unsafe { _mm_storel_epi64(o.as_mut_ptr().cast(), r8) };
         o
-    }
-}
-
-/// [`crate::quant::requantize`] with one multiplier and shift, on 8 `i32` lanes.
-#[derive(Clone, Copy)]
-struct Requant8 {
-    /// The multiplier in every `i32` lane.
-    mult: __m256i,
-    /// `2^(s-1)` in every `i64` lane, `s = total_shift(shift)` in `[1, 62]`.
-    round: __m256i,
-    /// `s`, as a shift count register.
-    count: __m128i,
-    /// `2^(63-s)`: `2^63 >>> s`, the bias the arithmetic shift removes.
-    bias: __m256i,
-}
-
-impl Requant8 {
-    #[target_feature(enable = "avx2")]
-    fn new(mult: i32, shift: i32) -> Self {
-        let s = total_shift(shift); // in [1, 62]
-        Requant8 {
-            mult: _mm256_set1_epi32(mult),
-            round: _mm256_set1_epi64x(1i64 << (s - 1)),
-            count: _mm_cvtsi64_si128(i64::from(s)),
-            bias: _mm256_set1_epi64x(1i64 << (63 - s)),
-        }
-    }
-
-    /// `requantize(acc[i], mult, shift)` for each of the 8 lanes.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn apply(&self, acc: __m256i) -> __m256i {
-        let even = self.low_halves(acc);
-        let odd = self.low_halves(_mm256_srli_epi64::<32>(acc));
-        _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64::<32>(odd))
-    }
-
-    /// `requantize` of the low `i32` of each `i64` lane, as `i64` lanes (in the
-    /// `i32` range).
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn low_halves(&self, acc: __m256i) -> __m256i {
-        // |acc * mult| <= 2^62 and 2^(s-1) <= 2^61: the sum cannot overflow.
-        let p = _mm256_add_epi64(_mm256_mul_epi32(acc, self.mult), self.round);
-        // floor(p / 2^s): offset p by 2^63 to make it unsigned, shift logically,
-        // remove the shifted offset.
-        let sign = _mm256_set1_epi64x(i64::MIN);
-        let q = _mm256_srl_epi64(_mm256_xor_si256(p, sign), self.count);
-        let q = _mm256_sub_epi64(q, self.bias);
-        let max = _mm256_set1_epi64x(i64::from(i32::MAX));
-        let min = _mm256_set1_epi64x(i64::from(i32::MIN));
-        let q = _mm256_blendv_epi8(q, max, _mm256_cmpgt_epi64(q, max));
-        _mm256_blendv_epi8(q, min, _mm256_cmpgt_epi64(min, q))
     }
 }
 
@@ -227,70 +157,6 @@ mod tests {
             std::eprintln!("SKIP binary/avx2: this CPU has no AVX2");
         }
         ok
-    }
-
-    /// [`Requant8::apply`] on 8 lanes, for the tests.
-    fn requant8(acc: [i32; 8], mult: i32, shift: i32) -> [i32; 8] {
-        let mut out = [0i32; 8];
-        // SAFETY: called only after `available()`; 32 bytes read from and
-        // written to local arrays of 8 `i32`.
-        unsafe {
-            let r = Requant8::new(mult, shift);
-            let v = r.apply(_mm256_loadu_si256(acc.as_ptr().cast()));
-            _mm256_storeu_si256(out.as_mut_ptr().cast(), v);
-        }
-        out
-    }
-
-    /// The vector requantization against `quant::requantize` on extreme and
-    /// pseudo-random accumulators and multipliers, for every shift the compiler
-    /// emits (and a few beyond, which both clamp).
-    #[test]
-    fn requant8_matches_requantize() {
-        if !avx2_here() {
-            return;
-        }
-        let mut accs = vec![
-            i32::MIN,
-            i32::MIN + 1,
-            i32::MAX,
-            i32::MAX - 1,
-            0,
-            1,
-            -1,
-            2,
-            -2,
-            3,
-            -3,
-            255 << 23,
-            -(255 << 23),
-            (255 << 22) + 1,
-        ];
-        let mut mults = vec![0, 1, -1, 1 << 30, i32::MAX, i32::MIN, 1_288_490_189];
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        for _ in 0..64 {
-            let r = next();
-            accs.push((r >> 32) as i32 >> (r as u32 % 31));
-            mults.push(r as i32);
-            mults.push((1 << 30) | (r as i32 & ((1 << 30) - 1)));
-        }
-        let shifts = (-31..=30).chain([-40, 31, 40, i32::MIN, i32::MAX]);
-        for shift in shifts {
-            for &m in &mults {
-                for chunk in accs.chunks(8) {
-                    let acc: [i32; 8] =
-                        core::array::from_fn(|i| chunk.get(i).copied().unwrap_or(7));
-                    let want = acc.map(|a| requantize(a, m, shift));
-                    assert_eq!(requant8(acc, m, shift), want, "mult {m} shift {shift}");
-                }
-            }
-        }
     }
 
     /// A dense Add of `shape` (rank `MAX_RANK`) with every parameter neutral.

@@ -160,7 +160,11 @@ fn run<K: Mac>(k: K, a: &Args<'_, '_>, out: &mut [i8]) {
         let n = BLOCK.min(d.out_c - oc0);
         let b = Block::new(a.weights, a.len, a.bias, a.input_offset, a.rq, oc0, n);
         for (p, o) in out.chunks_exact_mut(d.out_c).enumerate() {
-            im2col_row(d, a.input, p, row, zp, |x| x);
+            im2col_row(d, a.input, p, row, zp, |from, to| {
+                for (t, &x) in to.iter_mut().zip(from) {
+                    *t = x;
+                }
+            });
             channels(k, &Row::new(row), a.weights, &b, a.rq, o);
         }
     }

@@ -136,18 +136,20 @@ pub(crate) fn tap(
 }
 
 /// Pixel `p`'s receptive field in the (kh, kw, ic) order of a weight row (the
-/// im2col row of the SIMD kernels): `f(x)` for each input value, `pad` for each
-/// padded tap. `row` holds `k_h * k_w * in_c` values; `d` was checked by
+/// im2col row of the SIMD kernels): `copy(from, to)` converts each run of input
+/// values into the same number of row values, `pad` fills each padded tap.
+/// Always inlined, so that a SIMD kernel's `copy` is inlined with its target
+/// features. `row` holds `k_h * k_w * in_c` values; `d` was checked by
 /// [`validate`], so every index is in bounds (and a short `row` only ends early).
 #[cfg(any(edgerun_neon, all(target_arch = "x86_64", any(test, feature = "std"))))]
-#[inline]
+#[inline(always)]
 pub(crate) fn im2col_row<T: Copy>(
     d: &Dims,
     input: &[i8],
     p: usize,
     row: &mut [T],
     pad: T,
-    f: impl Fn(i8) -> T,
+    copy: impl Fn(&[i8], &mut [T]),
 ) {
     let ow = p % d.out_w;
     let t = p / d.out_w;
@@ -172,9 +174,7 @@ pub(crate) fn im2col_row<T: Copy>(
             _ => None,
         };
         if let Some(from) = contiguous {
-            for (t, &x) in to_row.iter_mut().zip(from) {
-                *t = f(x);
-            }
+            copy(from, to_row);
             continue;
         }
         for (kw, to) in to_row.chunks_exact_mut(d.in_c).enumerate() {
@@ -187,11 +187,7 @@ pub(crate) fn im2col_row<T: Copy>(
                 _ => None,
             };
             match from {
-                Some(from) => {
-                    for (t, &x) in to.iter_mut().zip(from) {
-                        *t = f(x);
-                    }
-                }
+                Some(from) => copy(from, to),
                 None => to.fill(pad),
             }
         }
