@@ -403,7 +403,12 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
         }
         Op::PoolI8(p) if K::includes(OpKind::PoolI8) => {
             let (m, out) = split(arena, blob, p.output)?;
-            pool::scalar::pool_i8(
+            let pool_i8 = if K::SIMD {
+                pool::pool_i8
+            } else {
+                pool::scalar::pool_i8
+            };
+            pool_i8(
                 &p.geom,
                 i8s(m.get(p.input)?),
                 p.input_zero_point,

@@ -1,13 +1,16 @@
-//! Building blocks of the x86_64 AVX2 kernels (`conv/avx2.rs`, `fc/avx2.rs`),
-//! chosen at run time (`is_x86_feature_detected!("avx2")`, so only with the `std`
-//! feature; without it the scalar kernels run).
-//!
-//! Activations are widened once per row to `i16` (`x + input_offset`, in
-//! `[-255, 255]`), zero-padded to a multiple of 16; the int8 weights are widened in
-//! registers (`vpmovsxbw`) and multiplied pairwise into `i32` lanes
-//! (`vpmaddwd`: `|x * w + x' * w'| <= 2 * 255 * 128`, exact), then summed with
-//! wrapping `vpaddd`: the same sums as the scalar kernels, bit for bit. Four output
-//! channels share each row load. Weights with a zero point run the scalar kernels.
+//! Building blocks of the x86_64 AVX2 kernels, chosen at run time
+//! (`is_x86_feature_detected!("avx2")`, so only with the `std` feature; without
+//! it the scalar kernels run):
+//! - [`Requant8`] and [`Narrow8`], the vector requantization and output stage
+//!   of every int8 AVX2 kernel (conv, Add, max pool);
+//! - [`row_all_channels`], the fully connected kernel's dot products
+//!   (`fc/avx2.rs`): activations widened once per row to `i16` (`x +
+//!   input_offset`, in `[-255, 255]`), zero-padded to a multiple of 16; the int8
+//!   weights widened in registers (`vpmovsxbw`) and multiplied pairwise into
+//!   `i32` lanes (`vpmaddwd`: `|x * w + x' * w'| <= 2 * 255 * 128`, exact), then
+//!   summed with wrapping `vpaddd`: the same sums as the scalar kernels, bit for
+//!   bit. Four output channels share each row load. Weights with a zero point
+//!   run the scalar kernels.
 
 use crate::kernels::RequantParams;
 use crate::kernels::conv::scalar::requant_out;
@@ -399,10 +402,12 @@ mod tests {
         for chunk in accs.chunks(8) {
             for _ in 0..64 {
                 let acc: [i32; 8] = core::array::from_fn(|i| chunk[(i + k) % chunk.len()]);
-                let mult: [i32; 8] = core::array::from_fn(|i| mults[(k * 7 + i * 13) % mults.len()]);
+                let mult: [i32; 8] =
+                    core::array::from_fn(|i| mults[(k * 7 + i * 13) % mults.len()]);
                 let shift: [i32; 8] =
                     core::array::from_fn(|i| shifts[(k * 5 + i * 11) % shifts.len()]);
-                let want: [i32; 8] = core::array::from_fn(|i| requantize(acc[i], mult[i], shift[i]));
+                let want: [i32; 8] =
+                    core::array::from_fn(|i| requantize(acc[i], mult[i], shift[i]));
                 assert_eq!(requant8_lanes(acc, mult, shift), want, "{mult:?} {shift:?}");
                 k += 1;
             }

@@ -145,7 +145,7 @@ mod tests {
 
     use super::*;
     use crate::format::schema::MAX_RANK;
-    use crate::quant::{quantize_multiplier, requantize};
+    use crate::quant::quantize_multiplier;
     use proptest::prelude::*;
     use std::vec;
     use std::vec::Vec;

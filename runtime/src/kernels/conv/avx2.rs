@@ -1,27 +1,28 @@
 //! int8 2-D convolution for x86_64 with AVX2, chosen at run time. Bit-exact twin
 //! of [`super::scalar`] (same contract, errors and bytes).
 //!
-//! Two output pixels by four output channels per step (a tile of 8 sums):
+//! Eight output channels per vector (a block), four output pixels of a row by
+//! one or two blocks per step:
 //! - for each output row, the input rows its windows read are widened once to
-//!   `i16` (`x + input_offset`, 0 in the padding: the band), and each pixel's
-//!   receptive field is copied out of it, in whole vectors, as an im2col row
-//!   (`len = k_h * k_w * in_c` values, then zeros up to a whole number of
-//!   16-value chunks);
-//! - the four channels' OHWI weight rows are read in place, 16 int8 values at a
-//!   time, widened in registers (`vpmovsxbw`), and each is multiplied with both
-//!   pixels' rows (`vpmaddwd`: `|x * w + x' * w'| <= 2 * 255 * 128`, exact) into
-//!   eight `i32` accumulators, summed with wrapping `vpaddd`: the same sums as
-//!   the scalar kernel, in another order, which wrapping addition ignores;
-//! - the eight accumulators are reduced into one vector (`vphaddd`), and bias,
-//!   [`Requant8`] (per-channel multipliers, one vector per quad of channels,
-//!   prepared once per call) and [`Narrow8`] give the 8 int8 outputs at once.
+//!   `i16` (`x + input_offset`, 0 in the padding): the band;
+//! - the weights are packed once per call into `i16` pairs of neighbouring
+//!   reduction indices for the eight channels of a block (`[block][pair][8][2]`;
+//!   each run of contiguous taps, `k_w * in_c` values or `in_c` when dilated,
+//!   padded to an even length with a zero weight), by an 8x8 transpose of
+//!   widened rows when the runs are even, element by element otherwise;
+//! - per pair, each pixel's two input values are broadcast from the band
+//!   (`vpbroadcastd`) and multiplied with the block's 16 weights (`vpmaddwd`:
+//!   `|x * w + x' * w'| <= 2 * 255 * 128`, exact) into one `i32` accumulator
+//!   per pixel and block, summed with wrapping `vpaddd`: the same sums as the
+//!   scalar kernel, in another order, which wrapping addition ignores;
+//! - bias, [`Requant8`] (per-channel multipliers, one vector per block,
+//!   prepared once per call) and [`Narrow8`] give a block's 8 int8 outputs.
 //!
-//! A weight row's last chunk reads past the row's end into the next row (times
-//! zeros in the pixel rows, so it adds nothing); the last rows, whose chunks
-//! would read past the end of the weights, run from a zero-padded copy.
-//! The band, the pixel rows and that copy live in a per-thread scratch buffer
-//! kept between calls (this module is std-only), so a call allocates only when
-//! a layer needs more than any before it on that thread.
+//! The band, the packed weights and the block constants live in a per-thread
+//! scratch buffer kept between calls (this module is std-only), so a call
+//! allocates only when a layer needs more than any before it on that thread.
+//! Packing costs one pass over the weights per call; a compiler-packed layout
+//! in the `.edge` file would remove it.
 //!
 //! One-group convolutions with symmetric weights; everything else, and CPUs
 //! without AVX2, run the scalar kernel.
@@ -37,10 +38,11 @@ use std::vec::Vec;
 
 extern crate std;
 
-/// Output channels per tile.
-const OC: usize = 4;
-/// Output channels whose constants are prepared at once.
-const BLOCK: usize = 64;
+/// Output channels per block (one vector of `i32` sums).
+const OC: usize = 8;
+/// Output pixels per step.
+const PX: usize = 4;
+
 /// int8 convolution with AVX2 when the CPU has it; same contract, errors and
 /// results as [`scalar::conv_i8`].
 #[allow(clippy::too_many_arguments)]
@@ -71,7 +73,7 @@ pub fn conv_i8(
         && len > 0
         && d.out_c > 0
         // SAFETY: `available()` checked that the CPU has AVX2.
-        && unsafe { run(&d, input, weights, bias, input_offset, rq, out, len) };
+        && unsafe { run(&d, input, weights, bias, input_offset, rq, out) };
     if fast {
         return Ok(());
     }
@@ -87,23 +89,21 @@ pub fn conv_i8(
     )
 }
 
-/// The constants of one quad of output channels, for the lanes
-/// `[pixel 0: oc..oc + 4 | pixel 1: oc..oc + 4]`.
+/// The constants of one block of output channels.
 #[derive(Clone, Copy)]
-struct Quad {
+struct Block {
     bias: __m256i,
     rq: Requant8,
 }
 
-impl Quad {
-    /// Quad `q`'s constants; channels past `out_c` get zeros (never stored).
+impl Block {
+    /// Block `k`'s constants; channels past `out_c` get zeros (never stored).
     #[target_feature(enable = "avx2")]
-    fn new(q: usize, bias: Option<&[i32]>, rq: &RequantParams<'_>) -> Self {
-        let at = |v: Option<&[i32]>, j: usize| {
-            v.and_then(|v| v.get(OC * q + j % OC)).copied().unwrap_or(0)
-        };
-        let b: [i32; 8] = core::array::from_fn(|j| at(bias, j));
-        Quad {
+    fn new(k: usize, bias: Option<&[i32]>, rq: &RequantParams<'_>) -> Self {
+        let at =
+            |v: Option<&[i32]>, j: usize| v.and_then(|v| v.get(OC * k + j)).copied().unwrap_or(0);
+        let b: [i32; OC] = core::array::from_fn(|j| at(bias, j));
+        Block {
             // SAFETY: 32 bytes read unaligned from an array of 8 `i32`.
             bias: unsafe { _mm256_loadu_si256(b.as_ptr().cast()) },
             rq: Requant8::lanes(
@@ -115,17 +115,49 @@ impl Quad {
 }
 
 /// Scratch memory of the calls on one thread, kept between calls (std only, as
-/// this module): the widened input rows of one output row (the band), the two
-/// pixel rows and the widened weights. What a call reads of it, it wrote first.
+/// this module): the band, the packed weights, the block constants and the
+/// runs' band offsets. What a call reads of it, it wrote first.
 #[derive(Default)]
 struct Scratch {
     band: Vec<i16>,
-    rows: [Vec<i16>; 2],
     weights: Vec<i16>,
+    blocks: Vec<Block>,
+    runs: Vec<usize>,
 }
 
 std::thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// The runs of contiguous taps of a window: `k_h` runs of `k_w * in_c` values
+/// without horizontal dilation, else `k_h * k_w` runs of `in_c`.
+#[derive(Clone, Copy)]
+struct Runs {
+    /// Values per run.
+    len: usize,
+    /// Pairs per run (`len` rounded up to even, halved).
+    pairs: usize,
+    count: usize,
+}
+
+impl Runs {
+    fn new(d: &Dims) -> Self {
+        let (len, count) = if d.dil_w == 1 {
+            (d.k_w * d.in_c, d.k_h)
+        } else {
+            (d.in_c, d.k_h * d.k_w)
+        };
+        Runs {
+            len,
+            pairs: len.div_ceil(2),
+            count,
+        }
+    }
+
+    /// Pairs of a whole window.
+    fn total(&self) -> usize {
+        self.pairs * self.count
+    }
 }
 
 /// Where pixel rows come from: for output row `oh` of image `b`, the `k_h`
@@ -170,54 +202,6 @@ impl<'a> Band<'a> {
             right.fill(0);
         }
     }
-
-    /// Pixel `ow`'s receptive field as an im2col row into `row` (`len` values,
-    /// then 16 zeros): whole 16-value vectors are copied, each run's last one
-    /// reaching past the run; the next run, or the zeros, overwrite that.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn pixel_row(&self, ow: usize, row: &mut [i16], len: usize) {
-        let d = self.d;
-        let (run, runs, gap) = if d.dil_w == 1 {
-            (d.k_w * d.in_c, 1, 0)
-        } else {
-            (d.in_c, d.k_w, d.dil_w * d.in_c)
-        };
-        let mut to = 0;
-        for kh in 0..d.k_h {
-            let start = (kh * self.bw + ow * d.stride_w) * d.in_c;
-            for r in 0..runs {
-                copy_run(self.v, start + r * gap, row, to, run);
-                to += run;
-            }
-        }
-        if let Some(z) = row.get_mut(len..len + 16) {
-            // SAFETY: 32 bytes written to `z`, 16 `i16`, unaligned.
-            unsafe { _mm256_storeu_si256(z.as_mut_ptr().cast(), _mm256_setzero_si256()) };
-        }
-    }
-}
-
-/// `n` values of `src` from `from` to `dst` at `to`, in whole vectors of 16
-/// (both have 16 values of slack after every run).
-#[inline]
-#[target_feature(enable = "avx2")]
-fn copy_run(src: &[i16], from: usize, dst: &mut [i16], to: usize, n: usize) {
-    for i in (0..n).step_by(16) {
-        if let (Some(s), Some(t)) = (
-            src.get(from + i..from + i + 16),
-            dst.get_mut(to + i..to + i + 16),
-        ) {
-            // SAFETY: 32 bytes read from `s` and written to `t`, 16 `i16`
-            // each, unaligned.
-            unsafe {
-                _mm256_storeu_si256(
-                    t.as_mut_ptr().cast(),
-                    _mm256_loadu_si256(s.as_ptr().cast()),
-                );
-            }
-        }
-    }
 }
 
 /// The convolution (module docs); `false` (nothing written) when the scratch
@@ -234,18 +218,18 @@ unsafe fn run(
     input_offset: i32,
     rq: &RequantParams<'_>,
     out: &mut [i8],
-    len: usize,
 ) -> bool {
     SCRATCH.with(|s| {
         let Ok(mut s) = s.try_borrow_mut() else {
             return false;
         };
         // SAFETY: the caller checked that the CPU has AVX2.
-        unsafe { run_with(d, input, weights, bias, input_offset, rq, out, len, &mut s) };
-        true
+        unsafe { run_with(d, input, weights, bias, input_offset, rq, out, &mut s) }
     })
 }
 
+/// [`run`] with the scratch memory; `false` (nothing written) when the band
+/// would be read out of bounds, which the band's slack rules out.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2")]
 fn run_with(
@@ -256,59 +240,180 @@ fn run_with(
     input_offset: i32,
     rq: &RequantParams<'_>,
     out: &mut [i8],
-    len: usize,
     s: &mut Scratch,
-) {
-    let span = len.div_ceil(16) * 16;
+) -> bool {
     let out_c = d.out_c;
-    let quads = out_c.div_ceil(OC);
-    let Scratch { band, rows, weights: w16 } = s;
-    // Each weight row widened once, `span` values (zeros after `len`); whole
-    // quads (zero rows after `out_c`).
-    w16.clear();
-    w16.resize(quads * OC * span, 0);
-    let zero = _mm256_setzero_si256();
-    for (to, from) in w16.chunks_exact_mut(span).zip(weights.chunks_exact(len)) {
-        if let Some(to) = to.get_mut(..len) {
-            widen(from, to, zero, 0);
+    let blocks = out_c.div_ceil(OC);
+    let runs = Runs::new(d);
+    let Scratch {
+        band,
+        weights: packed,
+        blocks: consts,
+        runs: offsets,
+    } = s;
+    let mut band = Band::new(d, band);
+    offsets.clear();
+    offsets.extend((0..runs.count).map(|r| {
+        let (kh, kw) = if d.dil_w == 1 {
+            (r, 0)
+        } else {
+            (r / d.k_w, r % d.k_w)
+        };
+        (kh * band.bw + kw * d.dil_w) * d.in_c
+    }));
+    // The last pixel's last pair ends inside the band (its slack holds the
+    // value after an odd run).
+    let last = (d.out_w - 1) * d.stride_w * d.in_c;
+    let reach = offsets.last().map_or(0, |&o| last + o + 2 * runs.pairs);
+    if reach > band.v.len() {
+        return false;
+    }
+    pack(d, weights, runs, packed);
+    let block_len = runs.total() * 2 * OC;
+    if packed.len() != blocks * block_len {
+        return false;
+    }
+    consts.clear();
+    consts.extend((0..blocks).map(|k| Block::new(k, bias, rq)));
+    let narrow = Narrow8::new(rq);
+    let off = _mm256_set1_epi16(input_offset as i16);
+    let step = d.stride_w * d.in_c;
+    for (b, oh) in (0..d.n).flat_map(|b| (0..d.out_h).map(move |oh| (b, oh))) {
+        band.fill(input, b, oh, off, input_offset as i16);
+        let row = (b * d.out_h + oh) * d.out_w;
+        for ow in (0..d.out_w).step_by(PX) {
+            let mut k = 0;
+            while k < blocks {
+                let nb = if k + 1 < blocks { 2 } else { 1 };
+                let w = packed
+                    .get(k * block_len..(k + nb) * block_len)
+                    .unwrap_or_default();
+                let t = Tile {
+                    band: band.v,
+                    offsets,
+                    pairs: runs.pairs,
+                    w,
+                    block_len,
+                };
+                let o = Out {
+                    out: &mut *out,
+                    out_c,
+                    first: row + ow,
+                    block: k,
+                    consts: consts.get(k..k + nb).unwrap_or_default(),
+                    narrow: &narrow,
+                };
+                let x = |i: usize| (ow + i) * step;
+                // SAFETY: AVX2 (the caller); every pixel `ow + i < out_w` of
+                // the tile reads at most `reach` values into the band, and
+                // `w` holds `nb` whole packed blocks (both checked above).
+                unsafe {
+                    match (d.out_w - ow, nb) {
+                        (4.., 2) => t.step::<4, 2>([x(0), x(1), x(2), x(3)], o),
+                        (4.., _) => t.step::<4, 1>([x(0), x(1), x(2), x(3)], o),
+                        (3, 2) => t.step::<3, 2>([x(0), x(1), x(2)], o),
+                        (3, _) => t.step::<3, 1>([x(0), x(1), x(2)], o),
+                        (2, 2) => t.step::<2, 2>([x(0), x(1)], o),
+                        (2, _) => t.step::<2, 1>([x(0), x(1)], o),
+                        (_, 2) => t.step::<1, 2>([x(0)], o),
+                        (_, _) => t.step::<1, 1>([x(0)], o),
+                    }
+                }
+                k += nb;
+            }
         }
     }
-    let w16: &[i16] = w16;
-    let narrow = Narrow8::new(rq);
-    let [r0, r1] = rows;
-    r0.resize(span + 16, 0);
-    r1.resize(span + 16, 0);
-    let off = _mm256_set1_epi16(input_offset as i16);
-    let mut band = Band::new(d, band);
-    for b0 in (0..quads).step_by(BLOCK / OC) {
-        let nq = (quads - b0).min(BLOCK / OC);
-        let consts: [Quad; BLOCK / OC] = core::array::from_fn(|i| Quad::new(b0 + i, bias, rq));
-        let consts = consts.get(..nq).unwrap_or_default();
-        for (b, oh) in (0..d.n).flat_map(|b| (0..d.out_h).map(move |oh| (b, oh))) {
-            band.fill(input, b, oh, off, input_offset as i16);
-            for ow in (0..d.out_w).step_by(2) {
-                // An odd last pixel of a row is computed twice and stored once.
-                let ow1 = if ow + 1 < d.out_w { ow + 1 } else { ow };
-                band.pixel_row(ow, r0, len);
-                band.pixel_row(ow1, r1, len);
-                let (x0, x1) = (
-                    r0.get(..span).unwrap_or_default(),
-                    r1.get(..span).unwrap_or_default(),
-                );
-                let p = (b * d.out_h + oh) * d.out_w + ow;
-                for (i, c) in consts.iter().enumerate() {
-                    let q = b0 + i;
-                    let w = w16.get(OC * q * span..OC * (q + 1) * span);
-                    let acc = dot(x0, x1, w.unwrap_or_default(), span);
-                    let r = narrow.apply(c.rq.apply(_mm256_add_epi32(acc, c.bias)));
-                    let bytes = (_mm_cvtsi128_si64(r) as u64).to_le_bytes().map(|v| v as i8);
-                    let n = (out_c - OC * q).min(OC);
-                    let (lo, hi) = bytes.split_at(OC);
-                    for (px, v) in [(p, lo), (p + 1, hi)].into_iter().take(1 + ow1 - ow) {
-                        let o = px * out_c + OC * q;
-                        for (o, &v) in out.get_mut(o..o + n).unwrap_or_default().iter_mut().zip(v) {
-                            *o = v;
-                        }
+    true
+}
+
+/// The operands of one step: the band, the runs' offsets in it, the packed
+/// weights of one or two blocks.
+struct Tile<'a> {
+    band: &'a [i16],
+    offsets: &'a [usize],
+    pairs: usize,
+    w: &'a [i16],
+    /// Packed values per block.
+    block_len: usize,
+}
+
+impl Tile<'_> {
+    /// The outputs of `P` pixels (band offsets `x`) by `NB` blocks into `o`
+    /// (one function, so that the sums stay in registers).
+    ///
+    /// # Safety
+    /// AVX2; `x[i] + offset + 2 * pairs <= band.len()` for every pixel and
+    /// run offset, and `w` holds `NB` blocks of `block_len` values.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn step<const P: usize, const NB: usize>(&self, x: [usize; P], o: Out<'_, '_>) {
+        let mut acc = [[_mm256_setzero_si256(); NB]; P];
+        let bp = self.band.as_ptr();
+        let mut wp = self.w.as_ptr();
+        for &ro in self.offsets {
+            for j in 0..self.pairs {
+                let mut wv = [_mm256_setzero_si256(); NB];
+                for (n, v) in wv.iter_mut().enumerate() {
+                    // SAFETY: pair `j` of run `ro` of block `n` is inside `w`
+                    // (the caller); 32 bytes read unaligned.
+                    *v = unsafe { _mm256_loadu_si256(wp.add(n * self.block_len).cast()) };
+                }
+                for (a, &xi) in acc.iter_mut().zip(&x) {
+                    // SAFETY: the pair at `xi + ro + 2j` is inside the band
+                    // (the caller); 4 bytes read unaligned.
+                    let pair = unsafe { bp.add(xi + ro + 2 * j).cast::<i32>().read_unaligned() };
+                    let xv = _mm256_set1_epi32(pair);
+                    for (s, &v) in a.iter_mut().zip(&wv) {
+                        *s = _mm256_add_epi32(*s, _mm256_madd_epi16(xv, v));
+                    }
+                }
+                // SAFETY: the next pair of block 0, inside `w` while pairs
+                // remain (one past the end after the last, never read).
+                wp = unsafe { wp.add(2 * OC) };
+            }
+        }
+        o.store(acc);
+    }
+}
+
+/// Where a step's sums go: pixels `first..` of the output, blocks `block..`.
+struct Out<'a, 'o> {
+    out: &'o mut [i8],
+    out_c: usize,
+    first: usize,
+    block: usize,
+    consts: &'a [Block],
+    narrow: &'a Narrow8,
+}
+
+impl Out<'_, '_> {
+    /// Bias, requantize, narrow and store `sums[pixel][block]`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn store<const P: usize, const NB: usize>(self, sums: [[__m256i; NB]; P]) {
+        for (i, px) in sums.iter().enumerate() {
+            for (n, (&s, c)) in px.iter().zip(self.consts).enumerate() {
+                let r = self.narrow.apply(c.rq.apply(_mm256_add_epi32(s, c.bias)));
+                let oc = OC * (self.block + n);
+                let at = (self.first + i) * self.out_c + oc;
+                if let Some(o) = self
+                    .out
+                    .get_mut(at..at + OC)
+                    .filter(|_| oc + OC <= self.out_c)
+                {
+                    // SAFETY: 8 bytes written unaligned to `o`, 8 bytes long.
+                    unsafe { _mm_storel_epi64(o.as_mut_ptr().cast(), r) };
+                } else {
+                    let v = (_mm_cvtsi128_si64(r) as u64).to_le_bytes();
+                    let n = self.out_c.saturating_sub(oc);
+                    for (o, &v) in self
+                        .out
+                        .get_mut(at..at + n)
+                        .unwrap_or_default()
+                        .iter_mut()
+                        .zip(&v)
+                    {
+                        *o = v as i8;
                     }
                 }
             }
@@ -316,47 +421,106 @@ fn run_with(
     }
 }
 
-/// The sums of pixel rows `x0`, `x1` (`span` values, a multiple of 16) with the
-/// four widened weight rows of `w` (`span` values each), as
-/// `[x0 . w_0..4 | x1 . w_0..4]`.
-#[inline]
+/// Pack `weights` (OHWI rows of `k_h * k_w * in_c`) into `packed`:
+/// `[block][pair][8][2]` `i16`, pairs over the runs (each padded to even),
+/// zeros for padding and for channels past `out_c`.
 #[target_feature(enable = "avx2")]
-fn dot(x0: &[i16], x1: &[i16], w: &[i16], span: usize) -> __m256i {
-    let row = |r: usize| {
-        w.get(r * span..(r + 1) * span).unwrap_or_default().as_chunks::<16>().0
-    };
-    let (w0, w1, w2, w3) = (row(0), row(1), row(2), row(3));
-    let (x0, _) = x0.as_chunks::<16>();
-    let (x1, _) = x1.as_chunks::<16>();
-    let z = _mm256_setzero_si256();
-    let (mut a, mut b) = ([z; OC], [z; OC]);
-    for (((((xa, xb), c0), c1), c2), c3) in x0.iter().zip(x1).zip(w0).zip(w1).zip(w2).zip(w3) {
-        // SAFETY: 32 bytes of each pixel and weight chunk, read unaligned;
-        // AVX2 is enabled here.
-        unsafe {
-            let xa = _mm256_loadu_si256(xa.as_ptr().cast());
-            let xb = _mm256_loadu_si256(xb.as_ptr().cast());
-            for ((a, b), c) in a.iter_mut().zip(b.iter_mut()).zip([c0, c1, c2, c3]) {
-                let wv = _mm256_loadu_si256(c.as_ptr().cast());
-                *a = _mm256_add_epi32(*a, _mm256_madd_epi16(xa, wv));
-                *b = _mm256_add_epi32(*b, _mm256_madd_epi16(xb, wv));
+fn pack(d: &Dims, weights: &[i8], runs: Runs, packed: &mut Vec<i16>) {
+    let len = runs.len * runs.count;
+    let blocks = d.out_c.div_ceil(OC);
+    let total = runs.total();
+    packed.clear();
+    packed.resize(blocks * total * 2 * OC, 0);
+    for (k, dst) in packed.chunks_exact_mut(total * 2 * OC).enumerate() {
+        let rows: [&[i8]; OC] = core::array::from_fn(|o| {
+            let oc = OC * k + o;
+            weights
+                .get(oc * len..(oc + 1) * len)
+                .filter(|_| oc < d.out_c)
+                .unwrap_or_default()
+        });
+        if runs.len.is_multiple_of(2) {
+            pack_even(rows, dst);
+        } else {
+            for (j, pair) in dst.chunks_exact_mut(2 * OC).enumerate() {
+                let (r, p) = (j / runs.pairs, j % runs.pairs);
+                for (t, v) in pair.iter_mut().enumerate() {
+                    let (o, h) = (t / 2, 2 * p + t % 2);
+                    let at = r * runs.len + h;
+                    let w = rows
+                        .get(o)
+                        .and_then(|row| row.get(at))
+                        .filter(|_| h < runs.len);
+                    *v = w.map_or(0, |&w| i16::from(w));
+                }
             }
         }
     }
-    // [a_j: sum of lanes 0..4 | a_j: sum of lanes 4..8] for j in 0..4, then
-    // the same for b, and the two halves added.
-    let ha = _mm256_hadd_epi32(
-        _mm256_hadd_epi32(a[0], a[1]),
-        _mm256_hadd_epi32(a[2], a[3]),
-    );
-    let hb = _mm256_hadd_epi32(
-        _mm256_hadd_epi32(b[0], b[1]),
-        _mm256_hadd_epi32(b[2], b[3]),
-    );
-    _mm256_add_epi32(
-        _mm256_permute2x128_si256::<0x20>(ha, hb),
-        _mm256_permute2x128_si256::<0x31>(ha, hb),
-    )
+}
+
+/// [`pack`] of one block when every run is even: the pairs are the rows'
+/// consecutive pairs; eight pairs of the eight rows at a time, widened and
+/// transposed (8x8 `i32`). Rows are empty for channels past `out_c`.
+#[target_feature(enable = "avx2")]
+fn pack_even(rows: [&[i8]; OC], dst: &mut [i16]) {
+    for (c, dst) in dst.chunks_mut(16 * OC).enumerate() {
+        let row = |o: usize| {
+            rows.get(o)
+                .and_then(|r| r.get(16 * c..))
+                .unwrap_or_default()
+        };
+        let (r0, r1, r2, r3) = (
+            widen16(row(0)),
+            widen16(row(1)),
+            widen16(row(2)),
+            widen16(row(3)),
+        );
+        let (r4, r5, r6, r7) = (
+            widen16(row(4)),
+            widen16(row(5)),
+            widen16(row(6)),
+            widen16(row(7)),
+        );
+        let (t0, t1) = (_mm256_unpacklo_epi32(r0, r1), _mm256_unpackhi_epi32(r0, r1));
+        let (t2, t3) = (_mm256_unpacklo_epi32(r2, r3), _mm256_unpackhi_epi32(r2, r3));
+        let (t4, t5) = (_mm256_unpacklo_epi32(r4, r5), _mm256_unpackhi_epi32(r4, r5));
+        let (t6, t7) = (_mm256_unpacklo_epi32(r6, r7), _mm256_unpackhi_epi32(r6, r7));
+        let (u0, u1) = (_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2));
+        let (u2, u3) = (_mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3));
+        let (u4, u5) = (_mm256_unpacklo_epi64(t4, t6), _mm256_unpackhi_epi64(t4, t6));
+        let (u6, u7) = (_mm256_unpacklo_epi64(t5, t7), _mm256_unpackhi_epi64(t5, t7));
+        // Pair p of the chunk, for the eight rows.
+        let pairs = [
+            _mm256_permute2x128_si256::<0x20>(u0, u4),
+            _mm256_permute2x128_si256::<0x20>(u1, u5),
+            _mm256_permute2x128_si256::<0x20>(u2, u6),
+            _mm256_permute2x128_si256::<0x20>(u3, u7),
+            _mm256_permute2x128_si256::<0x31>(u0, u4),
+            _mm256_permute2x128_si256::<0x31>(u1, u5),
+            _mm256_permute2x128_si256::<0x31>(u2, u6),
+            _mm256_permute2x128_si256::<0x31>(u3, u7),
+        ];
+        for (d, p) in dst.chunks_exact_mut(2 * OC).zip(pairs) {
+            // SAFETY: 32 bytes written unaligned to `d`, 16 `i16`.
+            unsafe { _mm256_storeu_si256(d.as_mut_ptr().cast(), p) };
+        }
+    }
+}
+
+/// The first 16 values of `v` (zeros after its end) widened to `i16`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn widen16(v: &[i8]) -> __m256i {
+    if let Some(v) = v.get(..16) {
+        // SAFETY: 16 bytes read unaligned from `v`.
+        return _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(v.as_ptr().cast()) });
+    }
+    let mut b = [0i8; 16];
+    for (d, &s) in b.iter_mut().zip(v) {
+        *d = s;
+    }
+    // SAFETY: 16 bytes read unaligned from a 16-byte array.
+    _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(b.as_ptr().cast()) })
 }
 
 /// `to[i] = from[i] + offset` widened to `i16` (`offset` in every lane of

@@ -141,7 +141,7 @@ pub(crate) fn tap(
 /// Always inlined, so that a SIMD kernel's `copy` is inlined with its target
 /// features. `row` holds `k_h * k_w * in_c` values; `d` was checked by
 /// [`validate`], so every index is in bounds (and a short `row` only ends early).
-#[cfg(any(edgerun_neon, all(target_arch = "x86_64", any(test, feature = "std"))))]
+#[cfg(edgerun_neon)]
 #[inline(always)]
 pub(crate) fn im2col_row<T: Copy>(
     d: &Dims,

@@ -187,7 +187,9 @@ fn axis(inp: u32, k: u32, s: u32, d: u32, pb: u32, pe: u32) -> (u32, u32) {
 
 /// `kind`: 0 general, 1 pointwise, 2 depthwise, 3 dense (one group, up to 20 input
 /// channels, 5x5 kernels, odd output channel counts), 4 first layer (one input
-/// channel, 3x3 to 5x5 kernels, zero to two pixels of padding).
+/// channel, 3x3 to 5x5 kernels, zero to two pixels of padding), 5 wide rows
+/// (one group, symmetric weights, rows of 4 to 23 input pixels: every tail of
+/// the SIMD kernels' pixel steps, 1 to 40 output channels, odd and even runs).
 pub(crate) fn case(kind: u8) -> impl Strategy<Value = Case> {
     let dims = (
         1u32..=2, // n
@@ -204,6 +206,7 @@ pub(crate) fn case(kind: u8) -> impl Strategy<Value = Case> {
     );
     dims.prop_flat_map(move |(n, ih, iw, gr, icg, ocg, k, s, d, p, x)| {
         let (mut gr, mut icg, mut ocg, mut k, mut s, mut p) = (gr, icg, ocg, k, s, p);
+        let mut iw = iw;
         match kind {
             1 => {
                 gr = 1;
@@ -231,6 +234,12 @@ pub(crate) fn case(kind: u8) -> impl Strategy<Value = Case> {
                 icg = 1;
                 ocg = 1 + x % 8;
                 k = (3 + x % 3, 3 + x % 3);
+            }
+            5 => {
+                gr = 1;
+                iw = 4 + x; // 4..=23
+                icg = 1 + (7 * x + ocg + icg) % 20;
+                ocg = 1 + (13 * x + 5 * icg + ocg) % 40;
             }
             _ => {}
         }
@@ -261,7 +270,11 @@ pub(crate) fn case(kind: u8) -> impl Strategy<Value = Case> {
             proptest::collection::vec(any::<i8>(), il),
             proptest::collection::vec(any::<i8>(), wl),
             proptest::option::of(proptest::collection::vec(-40_000i32..40_000, oc)),
-            (-128i32..=127, prop_oneof![Just(0i32), -127i32..=128]),
+            (
+                -128i32..=127,
+                prop_oneof![Just(0i32), -127i32..=128]
+                    .prop_map(move |w| if kind == 5 { 0 } else { w }),
+            ),
             proptest::collection::vec(multiplier(), oc),
             out_params(),
         )
@@ -312,6 +325,9 @@ proptest! {
 
     #[test]
     fn twins_first_layer(c in case(4)) { check_twins(&c)?; }
+
+    #[test]
+    fn twins_wide_rows(c in case(5)) { check_twins(&c)?; }
 }
 
 /// A fixed case with deterministic pseudo-random data: the SIMD twins' fallbacks

@@ -1,7 +1,36 @@
-//! pool kernels.
+//! pool kernels: `scalar.rs` (the int8 reference), `avx2.rs` (its x86_64 twin
+//! for max pooling, chosen at run time), `float.rs` (f32).
 
+use crate::error::Error;
+use crate::format::schema::PoolGeom;
+use crate::kernels::RequantParams;
+
+#[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+pub mod avx2;
 pub mod float;
 pub mod scalar;
+
+/// The signature shared by [`scalar::pool_i8`] and its SIMD twin.
+pub type PoolI8Fn = fn(&PoolGeom, &[i8], i32, &RequantParams<'_>, &mut [i8]) -> Result<(), Error>;
+
+/// int8 pooling with the fastest kernel of this build: the AVX2 one on x86_64
+/// with `std` (it checks the CPU at run time and takes its fast path for max
+/// pooling only), else the scalar one. Same contract and results as
+/// [`scalar::pool_i8`].
+#[inline(always)]
+pub fn pool_i8(
+    g: &PoolGeom,
+    input: &[i8],
+    input_zero_point: i32,
+    rq: &RequantParams<'_>,
+    out: &mut [i8],
+) -> Result<(), Error> {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    let f = avx2::pool_i8;
+    #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+    let f = scalar::pool_i8;
+    f(g, input, input_zero_point, rq, out)
+}
 
 /// The taps `k` in `0..k_len` of a window starting at padded coordinate `start`
 /// (`o * stride`) whose coordinate `start + k * dil` lies in `lo..hi`; empty

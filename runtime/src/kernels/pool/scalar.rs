@@ -39,25 +39,25 @@ pub(crate) fn div_round_half_away(num: i32, den: i32) -> i32 {
 
 /// Geometry as `usize`, checked so that every coordinate below fits.
 #[derive(Debug, Clone, Copy)]
-struct Dims {
-    n: usize,
-    in_h: usize,
-    in_w: usize,
-    c: usize,
-    out_h: usize,
-    out_w: usize,
-    k_h: usize,
-    k_w: usize,
-    stride_h: usize,
-    stride_w: usize,
-    dil_h: usize,
-    dil_w: usize,
-    pad_top: usize,
-    pad_left: usize,
+pub(crate) struct Dims {
+    pub(crate) n: usize,
+    pub(crate) in_h: usize,
+    pub(crate) in_w: usize,
+    pub(crate) c: usize,
+    pub(crate) out_h: usize,
+    pub(crate) out_w: usize,
+    pub(crate) k_h: usize,
+    pub(crate) k_w: usize,
+    pub(crate) stride_h: usize,
+    pub(crate) stride_w: usize,
+    pub(crate) dil_h: usize,
+    pub(crate) dil_w: usize,
+    pub(crate) pad_top: usize,
+    pub(crate) pad_left: usize,
     /// `pad_top + in_h + pad_bottom`: padded coordinates below it are counted by
     /// `count_include_pad`.
-    ext_h: usize,
-    ext_w: usize,
+    pub(crate) ext_h: usize,
+    pub(crate) ext_w: usize,
 }
 
 /// `(out - 1) * stride + (k - 1) * dil` fits a `usize`.
@@ -69,7 +69,7 @@ fn check_span(out: usize, stride: usize, k: usize, dil: usize) -> Result<(), Err
         .ok_or(Error::Overflow)
 }
 
-fn validate(
+pub(crate) fn validate(
     g: &PoolGeom,
     input: &[i8],
     input_zero_point: i32,
@@ -244,7 +244,7 @@ pub fn pool_i8(
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // in tests a panic is a failure report
-mod tests {
+pub(crate) mod tests {
     extern crate std;
 
     use super::*;
@@ -267,19 +267,19 @@ mod tests {
     }
 
     #[derive(Debug, Clone)]
-    struct Case {
-        g: PoolGeom,
-        input: Vec<i8>,
-        zp: i32,
-        mult: i32,
-        shift: i32,
-        output_offset: i32,
-        act_min: i32,
-        act_max: i32,
+    pub(crate) struct Case {
+        pub(crate) g: PoolGeom,
+        pub(crate) input: Vec<i8>,
+        pub(crate) zp: i32,
+        pub(crate) mult: i32,
+        pub(crate) shift: i32,
+        pub(crate) output_offset: i32,
+        pub(crate) act_min: i32,
+        pub(crate) act_max: i32,
     }
 
     impl Case {
-        fn rq(&self) -> RequantParams<'_> {
+        pub(crate) fn rq(&self) -> RequantParams<'_> {
             RequantParams {
                 mult: core::slice::from_ref(&self.mult),
                 shift: core::slice::from_ref(&self.shift),
@@ -289,8 +289,13 @@ mod tests {
             }
         }
         fn run(&self) -> Result<Vec<i8>, Error> {
+            self.run_with(pool_i8)
+        }
+
+        /// `f`'s output (or error) on this case.
+        pub(crate) fn run_with(&self, f: super::super::PoolI8Fn) -> Result<Vec<i8>, Error> {
             let mut out = vec![0i8; pool_lens(&self.g)?.1];
-            pool_i8(&self.g, &self.input, self.zp, &self.rq(), &mut out)?;
+            f(&self.g, &self.input, self.zp, &self.rq(), &mut out)?;
             Ok(out)
         }
     }
@@ -405,8 +410,13 @@ mod tests {
     }
 
     fn case() -> impl Strategy<Value = Case> {
+        case_with(5)
+    }
+
+    /// Random pooling cases with 1 to `max_c` channels.
+    pub(crate) fn case_with(max_c: u32) -> impl Strategy<Value = Case> {
         (
-            (1u32..=2, 1u32..=7, 1u32..=7, 1u32..=5),
+            (1u32..=2, 1u32..=7, 1u32..=7, 1u32..=max_c),
             (1u32..=3, 1u32..=3, 1u32..=3, 1u32..=3, 1u32..=2, 1u32..=2),
             (0u32..=2, 0u32..=2, 0u32..=2, 0u32..=2),
             (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()),

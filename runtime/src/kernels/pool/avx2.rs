@@ -1,0 +1,264 @@
+//! int8 max pooling for x86_64 with AVX2, chosen at run time. Bit-exact twin of
+//! [`super::scalar::pool_i8`] (same contract, errors and bytes).
+//!
+//! Per output pixel, the window maximum of 32 channels at a time is `vpmaxsb`
+//! over the valid taps' channel runs (a window without any valid tap gets the
+//! input zero point, so that `v = max - zero_point` is 0, as in the scalar
+//! kernel). The maxima of up to [`BUF`] values of whole pixels are collected,
+//! then converted at once:
+//! - with the identity requantization (`mult = 2^30`, `shift = 1`, which
+//!   `requantize` leaves unchanged) and `output_offset == input_zero_point`
+//!   (the same scale and zero point in and out), the output is the clamped
+//!   maximum, 32 bytes per step;
+//! - otherwise `max - zero_point` is widened to `i32` lanes and goes through
+//!   [`Requant8`] and [`Narrow8`], 8 values per step.
+//!
+//! Average pooling, and CPUs without AVX2, run the scalar kernel.
+
+use crate::error::Error;
+use crate::format::schema::{PoolGeom, PoolKind};
+use crate::kernels::RequantParams;
+use crate::kernels::avx2::{Narrow8, Requant8, available};
+use crate::kernels::pool::scalar::{self, Dims, validate};
+use crate::kernels::pool::taps_in;
+use core::arch::x86_64::*;
+
+/// Maxima collected before a conversion (whole pixels; a pixel of more channels
+/// runs the scalar kernel).
+const BUF: usize = 4096;
+
+/// int8 pooling with AVX2 for max pooling when the CPU has it; same contract,
+/// errors and results as [`scalar::pool_i8`].
+pub fn pool_i8(
+    g: &PoolGeom,
+    input: &[i8],
+    input_zero_point: i32,
+    rq: &RequantParams<'_>,
+    out: &mut [i8],
+) -> Result<(), Error> {
+    let d = validate(g, input, input_zero_point, rq, out)?;
+    let (Some(&mult), Some(&shift)) = (rq.mult.first(), rq.shift.first()) else {
+        return Err(Error::BadGeometry);
+    };
+    if g.kind != PoolKind::Max || d.c == 0 || d.c > BUF || !available() {
+        return scalar::pool_i8(g, input, input_zero_point, rq, out);
+    }
+    // SAFETY: `available()` checked that the CPU has AVX2.
+    unsafe { max_pool(&d, input, input_zero_point, mult, shift, rq, out) };
+    Ok(())
+}
+
+/// Max pooling (module docs). `d` was validated against `input` and `out`.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2")]
+fn max_pool(
+    d: &Dims,
+    input: &[i8],
+    zp: i32,
+    mult: i32,
+    shift: i32,
+    rq: &RequantParams<'_>,
+    out: &mut [i8],
+) {
+    let convert = Convert::new(zp, mult, shift, rq);
+    // 32 values of slack: each pixel's last vector is stored whole.
+    let mut buf = [0i8; BUF + 32];
+    let per = BUF / d.c;
+    let empty = _mm256_set1_epi8(zp as i8);
+    let (mut i, mut done) = (0usize, 0usize);
+    for (b, oh) in (0..d.n).flat_map(|b| (0..d.out_h).map(move |oh| (b, oh))) {
+        let rows = taps(oh * d.stride_h, d.dil_h, d.k_h, d.pad_top, d.in_h);
+        for ow in 0..d.out_w {
+            let cols = taps(ow * d.stride_w, d.dil_w, d.k_w, d.pad_left, d.in_w);
+            let none = rows.is_empty() || cols.is_empty();
+            for c0 in (0..d.c).step_by(32) {
+                let mut m = if none {
+                    empty
+                } else {
+                    _mm256_set1_epi8(i8::MIN)
+                };
+                for kh in rows.clone() {
+                    let ih = oh * d.stride_h + kh * d.dil_h - d.pad_top;
+                    for kw in cols.clone() {
+                        let iw = ow * d.stride_w + kw * d.dil_w - d.pad_left;
+                        let at = ((b * d.in_h + ih) * d.in_w + iw) * d.c + c0;
+                        m = _mm256_max_epi8(m, load32(input, at));
+                    }
+                }
+                if let Some(t) = buf.get_mut(i * d.c + c0..i * d.c + c0 + 32) {
+                    // SAFETY: 32 bytes written unaligned to `t`, 32 bytes long.
+                    unsafe { _mm256_storeu_si256(t.as_mut_ptr().cast(), m) };
+                }
+            }
+            i += 1;
+            if i == per {
+                let o = out.get_mut(done..done + i * d.c).unwrap_or_default();
+                convert.apply(buf.get(..o.len()).unwrap_or_default(), o);
+                (done, i) = (done + i * d.c, 0);
+            }
+        }
+    }
+    let o = out.get_mut(done..done + i * d.c).unwrap_or_default();
+    convert.apply(buf.get(..o.len()).unwrap_or_default(), o);
+}
+
+/// The valid taps of a window starting at padded coordinate `start`: all
+/// `0..k` without a division when the window lies inside the input, else
+/// [`taps_in`].
+#[inline]
+fn taps(start: usize, dil: usize, k: usize, pad: usize, len: usize) -> core::ops::Range<usize> {
+    if start >= pad && start + (k - 1) * dil < pad + len {
+        0..k
+    } else {
+        taps_in(start, dil, k, pad, pad + len)
+    }
+}
+
+/// The 32 bytes of `v` from `at` (the bytes past its end are `i8::MIN`).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn load32(v: &[i8], at: usize) -> __m256i {
+    if let Some(s) = v.get(at..at + 32) {
+        // SAFETY: 32 bytes read unaligned from `s`.
+        return unsafe { _mm256_loadu_si256(s.as_ptr().cast()) };
+    }
+    let mut b = [i8::MIN; 32];
+    for (d, &s) in b.iter_mut().zip(v.get(at..).unwrap_or_default()) {
+        *d = s;
+    }
+    // SAFETY: 32 bytes read unaligned from a 32-byte array.
+    unsafe { _mm256_loadu_si256(b.as_ptr().cast()) }
+}
+
+/// The conversion of window maxima into outputs (module docs).
+struct Convert {
+    /// `Some((act_min, act_max))` in every byte for the identity case.
+    identity: Option<(__m256i, __m256i)>,
+    /// `(act_min, act_max)`, validated int8 values.
+    lo_hi: (i8, i8),
+    zp: __m256i,
+    rq: Requant8,
+    narrow: Narrow8,
+}
+
+impl Convert {
+    #[target_feature(enable = "avx2")]
+    fn new(zp: i32, mult: i32, shift: i32, rq: &RequantParams<'_>) -> Self {
+        let identity = (mult == 1 << 30 && shift == 1 && rq.output_offset == zp).then(|| {
+            (
+                _mm256_set1_epi8(rq.act_min as i8),
+                _mm256_set1_epi8(rq.act_max as i8),
+            )
+        });
+        Convert {
+            identity,
+            lo_hi: (rq.act_min as i8, rq.act_max as i8),
+            zp: _mm256_set1_epi32(zp),
+            rq: Requant8::new(mult, shift),
+            narrow: Narrow8::new(rq),
+        }
+    }
+
+    /// `out[i]` from the maximum `max[i]` (same lengths).
+    #[target_feature(enable = "avx2")]
+    fn apply(&self, max: &[i8], out: &mut [i8]) {
+        match self.identity {
+            Some((lo, hi)) => {
+                let (m32, m_rest) = max.as_chunks::<32>();
+                let (o32, o_rest) = out.as_chunks_mut::<32>();
+                for (m, o) in m32.iter().zip(o32.iter_mut()) {
+                    // SAFETY: 32 bytes read from `m` and written to `o`, unaligned.
+                    unsafe {
+                        let v = _mm256_loadu_si256(m.as_ptr().cast());
+                        let r = _mm256_min_epi8(_mm256_max_epi8(v, lo), hi);
+                        _mm256_storeu_si256(o.as_mut_ptr().cast(), r);
+                    }
+                }
+                let (lo, hi) = (self.lo_hi.0, self.lo_hi.1);
+                for (o, &m) in o_rest.iter_mut().zip(m_rest) {
+                    *o = m.clamp(lo, hi);
+                }
+            }
+            None => {
+                let (m8, m_rest) = max.as_chunks::<8>();
+                let (o8, o_rest) = out.as_chunks_mut::<8>();
+                for (m, o) in m8.iter().zip(o8.iter_mut()) {
+                    *o = self.requant8(m);
+                }
+                let mut m = [0i8; 8];
+                for (d, &s) in m.iter_mut().zip(m_rest) {
+                    *d = s;
+                }
+                for (o, r) in o_rest.iter_mut().zip(self.requant8(&m)) {
+                    *o = r;
+                }
+            }
+        }
+    }
+
+    /// Eight outputs from eight maxima, requantized.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn requant8(&self, m: &[i8; 8]) -> [i8; 8] {
+        // SAFETY: 8 bytes read unaligned from an 8-byte array.
+        let x = _mm256_cvtepi8_epi32(unsafe { _mm_loadl_epi64(m.as_ptr().cast()) });
+        let r = self
+            .narrow
+            .apply(self.rq.apply(_mm256_sub_epi32(x, self.zp)));
+        let mut o = [0i8; 8];
+        // SAFETY: 8 bytes written unaligned to an 8-byte array.
+        unsafe { _mm_storel_epi64(o.as_mut_ptr().cast(), r) };
+        o
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // in tests a panic is a failure report
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use crate::kernels::pool::scalar::tests::{Case, case_with};
+    use proptest::prelude::*;
+
+    /// Whether the AVX2 twin can run here; prints a SKIP line when not.
+    fn avx2_here() -> bool {
+        let ok = available();
+        if !ok {
+            std::eprintln!("SKIP pool/avx2: this CPU has no AVX2");
+        }
+        ok
+    }
+
+    /// Random cases with up to 70 channels (tails of 32-channel blocks), half
+    /// of them with the identity requantization of same-scale max pooling.
+    fn case() -> impl Strategy<Value = Case> {
+        (case_with(70), any::<bool>()).prop_map(|(mut c, identity)| {
+            if identity {
+                (c.mult, c.shift, c.output_offset) = (1 << 30, 1, c.zp);
+            }
+            c
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(crate::kernels::frame::cases()))]
+
+        #[test]
+        fn matches_scalar(c in case()) {
+            if avx2_here() {
+                prop_assert_eq!(c.run_with(pool_i8), c.run_with(scalar::pool_i8));
+            }
+        }
+    }
+
+    /// `quantize_multiplier(1.0)` is the identity the fast path looks for, and
+    /// `requantize` leaves every value unchanged with it.
+    #[test]
+    fn identity_multiplier() {
+        assert_eq!(crate::quant::quantize_multiplier(1.0), Some((1 << 30, 1)));
+        for v in [-255, -128, -1, 0, 1, 127, 255] {
+            assert_eq!(crate::quant::requantize(v, 1 << 30, 1), v);
+        }
+    }
+}
