@@ -165,12 +165,21 @@ pub(crate) fn row_all_channels(
 /// of the odd lanes (`vpmuldq`), plus `2^(s-1)`, an arithmetic right shift by
 /// `s = total_shift(shift)` (AVX2 has no `vpsraq`: `((p ^ 2^63) >>> s) -
 /// 2^(63-s)`, with `vpsrlvq`), saturated to `i32` (`vpcmpgtq`).
+///
+/// When every lane has `s >= 32` (`shift <= -1`, multipliers below 1/2: every
+/// conv and fully connected layer of the zoo), a shorter path gives the same
+/// values: `floor(v / 2^s) = floor(floor(v / 2^32) / 2^(s - 32))` for `v = p +
+/// 2^(s-1)`, whose high `i32` is `floor(v / 2^32)` (`|v| < 2^63`, and `|v / 2^32|
+/// < 2^31`), then one `vpsravd` by `s - 32`; the result fits an `i32`, so
+/// nothing saturates.
 #[derive(Clone, Copy)]
 pub(crate) struct Requant8 {
     /// The even lanes' constants, in the low `i32` of each `i64` lane.
     even: Half,
     /// The odd lanes' constants.
     odd: Half,
+    /// `s - 32` per `i32` lane when every `s >= 32`.
+    high: Option<__m256i>,
 }
 
 /// The constants of four lanes of [`Requant8`], one per `i64` lane.
@@ -236,9 +245,16 @@ impl Requant8 {
     pub(crate) fn lanes(mult: [i32; 8], shift: [i32; 8]) -> Self {
         let [m0, m1, m2, m3, m4, m5, m6, m7] = mult;
         let [s0, s1, s2, s3, s4, s5, s6, s7] = shift;
+        let s = shift.map(|v| total_shift(v) as i32);
+        let high = s.iter().all(|&s| s >= 32).then(|| {
+            let c = s.map(|s| s - 32);
+            // SAFETY: 32 bytes read unaligned from an array of 8 `i32`.
+            unsafe { _mm256_loadu_si256(c.as_ptr().cast()) }
+        });
         Requant8 {
             even: Half::new([m0, m2, m4, m6], [s0, s2, s4, s6]),
             odd: Half::new([m1, m3, m5, m7], [s1, s3, s5, s7]),
+            high,
         }
     }
 
@@ -246,6 +262,15 @@ impl Requant8 {
     #[inline]
     #[target_feature(enable = "avx2")]
     pub(crate) fn apply(&self, acc: __m256i) -> __m256i {
+        if let Some(count) = self.high {
+            // p + 2^(s-1) of the even and of the odd lanes (no overflow, see
+            // `Half::apply`); the high halves, then the shift by s - 32.
+            let e = _mm256_add_epi64(_mm256_mul_epi32(acc, self.even.mult), self.even.round);
+            let o = _mm256_srli_epi64::<32>(acc);
+            let o = _mm256_add_epi64(_mm256_mul_epi32(o, self.odd.mult), self.odd.round);
+            let hi = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(e), o);
+            return _mm256_srav_epi32(hi, count);
+        }
         let even = self.even.apply(acc);
         let odd = self.odd.apply(_mm256_srli_epi64::<32>(acc));
         _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64::<32>(odd))

@@ -40,7 +40,7 @@ extern crate std;
 
 /// Output channels per block (one vector of `i32` sums).
 const OC: usize = 8;
-/// Output pixels per step.
+/// Output pixels per step (5 and 6 were no faster here: 16 registers).
 const PX: usize = 4;
 
 /// int8 convolution with AVX2 when the CPU has it; same contract, errors and
@@ -97,18 +97,24 @@ struct Block {
 }
 
 impl Block {
-    /// Block `k`'s constants; channels past `out_c` get zeros (never stored).
+    /// Block `k`'s constants. Channels past `out_c` (never stored) get the
+    /// constants of the block's first channel, so that they do not keep the
+    /// block off [`Requant8`]'s short path.
     #[target_feature(enable = "avx2")]
     fn new(k: usize, bias: Option<&[i32]>, rq: &RequantParams<'_>) -> Self {
-        let at =
-            |v: Option<&[i32]>, j: usize| v.and_then(|v| v.get(OC * k + j)).copied().unwrap_or(0);
-        let b: [i32; OC] = core::array::from_fn(|j| at(bias, j));
+        let at = |v: &[i32], j: usize| {
+            v.get(OC * k + j)
+                .or_else(|| v.get(OC * k))
+                .copied()
+                .unwrap_or(0)
+        };
+        let b: [i32; OC] = core::array::from_fn(|j| bias.map_or(0, |b| at(b, j)));
         Block {
             // SAFETY: 32 bytes read unaligned from an array of 8 `i32`.
             bias: unsafe { _mm256_loadu_si256(b.as_ptr().cast()) },
             rq: Requant8::lanes(
-                core::array::from_fn(|j| at(Some(rq.mult), j)),
-                core::array::from_fn(|j| at(Some(rq.shift), j)),
+                core::array::from_fn(|j| at(rq.mult, j)),
+                core::array::from_fn(|j| at(rq.shift, j)),
             ),
         }
     }
@@ -303,20 +309,15 @@ fn run_with(
                     consts: consts.get(k..k + nb).unwrap_or_default(),
                     narrow: &narrow,
                 };
-                let x = |i: usize| (ow + i) * step;
+                let first = ow * step;
                 // SAFETY: AVX2 (the caller); every pixel `ow + i < out_w` of
                 // the tile reads at most `reach` values into the band, and
                 // `w` holds `nb` whole packed blocks (both checked above).
                 unsafe {
-                    match (d.out_w - ow, nb) {
-                        (4.., 2) => t.step::<4, 2>([x(0), x(1), x(2), x(3)], o),
-                        (4.., _) => t.step::<4, 1>([x(0), x(1), x(2), x(3)], o),
-                        (3, 2) => t.step::<3, 2>([x(0), x(1), x(2)], o),
-                        (3, _) => t.step::<3, 1>([x(0), x(1), x(2)], o),
-                        (2, 2) => t.step::<2, 2>([x(0), x(1)], o),
-                        (2, _) => t.step::<2, 1>([x(0), x(1)], o),
-                        (_, 2) => t.step::<1, 2>([x(0)], o),
-                        (_, _) => t.step::<1, 1>([x(0)], o),
+                    if nb == 2 {
+                        t.steps::<2>(d.out_w - ow, first, step, o);
+                    } else {
+                        t.steps::<1>(d.out_w - ow, first, step, o);
                     }
                 }
                 k += nb;
@@ -338,6 +339,26 @@ struct Tile<'a> {
 }
 
 impl Tile<'_> {
+    /// [`Tile::step`] for `min(n, PX)` pixels, the first at band offset
+    /// `first`, the next ones `step` values apart.
+    ///
+    /// # Safety
+    /// As [`Tile::step`] for those pixels.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn steps<const NB: usize>(&self, n: usize, first: usize, step: usize, o: Out<'_, '_>) {
+        let x = |i: usize| first + i * step;
+        // SAFETY: forwarded.
+        unsafe {
+            match n {
+                PX.. => self.step::<PX, NB>(core::array::from_fn(x), o),
+                3 => self.step::<3, NB>(core::array::from_fn(x), o),
+                2 => self.step::<2, NB>(core::array::from_fn(x), o),
+                _ => self.step::<1, NB>(core::array::from_fn(x), o),
+            }
+        }
+    }
+
     /// The outputs of `P` pixels (band offsets `x`) by `NB` blocks into `o`
     /// (one function, so that the sums stay in registers).
     ///
