@@ -308,6 +308,7 @@ fn run_with(
                     block: k,
                     consts: consts.get(k..k + nb).unwrap_or_default(),
                     narrow: &narrow,
+                    spill: blocks <= 2,
                 };
                 let first = ow * step;
                 // SAFETY: AVX2 (the caller); every pixel `ow + i < out_w` of
@@ -405,6 +406,12 @@ struct Out<'a, 'o> {
     block: usize,
     consts: &'a [Block],
     narrow: &'a Narrow8,
+    /// Whether a last, partial block may be stored as 8 bytes, its extra
+    /// bytes landing on the next pixel's first channels: true when one step
+    /// holds every block of a pixel (at most two), because the steps store
+    /// pixel by pixel, in order, so the next pixel's own store comes later
+    /// and overwrites them. The output's last bytes are never overrun.
+    spill: bool,
 }
 
 impl Out<'_, '_> {
@@ -420,7 +427,7 @@ impl Out<'_, '_> {
                 if let Some(o) = self
                     .out
                     .get_mut(at..at + OC)
-                    .filter(|_| oc + OC <= self.out_c)
+                    .filter(|_| self.spill || oc + OC <= self.out_c)
                 {
                     // SAFETY: 8 bytes written unaligned to `o`, 8 bytes long.
                     unsafe { _mm_storel_epi64(o.as_mut_ptr().cast(), r) };
