@@ -502,7 +502,12 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
         }
         Op::Quantize(p) if K::includes(OpKind::Quantize) => {
             let (m, out) = split(arena, blob, p.output)?;
-            quantize::scalar::quantize(
+            let quantize = if K::SIMD {
+                quantize::quantize
+            } else {
+                quantize::scalar::quantize
+            };
+            quantize(
                 p,
                 f32s(m.get(p.input)?)?,
                 f32s(m.get(p.scales)?)?,

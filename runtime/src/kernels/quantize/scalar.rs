@@ -104,6 +104,32 @@ pub fn quantize(
     zero_points: &[i32],
     out: &mut [u8],
 ) -> Result<(), Error> {
+    quantize_with(p, input, scales, zero_points, out, quantize_plane)
+}
+
+/// One plane of [`quantize`]: `out[i]` from `xs[i]` with one scale and zero
+/// point, values saturated to `[lo, hi]`.
+pub(crate) type QuantizePlane = fn(f32, i32, (i32, i32), &[f32], &mut [u8]);
+
+/// The scalar [`QuantizePlane`].
+fn quantize_plane(scale: f32, zp: i32, (lo, hi): (i32, i32), xs: &[f32], os: &mut [u8]) {
+    for (o, &x) in os.iter_mut().zip(xs) {
+        // q is within [lo, hi]: its low byte is the u8 value, or the i8 value's
+        // two's complement byte.
+        *o = quantize_f32(x, scale, zp, lo, hi) as u8;
+    }
+}
+
+/// [`quantize`] with `plane` for each plane (the checks, errors and walk of
+/// every quantize kernel).
+pub(crate) fn quantize_with(
+    p: &Quantize,
+    input: &[f32],
+    scales: &[f32],
+    zero_points: &[i32],
+    out: &mut [u8],
+    plane: QuantizePlane,
+) -> Result<(), Error> {
     let (lo, hi) = match p.out_dtype {
         DType::I8 | DType::U8 => zero_point_range(p.out_dtype)?,
         _ => return Err(Error::InvalidParameter),
@@ -119,13 +145,7 @@ pub fn quantize(
         zero_points,
         input,
         out,
-        |scale, zp, xs, os| {
-            for (o, &x) in os.iter_mut().zip(xs) {
-                // q is within [lo, hi]: its low byte is the u8 value, or the i8 value's
-                // two's complement byte.
-                *o = quantize_f32(x, scale, zp, lo, hi) as u8;
-            }
-        },
+        |scale, zp, xs, os| plane(scale, zp, (lo, hi), xs, os),
     )
 }
 
