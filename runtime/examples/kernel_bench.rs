@@ -1,8 +1,8 @@
-//! Micro-benchmark of the int8 conv, fc and Add kernels, scalar against the SIMD
+//! Micro-benchmark of the int8 conv, fc, Add and max pool kernels, scalar against the SIMD
 //! twins this CPU runs (AVX2 on x86_64; NEON, and SDOT where the CPU has it, on
 //! aarch64), on the layer shapes of LeNet-5 and of an MLPerf-Tiny-style ResNet-8
 //! (32x32x3 input, 16/32/64 channels): median time of 200 runs, GMAC/s (for Add:
-//! G elements/s) and the speed-up over scalar (std only, no harness; 1 thread):
+//! G elements/s; for pooling, G outputs/s) and the speed-up over scalar (std only, no harness; 1 thread):
 //!
 //!     cargo run --release -p edgerun-runtime --features std --example kernel_bench
 //!
@@ -12,9 +12,11 @@
 //!         --target aarch64-unknown-linux-gnu
 //!     scp target/aarch64-unknown-linux-gnu/release/examples/kernel_bench pi@raspberrypi:
 
-use edgerun::format::schema::{BinaryI8, BinaryKind, Buf, ConvGeom, FcI8, MAX_RANK, Mem, Requant};
+use edgerun::format::schema::{
+    BinaryI8, BinaryKind, Buf, ConvGeom, FcI8, MAX_RANK, Mem, PoolGeom, PoolKind, Requant,
+};
 use edgerun::kernels::RequantParams;
-use edgerun::kernels::{binary, conv, fc};
+use edgerun::kernels::{binary, conv, fc, pool};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -27,6 +29,8 @@ struct Twin {
     fc: fc::FcI8Fn,
     /// The int8 Add / Mul twin, when there is one.
     binary: Option<binary::BinaryI8Fn>,
+    /// The int8 pooling twin, when there is one.
+    pool: Option<pool::PoolI8Fn>,
 }
 
 /// The SIMD twins this CPU runs.
@@ -40,6 +44,7 @@ fn twins() -> Vec<Twin> {
             conv: conv::avx2::conv_i8,
             fc: fc::avx2::fc_i8,
             binary: Some(binary::avx2::binary_i8),
+            pool: Some(pool::avx2::pool_i8),
         });
     }
     #[cfg(edgerun_neon)]
@@ -49,6 +54,7 @@ fn twins() -> Vec<Twin> {
             conv: conv::neon::conv_i8,
             fc: fc::neon::fc_i8,
             binary: None,
+            pool: None,
         });
         if std::arch::is_aarch64_feature_detected!("dotprod") {
             v.push(Twin {
@@ -56,6 +62,7 @@ fn twins() -> Vec<Twin> {
                 conv: conv::neon::conv_i8_sdot,
                 fc: fc::neon::fc_i8_sdot,
                 binary: None,
+                pool: None,
             });
         }
     }
@@ -254,6 +261,52 @@ fn add_case(twins: &[Twin], name: &str, hw: u32, c: u32) {
     report(&with, name, n as f64, s, &t);
 }
 
+/// A 2x2 stride-2 max pool of a `hw x hw x c` tensor, rescaled (in / out
+/// scale 0.9).
+fn pool_case(twins: &[Twin], name: &str, hw: u32, c: u32) {
+    let g = PoolGeom {
+        kind: PoolKind::Max,
+        n: 1,
+        in_h: hw,
+        in_w: hw,
+        c,
+        out_h: hw / 2,
+        out_w: hw / 2,
+        k_h: 2,
+        k_w: 2,
+        stride_h: 2,
+        stride_w: 2,
+        dil_h: 1,
+        dil_w: 1,
+        pad_top: 0,
+        pad_left: 0,
+        pad_bottom: 0,
+        pad_right: 0,
+        count_include_pad: false,
+    };
+    let input = bytes((hw * hw * c) as usize, 7);
+    let rq = RequantParams {
+        mult: &[1_932_735_283],
+        shift: &[0],
+        output_offset: -128,
+        act_min: -128,
+        act_max: 127,
+    };
+    let n = (hw / 2 * hw / 2 * c) as usize;
+    let mut out = vec![0i8; n];
+    let mut run =
+        |f: pool::PoolI8Fn| median_us(|| f(&g, black_box(&input), -128, &rq, &mut out).unwrap());
+    let s = run(pool::scalar::pool_i8);
+    let (with, t): (Vec<Twin>, Vec<f64>) = twins
+        .iter()
+        .filter_map(|t| {
+            let f = t.pool?;
+            Some((Twin { pool: None, ..*t }, run(f)))
+        })
+        .unzip();
+    report(&with, name, n as f64, s, &t);
+}
+
 fn report(twins: &[Twin], name: &str, macs: f64, scalar_us: f64, twin_us: &[f64]) {
     print!(
         "{name:<34} {:>9.0} MACs  scalar {scalar_us:>9.1} us {:>6.2} GMAC/s",
@@ -287,4 +340,6 @@ fn main() {
     conv_case(&t, "resnet8 conv 1x1 32->64 s2", 16, 32, 64, 1, 2, 0);
     add_case(&t, "add 16x28x28 (elements)", 28, 16);
     add_case(&t, "resnet8 add 32x32x16 (elements)", 32, 16);
+    pool_case(&t, "lenet max pool 28x28x6 (outputs)", 28, 6);
+    pool_case(&t, "detector max pool 96x96x6 (outputs)", 96, 6);
 }

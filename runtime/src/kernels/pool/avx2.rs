@@ -4,8 +4,10 @@
 //! Per output pixel, the window maximum of 32 channels at a time is `vpmaxsb`
 //! over the valid taps' channel runs (a window without any valid tap gets the
 //! input zero point, so that `v = max - zero_point` is 0, as in the scalar
-//! kernel). The maxima of up to [`BUF`] values of whole pixels are collected,
-//! then converted at once:
+//! kernel). A window inside the input reads its taps at precomputed offsets
+//! from its first cell, without bounds checks per tap (one check per window);
+//! windows that touch the padding go tap by tap. The maxima of up to [`BUF`]
+//! values of whole pixels are collected, then converted at once:
 //! - with the identity requantization (`mult = 2^30`, `shift = 1`, which
 //!   `requantize` leaves unchanged) and `output_offset == input_zero_point`
 //!   (the same scale and zero point in and out), the output is the clamped
@@ -22,6 +24,10 @@ use crate::kernels::avx2::{Narrow8, Requant8, available};
 use crate::kernels::pool::scalar::{self, Dims, validate};
 use crate::kernels::pool::taps_in;
 use core::arch::x86_64::*;
+
+/// Taps of the windows that take the direct path (larger windows, e.g. a
+/// global pool, walk their taps one by one).
+const TAPS: usize = 64;
 
 /// Maxima collected before a conversion (whole pixels; a pixel of more channels
 /// runs the scalar kernel).
@@ -66,23 +72,52 @@ fn max_pool(
     let per = BUF / d.c;
     let empty = _mm256_set1_epi8(zp as i8);
     let (mut i, mut done) = (0usize, 0usize);
+    // The taps' offsets from a window's first cell, for windows inside the
+    // input (all `k_h * k_w` taps valid), when there are at most `TAPS`.
+    let mut offsets = [0usize; TAPS];
+    let taps_all = d.k_h * d.k_w;
+    for (t, o) in offsets.iter_mut().enumerate().take(taps_all) {
+        let (kh, kw) = (t / d.k_w, t % d.k_w);
+        *o = (kh * d.dil_h * d.in_w + kw * d.dil_w) * d.c;
+    }
+    let offsets = offsets.get(..taps_all).filter(|_| taps_all <= TAPS);
+    // The last vector read of a window, from its first cell.
+    let reach = offsets.map_or(0, |o| o.last().copied().unwrap_or(0)) + (d.c - 1) / 32 * 32 + 32;
     for (b, oh) in (0..d.n).flat_map(|b| (0..d.out_h).map(move |oh| (b, oh))) {
         let rows = taps(oh * d.stride_h, d.dil_h, d.k_h, d.pad_top, d.in_h);
         for ow in 0..d.out_w {
             let cols = taps(ow * d.stride_w, d.dil_w, d.k_w, d.pad_left, d.in_w);
             let none = rows.is_empty() || cols.is_empty();
+            let first = |kh: usize, kw: usize| {
+                let ih = oh * d.stride_h + kh * d.dil_h - d.pad_top;
+                let iw = ow * d.stride_w + kw * d.dil_w - d.pad_left;
+                ((b * d.in_h + ih) * d.in_w + iw) * d.c
+            };
+            // A window inside the input whose every read stays in `input`.
+            let inside = offsets
+                .filter(|_| rows.len() == d.k_h && cols.len() == d.k_w)
+                .map(|o| (o, first(0, 0)))
+                .filter(|&(_, at)| at + reach <= input.len());
             for c0 in (0..d.c).step_by(32) {
                 let mut m = if none {
                     empty
                 } else {
                     _mm256_set1_epi8(i8::MIN)
                 };
-                for kh in rows.clone() {
-                    let ih = oh * d.stride_h + kh * d.dil_h - d.pad_top;
-                    for kw in cols.clone() {
-                        let iw = ow * d.stride_w + kw * d.dil_w - d.pad_left;
-                        let at = ((b * d.in_h + ih) * d.in_w + iw) * d.c + c0;
-                        m = _mm256_max_epi8(m, load32(input, at));
+                if let Some((offsets, at)) = inside {
+                    let p = input.as_ptr();
+                    for &o in offsets {
+                        // SAFETY: `at + o + c0 + 32 <= at + reach <= input.len()`
+                        // (checked above); 32 bytes read unaligned.
+                        m = _mm256_max_epi8(m, unsafe {
+                            _mm256_loadu_si256(p.add(at + o + c0).cast())
+                        });
+                    }
+                } else {
+                    for kh in rows.clone() {
+                        for kw in cols.clone() {
+                            m = _mm256_max_epi8(m, load32(input, first(kh, kw) + c0));
+                        }
                     }
                 }
                 if let Some(t) = buf.get_mut(i * d.c + c0..i * d.c + c0 + 32) {
