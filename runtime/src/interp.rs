@@ -38,7 +38,8 @@ pub trait KernelSet {
 
     /// Whether the int8 conv and fully connected operators run the fastest twin
     /// of the build (DSP, AVX2, NEON or SDOT; see [`kernels::int8_twin`]), and
-    /// the int8 Add and the f32 conv their AVX2 twins on x86_64, or the
+    /// the int8 Add, the int8 max pool, QuantizeLinear and the f32 conv their
+    /// AVX2 twins on x86_64, or the
     /// portable scalar references. Both give the same bytes (the kernels'
     /// tests check the twins; `runtime/tests/determinism.rs` whole models).
     const SIMD: bool = true;
