@@ -24,8 +24,13 @@
 //! Packing costs one pass over the weights per call; a compiler-packed layout
 //! in the `.edge` file would remove it.
 //!
-//! One-group convolutions with symmetric weights; everything else, and CPUs
-//! without AVX2, run the scalar kernel.
+//! Depthwise convolutions (channel multiplier 1) take their own loop
+//! ([`run_depthwise`]: sixteen channels per step, two taps interleaved per
+//! `vpmaddwd`), with the same band, block constants and stores.
+//!
+//! One-group and depthwise convolutions with symmetric weights; everything
+//! else (other grouped convolutions, weight zero points), and CPUs without
+//! AVX2, run the scalar kernel.
 
 use crate::error::Error;
 use crate::format::schema::ConvGeom;
@@ -67,13 +72,14 @@ pub fn conv_i8(
         out,
     )?;
     let len = d.k_h * d.k_w * d.in_c;
+    let depthwise = d.groups > 1 && d.groups == d.in_c && d.out_c == d.in_c;
     let fast = available()
-        && d.groups == 1
+        && (d.groups == 1 || depthwise)
         && weight_offset == 0
         && len > 0
         && d.out_c > 0
         // SAFETY: `available()` checked that the CPU has AVX2.
-        && unsafe { run(&d, input, weights, bias, input_offset, rq, out) };
+        && unsafe { run(&d, input, weights, bias, input_offset, rq, out, depthwise) };
     if fast {
         return Ok(());
     }
@@ -224,14 +230,155 @@ unsafe fn run(
     input_offset: i32,
     rq: &RequantParams<'_>,
     out: &mut [i8],
+    depthwise: bool,
 ) -> bool {
     SCRATCH.with(|s| {
         let Ok(mut s) = s.try_borrow_mut() else {
             return false;
         };
+        let a = Args {
+            d,
+            input,
+            weights,
+            bias,
+            input_offset,
+            rq,
+        };
         // SAFETY: the caller checked that the CPU has AVX2.
-        unsafe { run_with(d, input, weights, bias, input_offset, rq, out, &mut s) }
+        unsafe {
+            if depthwise {
+                run_depthwise(&a, out, &mut s)
+            } else {
+                run_with(d, input, weights, bias, input_offset, rq, out, &mut s)
+            }
+        }
     })
+}
+
+/// The operands of a call, validated.
+struct Args<'a> {
+    d: &'a Dims,
+    input: &'a [i8],
+    weights: &'a [i8],
+    bias: Option<&'a [i32]>,
+    input_offset: i32,
+    rq: &'a RequantParams<'a>,
+}
+
+/// A depthwise convolution (channel multiplier 1): per output pixel, sixteen
+/// channels per step; two taps at a time, their band values interleaved
+/// (`vpunpcklwd`/`vpunpckhwd`) and multiplied with the two taps' weights,
+/// interleaved the same way once per call (`vpmaddwd`); an odd last tap is
+/// paired with itself and a zero weight. The sums are put back in channel
+/// order (`vperm2i128`) and requantized eight channels at a time. `false`
+/// (nothing written) when a read would leave the band, which its slack rules
+/// out.
+#[target_feature(enable = "avx2")]
+fn run_depthwise(a: &Args<'_>, out: &mut [i8], s: &mut Scratch) -> bool {
+    let d = a.d;
+    let c = d.in_c;
+    let taps = d.k_h * d.k_w;
+    let pairs = taps.div_ceil(2);
+    let cblocks = c.div_ceil(2 * OC);
+    let Scratch {
+        band,
+        weights: packed,
+        blocks: consts,
+        runs: offsets,
+    } = s;
+    let mut band = Band::new(d, band);
+    offsets.clear();
+    offsets.extend((0..taps).map(|t| ((t / d.k_w) * band.bw + (t % d.k_w) * d.dil_w) * c));
+    let last = (d.out_w - 1) * d.stride_w * c;
+    let reach = offsets.last().map_or(0, |&o| last + o) + (cblocks - 1) * 2 * OC + 2 * OC;
+    if reach > band.v.len() {
+        return false;
+    }
+    // Per block of 16 channels and pair of taps: the `vpunpcklwd` and
+    // `vpunpckhwd` of the two taps' weights (16 `i16` each), 32 values.
+    packed.clear();
+    packed.resize(cblocks * pairs * 4 * OC, 0);
+    for (k, dst) in packed.chunks_exact_mut(pairs * 4 * OC).enumerate() {
+        let tap = |t: usize| {
+            let w: [i16; 2 * OC] = core::array::from_fn(|j| {
+                let ch = 2 * OC * k + j;
+                let w = a.weights.get(ch * taps + t);
+                w.map_or(0, |&w| i16::from(w))
+            });
+            // SAFETY: 32 bytes read unaligned from an array of 16 `i16`.
+            unsafe { _mm256_loadu_si256(w.as_ptr().cast()) }
+        };
+        for (p, v) in dst.chunks_exact_mut(4 * OC).enumerate() {
+            let w0 = tap(2 * p);
+            let w1 = if 2 * p + 1 < taps {
+                tap(2 * p + 1)
+            } else {
+                _mm256_setzero_si256()
+            };
+            let (lo, hi) = v.split_at_mut(2 * OC);
+            // SAFETY: 32 bytes written unaligned to each half, 16 `i16`.
+            unsafe {
+                _mm256_storeu_si256(lo.as_mut_ptr().cast(), _mm256_unpacklo_epi16(w0, w1));
+                _mm256_storeu_si256(hi.as_mut_ptr().cast(), _mm256_unpackhi_epi16(w0, w1));
+            }
+        }
+    }
+    let blocks = c.div_ceil(OC);
+    consts.clear();
+    consts.extend((0..blocks).map(|k| Block::new(k, a.bias, a.rq)));
+    let narrow = Narrow8::new(a.rq);
+    let off = _mm256_set1_epi16(a.input_offset as i16);
+    let wp = packed.as_ptr();
+    for (b, oh) in (0..d.n).flat_map(|b| (0..d.out_h).map(move |oh| (b, oh))) {
+        band.fill(a.input, b, oh, off, a.input_offset as i16);
+        let bp = band.v.as_ptr();
+        for ow in 0..d.out_w {
+            let base = ow * d.stride_w * c;
+            for k in 0..cblocks {
+                let c0 = 2 * OC * k;
+                let (mut lo, mut hi) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+                for p in 0..pairs {
+                    let o0 = offsets.get(2 * p).copied().unwrap_or(0);
+                    let o1 = offsets.get(2 * p + 1).copied().unwrap_or(o0);
+                    // SAFETY: `base + o + c0 + 16 <= reach <= band.len()` for
+                    // every tap offset `o` (checked above), and the packed
+                    // weights hold `cblocks * pairs` steps of 32 values.
+                    unsafe {
+                        let x0 = _mm256_loadu_si256(bp.add(base + o0 + c0).cast());
+                        let x1 = _mm256_loadu_si256(bp.add(base + o1 + c0).cast());
+                        let w = wp.add((k * pairs + p) * 4 * OC);
+                        let wl = _mm256_loadu_si256(w.cast());
+                        let wh = _mm256_loadu_si256(w.add(2 * OC).cast());
+                        lo = _mm256_add_epi32(
+                            lo,
+                            _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), wl),
+                        );
+                        hi = _mm256_add_epi32(
+                            hi,
+                            _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), wh),
+                        );
+                    }
+                }
+                let sums = [
+                    _mm256_permute2x128_si256::<0x20>(lo, hi),
+                    _mm256_permute2x128_si256::<0x31>(lo, hi),
+                ];
+                let o = Out {
+                    out: &mut *out,
+                    out_c: c,
+                    first: (b * d.out_h + oh) * d.out_w + ow,
+                    block: 2 * k,
+                    consts: consts
+                        .get(2 * k..(2 * k + 2).min(blocks))
+                        .unwrap_or_default(),
+                    narrow: &narrow,
+                    spill: true,
+                };
+                o.store([sums]);
+            }
+        }
+    }
+    true
 }
 
 /// [`run`] with the scratch memory; `false` (nothing written) when the band
@@ -407,10 +554,11 @@ struct Out<'a, 'o> {
     consts: &'a [Block],
     narrow: &'a Narrow8,
     /// Whether a last, partial block may be stored as 8 bytes, its extra
-    /// bytes landing on the next pixel's first channels: true when one step
-    /// holds every block of a pixel (at most two), because the steps store
-    /// pixel by pixel, in order, so the next pixel's own store comes later
-    /// and overwrites them. The output's last bytes are never overrun.
+    /// bytes landing on the next pixel's first channels: only when every
+    /// block of a pixel is stored before the next pixel's (one step holds at
+    /// most two blocks, or the depthwise loop, pixel by pixel), so that the
+    /// next pixel's own stores come later and overwrite them. The output's
+    /// last bytes are never overrun.
     spill: bool,
 }
 
