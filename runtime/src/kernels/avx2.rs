@@ -26,6 +26,17 @@ pub fn available() -> bool {
     std::is_x86_feature_detected!("avx2")
 }
 
+/// [`available`] for a test of the AVX2 twin `twin`; prints a SKIP line when
+/// the CPU has no AVX2.
+#[cfg(test)]
+pub(crate) fn here(twin: &str) -> bool {
+    let ok = available();
+    if !ok {
+        std::eprintln!("SKIP {twin}: this CPU has no AVX2");
+    }
+    ok
+}
+
 extern crate std;
 
 /// The weight rows of a call (`len` int8 values each, back to back), read 16 at
@@ -319,13 +330,8 @@ mod tests {
     use crate::quant::requantize;
     use std::vec;
 
-    /// Whether the AVX2 building blocks can run here; prints a SKIP line when not.
     fn avx2_here() -> bool {
-        let ok = available();
-        if !ok {
-            std::eprintln!("SKIP kernels/avx2: this CPU has no AVX2");
-        }
-        ok
+        here("kernels/avx2")
     }
 
     /// [`Requant8::apply`] with per-lane constants, for the tests.

@@ -150,13 +150,8 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
-    /// Whether the AVX2 twin can run here; prints a SKIP line when not.
     fn avx2_here() -> bool {
-        let ok = available();
-        if !ok {
-            std::eprintln!("SKIP binary/avx2: this CPU has no AVX2");
-        }
-        ok
+        crate::kernels::avx2::here("binary/avx2")
     }
 
     /// A dense Add of `shape` (rank `MAX_RANK`) with every parameter neutral.

@@ -141,6 +141,34 @@ std::thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
+impl Scratch {
+    /// The band of `d` and the other buffers, with the runs' band offsets
+    /// from a window's first cell: one run per kernel row (`k_w * in_c`
+    /// values), or, with `per_tap`, one per tap (`in_c` values).
+    #[allow(clippy::type_complexity)]
+    fn split<'a>(
+        &'a mut self,
+        d: &'a Dims,
+        per_tap: bool,
+    ) -> (Band<'a>, &'a mut Vec<i16>, &'a mut Vec<Block>, &'a [usize]) {
+        let Scratch {
+            band,
+            weights,
+            blocks,
+            runs,
+        } = self;
+        let band = Band::new(d, band);
+        let (count, k_w) = if per_tap {
+            (d.k_h * d.k_w, d.k_w)
+        } else {
+            (d.k_h, 1)
+        };
+        runs.clear();
+        runs.extend((0..count).map(|r| ((r / k_w) * band.bw + (r % k_w) * d.dil_w) * d.in_c));
+        (band, weights, blocks, runs)
+    }
+}
+
 /// The runs of contiguous taps of a window: `k_h` runs of `k_w * in_c` values
 /// without horizontal dilation, else `k_h * k_w` runs of `in_c`.
 #[derive(Clone, Copy)]
@@ -280,15 +308,7 @@ fn run_depthwise(a: &Args<'_>, out: &mut [i8], s: &mut Scratch) -> bool {
     let taps = d.k_h * d.k_w;
     let pairs = taps.div_ceil(2);
     let cblocks = c.div_ceil(2 * OC);
-    let Scratch {
-        band,
-        weights: packed,
-        blocks: consts,
-        runs: offsets,
-    } = s;
-    let mut band = Band::new(d, band);
-    offsets.clear();
-    offsets.extend((0..taps).map(|t| ((t / d.k_w) * band.bw + (t % d.k_w) * d.dil_w) * c));
+    let (mut band, packed, consts, offsets) = s.split(d, true);
     let last = (d.out_w - 1) * d.stride_w * c;
     let reach = offsets.last().map_or(0, |&o| last + o) + (cblocks - 1) * 2 * OC + 2 * OC;
     if reach > band.v.len() {
@@ -398,22 +418,7 @@ fn run_with(
     let out_c = d.out_c;
     let blocks = out_c.div_ceil(OC);
     let runs = Runs::new(d);
-    let Scratch {
-        band,
-        weights: packed,
-        blocks: consts,
-        runs: offsets,
-    } = s;
-    let mut band = Band::new(d, band);
-    offsets.clear();
-    offsets.extend((0..runs.count).map(|r| {
-        let (kh, kw) = if d.dil_w == 1 {
-            (r, 0)
-        } else {
-            (r / d.k_w, r % d.k_w)
-        };
-        (kh * band.bw + kw * d.dil_w) * d.in_c
-    }));
+    let (mut band, packed, consts, offsets) = s.split(d, d.dil_w != 1);
     // The last pixel's last pair ends inside the band (its slack holds the
     // value after an odd run).
     let last = (d.out_w - 1) * d.stride_w * d.in_c;

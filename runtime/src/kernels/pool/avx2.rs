@@ -256,13 +256,8 @@ mod tests {
     use crate::kernels::pool::scalar::tests::{Case, case_with};
     use proptest::prelude::*;
 
-    /// Whether the AVX2 twin can run here; prints a SKIP line when not.
     fn avx2_here() -> bool {
-        let ok = available();
-        if !ok {
-            std::eprintln!("SKIP pool/avx2: this CPU has no AVX2");
-        }
-        ok
+        crate::kernels::avx2::here("pool/avx2")
     }
 
     /// Random cases with up to 70 channels (tails of 32-channel blocks), half
