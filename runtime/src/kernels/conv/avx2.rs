@@ -220,11 +220,14 @@ impl<'a> Band<'a> {
         Band { d, bw, v: buf }
     }
 
-    /// Widen the input rows of output row `oh` of image `b`.
+    /// Widen the input rows of output row `oh` of image `b`, adding
+    /// `input_offset` (validated: in `[-127, 128]`).
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn fill(&mut self, input: &[i8], b: usize, oh: usize, off: __m256i, offset: i16) {
+    fn fill(&mut self, input: &[i8], b: usize, oh: usize, input_offset: i32) {
         let d = self.d;
+        let offset = input_offset as i16;
+        let off = _mm256_set1_epi16(offset);
         let row = self.bw * d.in_c;
         let left = (d.pad_left * d.in_c).min(row);
         let cols = d.in_w.min(self.bw.saturating_sub(d.pad_left));
@@ -277,7 +280,7 @@ unsafe fn run(
             if depthwise {
                 run_depthwise(&a, out, &mut s)
             } else {
-                run_with(d, input, weights, bias, input_offset, rq, out, &mut s)
+                run_with(&a, out, &mut s)
             }
         }
     })
@@ -310,7 +313,7 @@ fn run_depthwise(a: &Args<'_>, out: &mut [i8], s: &mut Scratch) -> bool {
     let cblocks = c.div_ceil(2 * OC);
     let (mut band, packed, consts, offsets) = s.split(d, true);
     let last = (d.out_w - 1) * d.stride_w * c;
-    let reach = offsets.last().map_or(0, |&o| last + o) + (cblocks - 1) * 2 * OC + 2 * OC;
+    let reach = offsets.last().map_or(0, |&o| last + o) + cblocks * 2 * OC;
     if reach > band.v.len() {
         return false;
     }
@@ -347,10 +350,9 @@ fn run_depthwise(a: &Args<'_>, out: &mut [i8], s: &mut Scratch) -> bool {
     consts.clear();
     consts.extend((0..blocks).map(|k| Block::new(k, a.bias, a.rq)));
     let narrow = Narrow8::new(a.rq);
-    let off = _mm256_set1_epi16(a.input_offset as i16);
     let wp = packed.as_ptr();
     for (b, oh) in (0..d.n).flat_map(|b| (0..d.out_h).map(move |oh| (b, oh))) {
-        band.fill(a.input, b, oh, off, a.input_offset as i16);
+        band.fill(a.input, b, oh, a.input_offset);
         let bp = band.v.as_ptr();
         for ow in 0..d.out_w {
             let base = ow * d.stride_w * c;
@@ -403,18 +405,9 @@ fn run_depthwise(a: &Args<'_>, out: &mut [i8], s: &mut Scratch) -> bool {
 
 /// [`run`] with the scratch memory; `false` (nothing written) when the band
 /// would be read out of bounds, which the band's slack rules out.
-#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2")]
-fn run_with(
-    d: &Dims,
-    input: &[i8],
-    weights: &[i8],
-    bias: Option<&[i32]>,
-    input_offset: i32,
-    rq: &RequantParams<'_>,
-    out: &mut [i8],
-    s: &mut Scratch,
-) -> bool {
+fn run_with(a: &Args<'_>, out: &mut [i8], s: &mut Scratch) -> bool {
+    let d = a.d;
     let out_c = d.out_c;
     let blocks = out_c.div_ceil(OC);
     let runs = Runs::new(d);
@@ -426,18 +419,17 @@ fn run_with(
     if reach > band.v.len() {
         return false;
     }
-    pack(d, weights, runs, packed);
+    pack(d, a.weights, runs, packed);
     let block_len = runs.total() * 2 * OC;
     if packed.len() != blocks * block_len {
         return false;
     }
     consts.clear();
-    consts.extend((0..blocks).map(|k| Block::new(k, bias, rq)));
-    let narrow = Narrow8::new(rq);
-    let off = _mm256_set1_epi16(input_offset as i16);
+    consts.extend((0..blocks).map(|k| Block::new(k, a.bias, a.rq)));
+    let narrow = Narrow8::new(a.rq);
     let step = d.stride_w * d.in_c;
     for (b, oh) in (0..d.n).flat_map(|b| (0..d.out_h).map(move |oh| (b, oh))) {
-        band.fill(input, b, oh, off, input_offset as i16);
+        band.fill(a.input, b, oh, a.input_offset);
         let row = (b * d.out_h + oh) * d.out_w;
         for ow in (0..d.out_w).step_by(PX) {
             let mut k = 0;
@@ -613,12 +605,10 @@ fn pack(d: &Dims, weights: &[i8], runs: Runs, packed: &mut Vec<i16>) {
     packed.clear();
     packed.resize(blocks * total * 2 * OC, 0);
     for (k, dst) in packed.chunks_exact_mut(total * 2 * OC).enumerate() {
+        // Channels past `out_c` lie past the end of the weights: empty rows.
         let rows: [&[i8]; OC] = core::array::from_fn(|o| {
             let oc = OC * k + o;
-            weights
-                .get(oc * len..(oc + 1) * len)
-                .filter(|_| oc < d.out_c)
-                .unwrap_or_default()
+            weights.get(oc * len..(oc + 1) * len).unwrap_or_default()
         });
         if runs.len.is_multiple_of(2) {
             pack_even(rows, dst);
