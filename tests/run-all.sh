@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "disk (a full run builds about 4 GB; see the end)"
+df -h . | tail -n 1
+
 step "toolchain and targets (rust-toolchain.toml)"
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install stable --profile minimal
 rustup component add rustfmt clippy >/dev/null
@@ -73,3 +76,6 @@ step "ONNX node conformance through the CLI"
 # The nine full-size classic graphs (tests/onnx-light) through the same path.
 ./target/debug/edge-tools conformance tests/onnx-light | tail -n 1
 
+step "disk used by the builds"
+du -sh target firmware/target 2>/dev/null || true
+df -h . | tail -n 1
