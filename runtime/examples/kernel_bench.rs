@@ -332,6 +332,8 @@ fn main() {
     conv_case(&t, "lenet conv2 5x5 6->16 14x14", 14, 6, 16, 5, 1, 0);
     fc_case(&t, "lenet fc 400->120", 400, 120);
     fc_case(&t, "lenet fc 120->84", 120, 84);
+    conv_case(&t, "resnet8 conv 3x3 1->16 28x28", 28, 1, 16, 3, 1, 1);
+    conv_case(&t, "detector conv 5x5 1->6 96x96", 96, 1, 6, 5, 1, 2);
     conv_case(&t, "resnet8 conv 3x3 3->16 32x32", 32, 3, 16, 3, 1, 1);
     conv_case(&t, "resnet8 conv 3x3 16->16 32x32", 32, 16, 16, 3, 1, 1);
     conv_case(&t, "resnet8 conv 3x3 16->32 s2", 32, 16, 32, 3, 2, 1);

@@ -28,6 +28,10 @@
 //! ([`run_depthwise`]: sixteen channels per step, two taps interleaved per
 //! `vpmaddwd`), with the same band, block constants and stores.
 //!
+//! Convolutions of one input channel (stride and dilation 1 along rows: the
+//! first layers of the zoo) take a loop with eight pixels per vector instead
+//! ([`single`]).
+//!
 //! One-group and depthwise convolutions with symmetric weights; everything
 //! else (other grouped convolutions, weight zero points), and CPUs without
 //! AVX2, run the scalar kernel.
@@ -42,6 +46,8 @@ use core::cell::RefCell;
 use std::vec::Vec;
 
 extern crate std;
+
+mod single;
 
 /// Output channels per block (one vector of `i32` sums).
 const OC: usize = 8;
@@ -124,6 +130,16 @@ impl Block {
             ),
         }
     }
+
+    /// The constants of output channel `oc` in all eight lanes.
+    #[target_feature(enable = "avx2")]
+    fn channel(oc: usize, bias: Option<&[i32]>, rq: &RequantParams<'_>) -> Self {
+        let at = |v: &[i32]| v.get(oc).copied().unwrap_or(0);
+        Block {
+            bias: _mm256_set1_epi32(bias.map_or(0, at)),
+            rq: Requant8::new(at(rq.mult), at(rq.shift)),
+        }
+    }
 }
 
 /// Scratch memory of the calls on one thread, kept between calls (std only, as
@@ -135,6 +151,8 @@ struct Scratch {
     weights: Vec<i16>,
     blocks: Vec<Block>,
     runs: Vec<usize>,
+    /// The pair band of the single-channel loop ([`single`]).
+    pairs: Vec<i32>,
 }
 
 std::thread_local! {
@@ -156,6 +174,7 @@ impl Scratch {
             weights,
             blocks,
             runs,
+            ..
         } = self;
         let band = Band::new(d, band);
         let (count, k_w) = if per_tap {
@@ -279,6 +298,8 @@ unsafe fn run(
         unsafe {
             if depthwise {
                 run_depthwise(&a, out, &mut s)
+            } else if single::takes(d) {
+                single::run(&a, out, &mut s)
             } else {
                 run_with(&a, out, &mut s)
             }

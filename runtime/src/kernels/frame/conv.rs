@@ -189,7 +189,11 @@ fn axis(inp: u32, k: u32, s: u32, d: u32, pb: u32, pe: u32) -> (u32, u32) {
 /// channels, 5x5 kernels, odd output channel counts), 4 first layer (one input
 /// channel, 3x3 to 5x5 kernels, zero to two pixels of padding), 5 wide rows
 /// (one group, symmetric weights, rows of 4 to 23 input pixels: every tail of
-/// the SIMD kernels' pixel steps, 1 to 40 output channels, odd and even runs).
+/// the SIMD kernels' pixel steps, 1 to 40 output channels, odd and even runs),
+/// 6 single-channel rows (one input channel, symmetric weights, rows of 1 to
+/// 40 input pixels: every tail of the eight- and sixteen-pixel steps of the
+/// AVX2 single-channel loop, 1 to 24 output channels: one partial group, whole
+/// groups, both).
 pub(crate) fn case(kind: u8) -> impl Strategy<Value = Case> {
     let dims = (
         1u32..=2, // n
@@ -206,6 +210,7 @@ pub(crate) fn case(kind: u8) -> impl Strategy<Value = Case> {
     );
     dims.prop_flat_map(move |(n, ih, iw, gr, icg, ocg, k, s, d, p, x)| {
         let (mut gr, mut icg, mut ocg, mut k, mut s, mut p) = (gr, icg, ocg, k, s, p);
+        let mut d = d;
         let mut iw = iw;
         match kind {
             1 => {
@@ -234,6 +239,19 @@ pub(crate) fn case(kind: u8) -> impl Strategy<Value = Case> {
                 icg = 1;
                 ocg = 1 + x % 8;
                 k = (3 + x % 3, 3 + x % 3);
+            }
+            6 => {
+                gr = 1;
+                icg = 1;
+                iw = 1 + (x * 2 + iw) % 40; // 1..=40
+                ocg = 1 + (11 * x + 3 * ocg + icg) % 24;
+                k = (k.0, 1 + (x + k.1) % 7); // rows of 1 to 7 taps
+                if x % 4 != 0 {
+                    // Mostly the loop's own geometry: stride and dilation 1
+                    // along rows.
+                    s.1 = 1;
+                    d.1 = 1;
+                }
             }
             5 => {
                 gr = 1;
@@ -273,7 +291,7 @@ pub(crate) fn case(kind: u8) -> impl Strategy<Value = Case> {
             (
                 -128i32..=127,
                 prop_oneof![Just(0i32), -127i32..=128]
-                    .prop_map(move |w| if kind == 5 { 0 } else { w }),
+                    .prop_map(move |w| if kind >= 5 { 0 } else { w }),
             ),
             proptest::collection::vec(multiplier(), oc),
             out_params(),
@@ -328,6 +346,9 @@ proptest! {
 
     #[test]
     fn twins_wide_rows(c in case(5)) { check_twins(&c)?; }
+
+    #[test]
+    fn twins_single_channel_rows(c in case(6)) { check_twins(&c)?; }
 }
 
 /// A fixed case with deterministic pseudo-random data: the SIMD twins' fallbacks

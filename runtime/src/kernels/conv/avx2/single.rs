@@ -1,0 +1,317 @@
+//! The AVX2 convolution of one input channel, stride and dilation 1 along rows:
+//! the first layer of an image model (LeNet-5's, ResNet-8's and the detector's).
+//!
+//! With one channel a window row is only `k_w` values, and the block loop of
+//! [`super`] spends a vector of eight channels (of which such a layer may use
+//! six) and a broadcast per pixel on each of its tap pairs. Here a vector holds
+//! eight neighbouring output pixels of one channel instead:
+//! - once per image, every input row is widened (`x + input_offset`, 0 in the
+//!   padding) and each value is paired with its right neighbour into one `i32`
+//!   (the pair band): the eight pixels' inputs of a tap pair are one load;
+//! - the weights are packed once per call as `i16` pairs of neighbouring taps
+//!   (`[k_h][pair][out_c]`, an odd row's last tap paired with a zero weight);
+//! - per group of up to eight channels and kernel row, each tap pair's load is
+//!   shared by the group: per channel a broadcast of its weight pair and a
+//!   `vpmaddwd` (`|x * w + x' * w'| <= 2 * 255 * 128`, exact) into that
+//!   channel's sums, added with wrapping `vpaddd`: the scalar kernel's sums;
+//! - per channel, bias and [`Requant8`] with that channel's constants (one
+//!   vector per channel, prepared once per call), [`Narrow8`], then an 8x8
+//!   byte transpose gives each pixel its channels' bytes.
+//!
+//! Stores are eight bytes per pixel and group. A group of fewer than eight
+//! channels (at most one per layer, the last) is stored first at each step, so
+//! that the bytes its store writes past the pixel's last channel, which belong
+//! to the next pixel's first group, are written again later; the output's last
+//! bytes are stored one by one.
+
+use super::{Args, Block, OC, Scratch, widen};
+use crate::kernels::avx2::Narrow8;
+use crate::kernels::conv::scalar::{Dims, tap};
+use core::arch::x86_64::*;
+use std::vec::Vec;
+
+/// Output pixels per vector.
+const LANES: usize = 8;
+
+/// Whether [`run`] computes the convolution `d`.
+pub(super) fn takes(d: &Dims) -> bool {
+    d.in_c == 1 && d.groups == 1 && d.stride_w == 1 && d.dil_w == 1
+}
+
+/// The convolution (module docs); `false` (nothing written) when a read would
+/// leave the scratch buffers, which their sizes rule out.
+#[target_feature(enable = "avx2")]
+pub(super) fn run(a: &Args<'_>, out: &mut [i8], s: &mut Scratch) -> bool {
+    let d = a.d;
+    let out_c = d.out_c;
+    let pairs = d.k_w.div_ceil(2);
+    let vecs = d.out_w.div_ceil(LANES);
+    // Pair-band columns per input row: the last vector's last pair's load
+    // (eight from column `LANES * (vecs - 1) + 2 * (pairs - 1)`) ends inside.
+    let qw = (LANES * vecs + 2 * pairs).next_multiple_of(LANES);
+    let Scratch {
+        band: row,
+        weights: packed,
+        blocks: consts,
+        runs: rows,
+        pairs: qband,
+    } = s;
+    pack(d, a.weights, pairs, packed);
+    if packed.len() != d.k_h * pairs * out_c * 2 {
+        return false;
+    }
+    consts.clear();
+    consts.extend((0..out_c).map(|oc| Block::channel(oc, a.bias, a.rq)));
+    let narrow = Narrow8::new(a.rq);
+    // The partial group first (module docs), then the whole ones.
+    let whole = out_c / OC;
+    let part = out_c % OC;
+    let groups = (part > 0)
+        .then_some((OC * whole, part))
+        .into_iter()
+        .chain((0..whole).map(|g| (OC * g, OC)));
+    qband.clear();
+    qband.resize(d.in_h * qw, 0);
+    row.clear();
+    row.resize(qw + LANES + 1, 0);
+    let offset = a.input_offset as i16;
+    let off = _mm256_set1_epi16(offset);
+    for b in 0..d.n {
+        for (ih, q) in qband.chunks_exact_mut(qw).enumerate() {
+            let at = (b * d.in_h + ih) * d.in_w;
+            let src = a.input.get(at..at + d.in_w).unwrap_or_default();
+            let left = d.pad_left.min(row.len());
+            let cols = src.len().min(row.len() - left);
+            let (pad, rest) = row.split_at_mut(left);
+            pad.fill(0);
+            let (mid, right) = rest.split_at_mut(cols);
+            widen(src.get(..cols).unwrap_or_default(), mid, off, offset);
+            right.fill(0);
+            pair_row(row, q);
+        }
+        for oh in 0..d.out_h {
+            // Per input row the windows read: its pair-band offset and its
+            // kernel row's packed weights. Padding rows add nothing.
+            rows.clear();
+            for kh in 0..d.k_h {
+                if let Some(ih) = tap(oh, d.stride_h, kh, d.dil_h, d.pad_top, d.in_h) {
+                    rows.extend([ih * qw, kh * pairs * out_c * 2]);
+                }
+            }
+            let first = (b * d.out_h + oh) * d.out_w;
+            // Two vectors per step when one group of at most six channels
+            // leaves the registers for it (12 sums, 2 inputs, 1 weight).
+            let two = out_c <= 6;
+            let mut v = 0;
+            while v < vecs {
+                let nv = if two && v + 1 < vecs { 2 } else { 1 };
+                let t = Tile {
+                    q: qband,
+                    w: packed,
+                    rows,
+                    pairs,
+                    out_c,
+                    x: LANES * v,
+                };
+                let mut o = Out {
+                    out: &mut *out,
+                    out_c,
+                    first: first + LANES * v,
+                    n: d.out_w - LANES * v,
+                    consts,
+                    narrow: &narrow,
+                };
+                for (oc, g) in groups.clone() {
+                    // SAFETY: AVX2 (this function's); `t`'s reads stay inside
+                    // the pair band (`qw` above: vector `v + nv - 1 < vecs`)
+                    // and the packed weights (length checked above).
+                    unsafe {
+                        match (nv, g) {
+                            (2, 1) => t.group::<2, 1>(oc, &mut o),
+                            (2, 2) => t.group::<2, 2>(oc, &mut o),
+                            (2, 3) => t.group::<2, 3>(oc, &mut o),
+                            (2, 4) => t.group::<2, 4>(oc, &mut o),
+                            (2, 5) => t.group::<2, 5>(oc, &mut o),
+                            (2, _) => t.group::<2, 6>(oc, &mut o),
+                            (_, 1) => t.group::<1, 1>(oc, &mut o),
+                            (_, 2) => t.group::<1, 2>(oc, &mut o),
+                            (_, 3) => t.group::<1, 3>(oc, &mut o),
+                            (_, 4) => t.group::<1, 4>(oc, &mut o),
+                            (_, 5) => t.group::<1, 5>(oc, &mut o),
+                            (_, 6) => t.group::<1, 6>(oc, &mut o),
+                            (_, 7) => t.group::<1, 7>(oc, &mut o),
+                            _ => t.group::<1, 8>(oc, &mut o),
+                        }
+                    }
+                }
+                v += nv;
+            }
+        }
+    }
+    true
+}
+
+/// `q[c] = row[c] | row[c + 1] << 16` (as `i16` halves of an `i32`) for every
+/// column of `q`; `row` holds at least `q.len() + LANES + 1` values.
+#[target_feature(enable = "avx2")]
+fn pair_row(row: &[i16], q: &mut [i32]) {
+    for (c, dst) in q.chunks_exact_mut(LANES).enumerate() {
+        let (Some(a), Some(b)) = (
+            row.get(LANES * c..LANES * (c + 1)),
+            row.get(LANES * c + 1..LANES * (c + 1) + 1),
+        ) else {
+            return;
+        };
+        // SAFETY: 16 bytes read unaligned from `a` and `b` (8 `i16` each), 32
+        // written to `dst` (8 `i32`).
+        unsafe {
+            let a = _mm_loadu_si128(a.as_ptr().cast());
+            let b = _mm_loadu_si128(b.as_ptr().cast());
+            let p = _mm256_set_m128i(_mm_unpackhi_epi16(a, b), _mm_unpacklo_epi16(a, b));
+            _mm256_storeu_si256(dst.as_mut_ptr().cast(), p);
+        }
+    }
+}
+
+/// Pack OHWI `weights` (`[out_c][k_h][k_w]`, one channel) as `[k_h][pair][out_c]`
+/// pairs of `i16` (tap `2p`, tap `2p + 1` or 0).
+fn pack(d: &Dims, weights: &[i8], pairs: usize, packed: &mut Vec<i16>) {
+    let (k_w, out_c) = (d.k_w, d.out_c);
+    packed.clear();
+    packed.reserve(d.k_h * pairs * out_c * 2);
+    for kh in 0..d.k_h {
+        for p in 0..pairs {
+            for oc in 0..out_c {
+                let row = (oc * d.k_h + kh) * k_w;
+                let w = |kw: usize| {
+                    let w = weights.get(row + kw).filter(|_| kw < k_w);
+                    w.map_or(0, |&w| i16::from(w))
+                };
+                packed.extend([w(2 * p), w(2 * p + 1)]);
+            }
+        }
+    }
+}
+
+/// The operands of one vector of eight pixels.
+struct Tile<'a> {
+    q: &'a [i32],
+    w: &'a [i16],
+    /// Per input row: its pair-band offset, its packed weights' offset.
+    rows: &'a [usize],
+    pairs: usize,
+    out_c: usize,
+    /// The first pixel's column.
+    x: usize,
+}
+
+impl Tile<'_> {
+    /// The outputs of channels `oc..oc + G` for `V` vectors of eight pixels
+    /// into `o`.
+    ///
+    /// # Safety
+    /// AVX2; for every row, `q` holds `8 * V` values from `offset + x + 2 * p`
+    /// for each pair `p`, and `w` the pairs of channels `oc..oc + G`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn group<const V: usize, const G: usize>(&self, oc: usize, o: &mut Out<'_, '_>) {
+        let mut acc = [[_mm256_setzero_si256(); G]; V];
+        for r in self.rows.chunks_exact(2) {
+            let (qo, wo) = match r {
+                [qo, wo] => (*qo, *wo),
+                _ => continue,
+            };
+            // SAFETY: inside `q` and `w` (the caller).
+            let (xp, wp) = unsafe {
+                (
+                    self.q.as_ptr().add(qo + self.x),
+                    self.w.as_ptr().add(wo + 2 * oc),
+                )
+            };
+            for p in 0..self.pairs {
+                // SAFETY: `8 * V` values of the row from column `x + 2p`,
+                // and the pairs of channels `oc..oc + G` of pair `p` (the
+                // caller); read unaligned.
+                unsafe {
+                    let xv: [__m256i; V] = core::array::from_fn(|v| {
+                        _mm256_loadu_si256(xp.add(2 * p + LANES * v).cast())
+                    });
+                    let wq = wp.add(2 * p * self.out_c).cast::<i32>();
+                    for j in 0..G {
+                        let w = _mm256_set1_epi32(wq.add(j).read_unaligned());
+                        for (a, &x) in acc.iter_mut().zip(&xv) {
+                            if let Some(a) = a.get_mut(j) {
+                                *a = _mm256_add_epi32(*a, _mm256_madd_epi16(x, w));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (v, sums) in acc.into_iter().enumerate() {
+            o.store(oc, LANES * v, sums);
+        }
+    }
+}
+
+/// Where a step's outputs go: pixels `first..first + n` of the output (`n`
+/// may run past the step's vectors: the next row's pixels).
+struct Out<'a, 'o> {
+    out: &'o mut [i8],
+    out_c: usize,
+    first: usize,
+    n: usize,
+    /// One per channel.
+    consts: &'a [Block],
+    narrow: &'a Narrow8,
+}
+
+impl Out<'_, '_> {
+    /// Bias, requantize and narrow `sums[j]` (pixels `px..px + 8` of channel
+    /// `oc + j`), transpose, store each pixel's `G` bytes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn store<const G: usize>(&mut self, oc: usize, px: usize, sums: [__m256i; G]) {
+        let mut r = [_mm_setzero_si128(); OC];
+        for ((r, s), c) in r
+            .iter_mut()
+            .zip(sums)
+            .zip(self.consts.get(oc..).unwrap_or_default())
+        {
+            *r = self.narrow.apply(c.rq.apply(_mm256_add_epi32(s, c.bias)));
+        }
+        let [r0, r1, r2, r3, r4, r5, r6, r7] = r;
+        let (t0, t1) = (_mm_unpacklo_epi8(r0, r1), _mm_unpacklo_epi8(r2, r3));
+        let (t2, t3) = (_mm_unpacklo_epi8(r4, r5), _mm_unpacklo_epi8(r6, r7));
+        let (u0, u1) = (_mm_unpacklo_epi16(t0, t1), _mm_unpackhi_epi16(t0, t1));
+        let (u2, u3) = (_mm_unpacklo_epi16(t2, t3), _mm_unpackhi_epi16(t2, t3));
+        let mut bytes = [0u64; LANES];
+        for (k, v) in [
+            _mm_unpacklo_epi32(u0, u2),
+            _mm_unpackhi_epi32(u0, u2),
+            _mm_unpacklo_epi32(u1, u3),
+            _mm_unpackhi_epi32(u1, u3),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if let Some(d) = bytes.get_mut(2 * k..2 * k + 2) {
+                // SAFETY: 16 bytes written unaligned to two `u64`.
+                unsafe { _mm_storeu_si128(d.as_mut_ptr().cast(), v) };
+            }
+        }
+        let n = self.n.saturating_sub(px).min(LANES);
+        for (j, &v) in bytes.iter().take(n).enumerate() {
+            let at = (self.first + px + j) * self.out_c + oc;
+            if let Some(o) = self.out.get_mut(at..at + 8) {
+                // SAFETY: 8 bytes written unaligned to `o`, 8 bytes long.
+                unsafe { o.as_mut_ptr().cast::<u64>().write_unaligned(v) };
+            } else {
+                let o = self.out.get_mut(at..).unwrap_or_default();
+                for (o, b) in o.iter_mut().zip(v.to_le_bytes()).take(G) {
+                    *o = b as i8;
+                }
+            }
+        }
+    }
+}
