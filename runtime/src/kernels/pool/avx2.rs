@@ -6,7 +6,11 @@
 //! input zero point, so that `v = max - zero_point` is 0, as in the scalar
 //! kernel). A window inside the input reads its taps at precomputed offsets
 //! from its first cell, without bounds checks per tap (one check per window);
-//! windows that touch the padding go tap by tap. The maxima of up to [`BUF`]
+//! windows that touch the padding go tap by tap. Pixels of at most 16
+//! channels (LeNet-5's and the detector's first pools) would leave most of a
+//! vector unused: for each output row, the maxima over its window rows are
+//! taken once for the whole input row, 32 bytes per step, then each window is
+//! the maximum of its columns' 16 bytes. The maxima of up to [`BUF`]
 //! values of whole pixels are collected, then converted at once:
 //! - with the identity requantization (`mult = 2^30`, `shift = 1`, which
 //!   `requantize` leaves unchanged) and `output_offset == input_zero_point`
@@ -28,6 +32,9 @@ use core::arch::x86_64::*;
 /// Taps of the windows that take the direct path (larger windows, e.g. a
 /// global pool, walk their taps one by one).
 const TAPS: usize = 64;
+
+/// Longest input row (`in_w * c` values) of the narrow-pixel path.
+const VROW: usize = 2048;
 
 /// Maxima collected before a conversion (whole pixels; a pixel of more channels
 /// runs the scalar kernel).
@@ -83,10 +90,43 @@ fn max_pool(
     let offsets = offsets.get(..taps_all).filter(|_| taps_all <= TAPS);
     // The last vector read of a window, from its first cell.
     let reach = offsets.map_or(0, |o| o.last().copied().unwrap_or(0)) + (d.c - 1) / 32 * 32 + 32;
+    // The column maxima of an output row's input rows (narrow pixels).
+    let mut vrow = [0i8; VROW + 16];
+    let narrow = d.c <= 16 && d.in_w * d.c <= VROW;
     for (b, oh) in (0..d.n).flat_map(|b| (0..d.out_h).map(move |oh| (b, oh))) {
         let rows = taps(oh * d.stride_h, d.dil_h, d.k_h, d.pad_top, d.in_h);
+        let vertical = narrow && !rows.is_empty() && {
+            let row = |kh: usize| {
+                let ih = oh * d.stride_h + kh * d.dil_h - d.pad_top;
+                (b * d.in_h + ih) * d.in_w * d.c
+            };
+            column_max(input, rows.clone().map(row), d.in_w * d.c, &mut vrow)
+        };
         for ow in 0..d.out_w {
             let cols = taps(ow * d.stride_w, d.dil_w, d.k_w, d.pad_left, d.in_w);
+            if vertical && !cols.is_empty() {
+                // Narrow pixels: the maximum over the window's columns of
+                // the column maxima, 16 bytes per column.
+                let mut m = _mm_set1_epi8(i8::MIN);
+                for kw in cols {
+                    let at = (ow * d.stride_w + kw * d.dil_w - d.pad_left) * d.c;
+                    if let Some(v) = vrow.get(at..at + 16) {
+                        // SAFETY: 16 bytes read unaligned from `v`.
+                        m = _mm_max_epi8(m, unsafe { _mm_loadu_si128(v.as_ptr().cast()) });
+                    }
+                }
+                if let Some(t) = buf.get_mut(i * d.c..i * d.c + 16) {
+                    // SAFETY: 16 bytes written unaligned to `t`, 16 bytes long.
+                    unsafe { _mm_storeu_si128(t.as_mut_ptr().cast(), m) };
+                }
+                i += 1;
+                if i == per {
+                    let o = out.get_mut(done..done + i * d.c).unwrap_or_default();
+                    convert.apply(buf.get(..o.len()).unwrap_or_default(), o);
+                    (done, i) = (done + i * d.c, 0);
+                }
+                continue;
+            }
             let none = rows.is_empty() || cols.is_empty();
             let first = |kh: usize, kw: usize| {
                 let ih = oh * d.stride_h + kh * d.dil_h - d.pad_top;
@@ -135,6 +175,31 @@ fn max_pool(
     }
     let o = out.get_mut(done..done + i * d.c).unwrap_or_default();
     convert.apply(buf.get(..o.len()).unwrap_or_default(), o);
+}
+
+/// `vrow[x] = max over the rows starting at `starts` of input[start + x]`
+/// for `x < len`, 32 bytes per step; `false` (nothing to use) when a row
+/// would leave `input` or `len` exceeds [`VROW`].
+#[target_feature(enable = "avx2")]
+fn column_max(
+    input: &[i8],
+    starts: impl Iterator<Item = usize> + Clone,
+    len: usize,
+    vrow: &mut [i8; VROW + 16],
+) -> bool {
+    if len > VROW || starts.clone().any(|s| s + len > input.len()) {
+        return false;
+    }
+    let (v32, _) = vrow.as_chunks_mut::<32>();
+    for (x, v) in v32.iter_mut().enumerate().take(len.div_ceil(32)) {
+        let mut m = _mm256_set1_epi8(i8::MIN);
+        for s in starts.clone() {
+            m = _mm256_max_epi8(m, load32(input, s + 32 * x));
+        }
+        // SAFETY: 32 bytes written unaligned to `v`, 32 bytes long.
+        unsafe { _mm256_storeu_si256(v.as_mut_ptr().cast(), m) };
+    }
+    true
 }
 
 /// The valid taps of a window starting at padded coordinate `start`: all
@@ -276,6 +341,14 @@ mod tests {
 
         #[test]
         fn matches_scalar(c in case()) {
+            if avx2_here() {
+                prop_assert_eq!(c.run_with(pool_i8), c.run_with(scalar::pool_i8));
+            }
+        }
+
+        /// Pixels of at most 16 channels: the column-maxima path.
+        #[test]
+        fn narrow_pixels_match_scalar(c in case_with(16)) {
             if avx2_here() {
                 prop_assert_eq!(c.run_with(pool_i8), c.run_with(scalar::pool_i8));
             }
