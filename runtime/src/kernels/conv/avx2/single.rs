@@ -70,9 +70,9 @@ pub(super) fn run(a: &Args<'_>, out: &mut [i8], s: &mut Scratch) -> bool {
         .then_some((OC * whole, part))
         .into_iter()
         .chain((0..whole).map(|g| (OC * g, OC)));
-    qband.clear();
+    // Every value of both is written below before it is read: resized, not
+    // cleared (no zeroing pass per call).
     qband.resize(d.in_h * qw, 0);
-    row.clear();
     row.resize(qw + LANES + 1, 0);
     let offset = a.input_offset as i16;
     let off = _mm256_set1_epi16(offset);
@@ -248,7 +248,7 @@ impl Tile<'_> {
                 }
             }
         }
-        for (v, sums) in acc.into_iter().enumerate() {
+        for (v, sums) in acc.iter().enumerate() {
             o.store(oc, LANES * v, sums);
         }
     }
@@ -271,9 +271,9 @@ impl Out<'_, '_> {
     /// `oc + j`), transpose, store each pixel's `G` bytes.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn store<const G: usize>(&mut self, oc: usize, px: usize, sums: [__m256i; G]) {
+    fn store<const G: usize>(&mut self, oc: usize, px: usize, sums: &[__m256i; G]) {
         let mut r = [_mm_setzero_si128(); OC];
-        for ((r, s), c) in r
+        for ((r, &s), c) in r
             .iter_mut()
             .zip(sums)
             .zip(self.consts.get(oc..).unwrap_or_default())
