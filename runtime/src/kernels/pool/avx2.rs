@@ -119,50 +119,44 @@ fn max_pool(
                     // SAFETY: 16 bytes written unaligned to `t`, 16 bytes long.
                     unsafe { _mm_storeu_si128(t.as_mut_ptr().cast(), m) };
                 }
-                i += 1;
-                if i == per {
-                    let o = out.get_mut(done..done + i * d.c).unwrap_or_default();
-                    convert.apply(buf.get(..o.len()).unwrap_or_default(), o);
-                    (done, i) = (done + i * d.c, 0);
-                }
-                continue;
-            }
-            let none = rows.is_empty() || cols.is_empty();
-            let first = |kh: usize, kw: usize| {
-                let ih = oh * d.stride_h + kh * d.dil_h - d.pad_top;
-                let iw = ow * d.stride_w + kw * d.dil_w - d.pad_left;
-                ((b * d.in_h + ih) * d.in_w + iw) * d.c
-            };
-            // A window inside the input whose every read stays in `input`.
-            let inside = offsets
-                .filter(|_| rows.len() == d.k_h && cols.len() == d.k_w)
-                .map(|o| (o, first(0, 0)))
-                .filter(|&(_, at)| at + reach <= input.len());
-            for c0 in (0..d.c).step_by(32) {
-                let mut m = if none {
-                    empty
-                } else {
-                    _mm256_set1_epi8(i8::MIN)
+            } else {
+                let none = rows.is_empty() || cols.is_empty();
+                let first = |kh: usize, kw: usize| {
+                    let ih = oh * d.stride_h + kh * d.dil_h - d.pad_top;
+                    let iw = ow * d.stride_w + kw * d.dil_w - d.pad_left;
+                    ((b * d.in_h + ih) * d.in_w + iw) * d.c
                 };
-                if let Some((offsets, at)) = inside {
-                    let p = input.as_ptr();
-                    for &o in offsets {
-                        // SAFETY: `at + o + c0 + 32 <= at + reach <= input.len()`
-                        // (checked above); 32 bytes read unaligned.
-                        m = _mm256_max_epi8(m, unsafe {
-                            _mm256_loadu_si256(p.add(at + o + c0).cast())
-                        });
-                    }
-                } else {
-                    for kh in rows.clone() {
-                        for kw in cols.clone() {
-                            m = _mm256_max_epi8(m, load32(input, first(kh, kw) + c0));
+                // A window inside the input whose every read stays in `input`.
+                let inside = offsets
+                    .filter(|_| rows.len() == d.k_h && cols.len() == d.k_w)
+                    .map(|o| (o, first(0, 0)))
+                    .filter(|&(_, at)| at + reach <= input.len());
+                for c0 in (0..d.c).step_by(32) {
+                    let mut m = if none {
+                        empty
+                    } else {
+                        _mm256_set1_epi8(i8::MIN)
+                    };
+                    if let Some((offsets, at)) = inside {
+                        let p = input.as_ptr();
+                        for &o in offsets {
+                            // SAFETY: `at + o + c0 + 32 <= at + reach <= input.len()`
+                            // (checked above); 32 bytes read unaligned.
+                            m = _mm256_max_epi8(m, unsafe {
+                                _mm256_loadu_si256(p.add(at + o + c0).cast())
+                            });
+                        }
+                    } else {
+                        for kh in rows.clone() {
+                            for kw in cols.clone() {
+                                m = _mm256_max_epi8(m, load32(input, first(kh, kw) + c0));
+                            }
                         }
                     }
-                }
-                if let Some(t) = buf.get_mut(i * d.c + c0..i * d.c + c0 + 32) {
-                    // SAFETY: 32 bytes written unaligned to `t`, 32 bytes long.
-                    unsafe { _mm256_storeu_si256(t.as_mut_ptr().cast(), m) };
+                    if let Some(t) = buf.get_mut(i * d.c + c0..i * d.c + c0 + 32) {
+                        // SAFETY: 32 bytes written unaligned to `t`, 32 bytes long.
+                        unsafe { _mm256_storeu_si256(t.as_mut_ptr().cast(), m) };
+                    }
                 }
             }
             i += 1;
@@ -177,8 +171,8 @@ fn max_pool(
     convert.apply(buf.get(..o.len()).unwrap_or_default(), o);
 }
 
-/// `vrow[x] = max over the rows starting at `starts` of input[start + x]`
-/// for `x < len`, 32 bytes per step; `false` (nothing to use) when a row
+/// `vrow[x]` = the maximum of `input[s + x]` over the row starts `s` in
+/// `starts`, for `x < len` (and a few values past it), 32 bytes per step; `false` (nothing to use) when a row
 /// would leave `input` or `len` exceeds [`VROW`].
 #[target_feature(enable = "avx2")]
 fn column_max(
