@@ -257,11 +257,7 @@ impl<'a> Band<'a> {
                 dst.fill(0);
                 continue;
             };
-            let (pad, rest) = dst.split_at_mut(left);
-            pad.fill(0);
-            let (mid, right) = rest.split_at_mut(src.len().min(rest.len()));
-            widen(src, mid, off, offset);
-            right.fill(0);
+            widen_padded(src, dst, left, off, offset);
         }
     }
 }
@@ -713,6 +709,19 @@ fn widen16(v: &[i8]) -> __m256i {
     }
     // SAFETY: 16 bytes read unaligned from a 16-byte array.
     _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(b.as_ptr().cast()) })
+}
+
+/// `dst` = `left` zeros, then `src` widened with [`widen`] (as much of it as
+/// fits), then zeros: one padded row of a band.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn widen_padded(src: &[i8], dst: &mut [i16], left: usize, off: __m256i, offset: i16) {
+    let (pad, rest) = dst.split_at_mut(left.min(dst.len()));
+    pad.fill(0);
+    let n = src.len().min(rest.len());
+    let (mid, right) = rest.split_at_mut(n);
+    widen(src.get(..n).unwrap_or_default(), mid, off, offset);
+    right.fill(0);
 }
 
 /// `to[i] = from[i] + offset` widened to `i16` (`offset` in every lane of

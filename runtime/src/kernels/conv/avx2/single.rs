@@ -24,7 +24,7 @@
 //! to the next pixel's first group, are written again later; the output's last
 //! bytes are stored one by one.
 
-use super::{Args, Block, OC, Scratch, widen};
+use super::{Args, Block, OC, Scratch, widen_padded};
 use crate::kernels::avx2::Narrow8;
 use crate::kernels::conv::scalar::{Dims, tap};
 use core::arch::x86_64::*;
@@ -80,13 +80,7 @@ pub(super) fn run(a: &Args<'_>, out: &mut [i8], s: &mut Scratch) -> bool {
         for (ih, q) in qband.chunks_exact_mut(qw).enumerate() {
             let at = (b * d.in_h + ih) * d.in_w;
             let src = a.input.get(at..at + d.in_w).unwrap_or_default();
-            let left = d.pad_left.min(row.len());
-            let cols = src.len().min(row.len() - left);
-            let (pad, rest) = row.split_at_mut(left);
-            pad.fill(0);
-            let (mid, right) = rest.split_at_mut(cols);
-            widen(src.get(..cols).unwrap_or_default(), mid, off, offset);
-            right.fill(0);
+            widen_padded(src, row, d.pad_left, off, offset);
             pair_row(row, q);
         }
         for oh in 0..d.out_h {
@@ -216,11 +210,8 @@ impl Tile<'_> {
     #[target_feature(enable = "avx2")]
     unsafe fn group<const V: usize, const G: usize>(&self, oc: usize, o: &mut Out<'_, '_>) {
         let mut acc = [[_mm256_setzero_si256(); G]; V];
-        for r in self.rows.chunks_exact(2) {
-            let (qo, wo) = match r {
-                [qo, wo] => (*qo, *wo),
-                _ => continue,
-            };
+        let (rows, _) = self.rows.as_chunks::<2>();
+        for &[qo, wo] in rows {
             // SAFETY: inside `q` and `w` (the caller).
             let (xp, wp) = unsafe {
                 (
