@@ -279,6 +279,9 @@ pub(crate) fn i32s(b: &[u8]) -> Result<&[i32], Error> {
 fn i32s_mut(b: &mut [u8]) -> Result<&mut [i32], Error> {
     bytemuck::try_cast_slice_mut(b).map_err(|_| Error::Misaligned)
 }
+fn i16s(b: &[u8]) -> Result<&[i16], Error> {
+    bytemuck::try_cast_slice(b).map_err(|_| Error::Misaligned)
+}
 fn u32s(b: &[u8]) -> Result<&[u32], Error> {
     bytemuck::try_cast_slice(b).map_err(|_| Error::Misaligned)
 }
@@ -382,21 +385,39 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
         Op::ConvI8(p) if K::includes(OpKind::ConvI8) => {
             let (m, out) = split(arena, blob, p.output)?;
             let bias = m.get_opt(p.bias)?.map(i32s).transpose()?;
-            let conv_i8 = if K::SIMD {
-                conv::conv_i8
+            let (input, weights) = (i8s(m.get(p.input)?), i8s(m.get(p.weights)?));
+            let rq = m.requant(&p.rq)?;
+            if K::SIMD {
+                let packed = match p.packed {
+                    Some(pw) => Some(conv::Packed {
+                        kind: pw.kind,
+                        values: i16s(m.get(pw.buf)?)?,
+                    }),
+                    None => None,
+                };
+                conv::conv_i8(
+                    &p.geom,
+                    input,
+                    weights,
+                    packed,
+                    bias,
+                    p.input_offset,
+                    p.weight_offset,
+                    &rq,
+                    i8s_mut(out),
+                )
             } else {
-                conv::scalar::conv_i8
-            };
-            conv_i8(
-                &p.geom,
-                i8s(m.get(p.input)?),
-                i8s(m.get(p.weights)?),
-                bias,
-                p.input_offset,
-                p.weight_offset,
-                &m.requant(&p.rq)?,
-                i8s_mut(out),
-            )
+                conv::scalar::conv_i8(
+                    &p.geom,
+                    input,
+                    weights,
+                    bias,
+                    p.input_offset,
+                    p.weight_offset,
+                    &rq,
+                    i8s_mut(out),
+                )
+            }
         }
         Op::PoolF32(p) if K::includes(OpKind::PoolF32) => {
             let (m, out) = split(arena, blob, p.output)?;

@@ -339,3 +339,115 @@ fn fuzz_regressions_do_not_panic() {
     }
     assert!(n > 0);
 }
+
+/// `models/lenet5.edge` written again with its int8 convolutions' records
+/// edited by `edit` (the metadata, the plan and the blob kept).
+fn lenet5_with(edit: impl Fn(&mut edgerun::format::schema::ConvI8)) -> AlignedBytes {
+    use edgerun::format::schema::{Op, OpRecord, TensorDesc};
+    use edgerun::format::write::{ModelParts, write_model};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bytes = std::fs::read(root.join("../models/lenet5.edge")).unwrap();
+    let aligned = AlignedBytes::new(&bytes);
+    let model = Model::parse(&aligned).unwrap();
+    let at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as usize;
+    let blob = &bytes[at(24)..at(24) + at(28)];
+    let inputs: Vec<TensorDesc<'_>> = (0..model.num_inputs())
+        .map(|i| model.input(i).unwrap())
+        .collect();
+    let outputs: Vec<TensorDesc<'_>> = (0..model.num_outputs())
+        .map(|i| model.output(i).unwrap())
+        .collect();
+    let tensors: Vec<TensorDesc<'_>> = model.tensors().map(Result::unwrap).collect();
+    let mut ops: Vec<OpRecord<'_>> = model.ops().map(Result::unwrap).collect();
+    for rec in &mut ops {
+        if let Op::ConvI8(p) = &mut rec.op {
+            edit(p);
+        }
+    }
+    AlignedBytes::new(
+        &write_model(&ModelParts {
+            name: model.name(),
+            arena_bytes: model.meta().arena_bytes,
+            inputs: &inputs,
+            outputs: &outputs,
+            ops: &ops,
+            tensors: &tensors,
+            blob,
+        })
+        .unwrap(),
+    )
+}
+
+/// The logits of the first vendored digits with kernel set `K`.
+fn lenet5_logits<K: edgerun::KernelSet>(model: &[u8]) -> Vec<Vec<f32>> {
+    let model = Model::parse(model).unwrap();
+    let mut arena = vec![0u8; model.arena_bytes_unaligned()];
+    let mut interp = Interpreter::new(&model, &mut arena).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let images =
+        std::fs::read(root.join("../tools/data/vendor/t10k-images-first500-idx3-ubyte")).unwrap();
+    (0..20)
+        .map(|i| {
+            let pixels = &images[16 + i * 784..16 + (i + 1) * 784];
+            let x: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
+            interp.set_input_f32(0, &x).unwrap();
+            interp
+                .invoke_with_kernels::<K>(&mut edgerun::NoHook)
+                .unwrap();
+            interp.output_f32(0).unwrap().to_vec()
+        })
+        .collect()
+}
+
+/// The shipped models carry their conv weights packed for AVX2 (format 1.3):
+/// the fastest kernels give the reference kernels' logits with them and
+/// without them (the AVX2 kernel then packs at each call); the validator
+/// refuses packed weights of the wrong length, outside the blob, or for a
+/// convolution the AVX2 kernel does not run.
+#[test]
+fn packed_conv_weights_are_used_and_validated() {
+    use edgerun::format::schema::Mem;
+    use edgerun::{AllKernels, ReferenceKernels};
+    let shipped = lenet5_with(|_| {});
+    let model = Model::parse(&shipped).unwrap();
+    assert_eq!(model.version(), (1, 3));
+    let convs = model
+        .ops()
+        .filter(|r| {
+            matches!(
+                r.as_ref().unwrap().op,
+                edgerun::format::schema::Op::ConvI8(_)
+            )
+        })
+        .count();
+    assert_eq!(convs, 2);
+    assert!(model.packed_bytes() > 0);
+    let want = lenet5_logits::<ReferenceKernels>(&shipped);
+    assert_eq!(lenet5_logits::<AllKernels>(&shipped), want);
+    let unpacked = lenet5_with(|p| p.packed = None);
+    assert_eq!(Model::parse(&unpacked).unwrap().packed_bytes(), 0);
+    assert_eq!(lenet5_logits::<AllKernels>(&unpacked), want);
+    assert_eq!(lenet5_logits::<ReferenceKernels>(&unpacked), want);
+
+    let short = lenet5_with(|p| {
+        if let Some(pw) = &mut p.packed {
+            pw.buf.len -= 4;
+        }
+    });
+    assert_eq!(Model::parse(&short).err(), Some(Error::BadGeometry));
+    let in_arena = lenet5_with(|p| {
+        if let Some(pw) = &mut p.packed {
+            pw.buf.mem = Mem::Arena;
+        }
+    });
+    assert_eq!(Model::parse(&in_arena).err(), Some(Error::InvalidParameter));
+    // A weight zero point sends the convolution to the scalar kernel.
+    let foreign = lenet5_with(|p| p.weight_offset = 3);
+    assert_eq!(Model::parse(&foreign).err(), Some(Error::InvalidParameter));
+    let outside = lenet5_with(|p| {
+        if let Some(pw) = &mut p.packed {
+            pw.buf.offset = u32::MAX - 15;
+        }
+    });
+    assert_eq!(Model::parse(&outside).err(), Some(Error::OutOfBounds));
+}

@@ -438,8 +438,11 @@ fn run(cli: Cli) -> Result<i32> {
                 for rec in model.ops() {
                     float |= rec?.op.kind().is_float_compute();
                 }
-                let budget =
-                    board::Budget::new(&board, h.edge_bytes().len(), model.arena_bytes(), float);
+                // A microcontroller's model is compiled without the conv
+                // weights packed for AVX2 (`--pack none`), which its kernels
+                // do not read.
+                let model_bytes = h.edge_bytes().len().saturating_sub(model.packed_bytes());
+                let budget = board::Budget::new(&board, model_bytes, model.arena_bytes(), float);
                 for line in budget.lines(&board) {
                     if cli.json {
                         eprintln!("{line}");

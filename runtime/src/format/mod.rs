@@ -33,7 +33,8 @@ use schema::{DetectorRecord, Meta, OpRecord, TensorDesc};
 pub const MAGIC: [u8; 4] = *b"EDGE";
 pub const VERSION_MAJOR: u16 = 1;
 /// 1: `Op::Nms` (ONNX NonMaxSuppression). 2: the detector record after `Meta`.
-pub const VERSION_MINOR: u16 = 2;
+/// 3: `ConvI8::packed` (weights packed ahead of time for a SIMD kernel).
+pub const VERSION_MINOR: u16 = 3;
 pub const HEADER_LEN: usize = 32;
 /// Alignment of blob buffers and of arena offsets.
 pub const ALIGN: usize = 16;
@@ -201,6 +202,16 @@ impl<'m> Model<'m> {
     /// Bytes of constant data (weights, multipliers, tables).
     pub fn blob_bytes(&self) -> usize {
         self.blob.len()
+    }
+    /// Bytes of the blob that hold weights packed ahead of time for a SIMD
+    /// kernel (`ConvI8::packed`), part of [`Model::blob_bytes`].
+    pub fn packed_bytes(&self) -> usize {
+        self.ops()
+            .filter_map(|r| match r.map(|r| r.op) {
+                Ok(schema::Op::ConvI8(p)) => p.packed.map(|pw| pw.buf.len as usize),
+                _ => None,
+            })
+            .sum()
     }
     /// Arena bytes of the static plan (from a 16-aligned start).
     pub fn arena_bytes(&self) -> usize {

@@ -192,13 +192,22 @@ impl<'a, T: Decode<'a> + Copy + Default, const N: usize> Decode<'a> for [T; N] {
     }
 }
 
-/// `Decode` for structs: their fields in declaration order.
+/// `Decode` for structs: their fields in declaration order. Fields after a
+/// `;` were appended in a later format version: a record that ends before
+/// one (an older file) reads it as its default.
 macro_rules! structs {
-    ($($name:ident $(<$lt:lifetime>)? { $($field:ident),* $(,)? })*) => {$(
+    ($($name:ident $(<$lt:lifetime>)? { $($field:ident),* $(; $($late:ident),+)? $(,)? })*) => {$(
         impl<'a> Decode<'a> for $name $(<$lt>)? {
             #[inline(never)]
             fn decode(r: &mut Reader<'a>) -> Self {
-                $name { $($field: Decode::decode(r)),* }
+                $name {
+                    $($field: Decode::decode(r),)*
+                    $($($late: if r.rest().is_empty() {
+                        Default::default()
+                    } else {
+                        Decode::decode(r)
+                    },)+)?
+                }
             }
         }
     )*};
@@ -212,6 +221,7 @@ macro_rules! enums {
         impl<'a> Decode<'a> for $name {
             fn decode(r: &mut Reader<'a>) -> Self {
                 let index = r.varint();
+                #[allow(unused_mut)] // one-variant enums
                 let mut i = 1u32;
                 $(
                     if index == i {
@@ -240,7 +250,8 @@ structs! {
     Requant { mult, shift, output_offset, act_min, act_max }
     ConvGeom { n, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, groups }
     ConvF32 { geom, input, weights, bias, output, act }
-    ConvI8 { geom, input, weights, bias, output, input_offset, weight_offset, rq }
+    ConvI8 { geom, input, weights, bias, output, input_offset, weight_offset, rq; packed }
+    PackedWeights { kind, buf }
     PoolGeom { kind, n, in_h, in_w, c, out_h, out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, pad_bottom, pad_right, count_include_pad }
     PoolF32 { geom, input, output, act }
     PoolI8 { geom, input, output, input_zero_point, rq }
@@ -269,6 +280,7 @@ enums! {
     DType { F32, I8, U8, I32 }
     Mem { Arena, Blob }
     PoolKind { Max, Avg }
+    PackKind { Avx2I16 }
     BinaryKind { Add, Sub, Mul, Div, Max, Min }
     UnaryKind { Clamp, Sigmoid, Tanh, Exp, Neg, Abs }
     Op { ConvF32(ConvF32), ConvI8(ConvI8), PoolF32(PoolF32), PoolI8(PoolI8), FcF32(FcF32), FcI8(FcI8), MatMulF32(MatMulF32), BinaryF32(BinaryF32), BinaryI8(BinaryI8), UnaryF32(UnaryF32), Lut8(Lut8), SoftmaxF32(SoftmaxF32), SoftmaxI8(SoftmaxI8), CopyChunks(CopyChunks), Transpose(Transpose), Gather(Gather), Quantize(Quantize), Dequantize(Dequantize), ChannelAffineF32(ChannelAffineF32), Nms(NmsOp), LrnF32(LrnF32) }
@@ -348,5 +360,68 @@ mod tests {
         );
         assert_eq!(Reader::new(&[2]).read::<Mem>(), Err(Error::Decode));
         assert_eq!(Reader::new(&[20]).read::<Op>(), Err(Error::Decode));
+    }
+
+    /// `ConvI8::packed` was appended in format 1.3: a record of an older file
+    /// ends before it and reads as `None`; a newer one reads as postcard
+    /// wrote it.
+    #[test]
+    fn records_before_packed_weights_read_as_none() {
+        let buf = |offset| Buf {
+            mem: Mem::Blob,
+            offset,
+            len: 16,
+        };
+        let g = ConvGeom {
+            n: 1,
+            in_h: 4,
+            in_w: 4,
+            in_c: 1,
+            out_h: 4,
+            out_w: 4,
+            out_c: 1,
+            k_h: 1,
+            k_w: 1,
+            stride_h: 1,
+            stride_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+            groups: 1,
+        };
+        let packed = PackedWeights {
+            kind: PackKind::Avx2I16,
+            buf: buf(64),
+        };
+        let conv = ConvI8 {
+            geom: g,
+            input: buf(0),
+            weights: buf(16),
+            bias: None,
+            output: buf(32),
+            input_offset: 3,
+            weight_offset: 0,
+            rq: Requant {
+                mult: buf(48),
+                shift: buf(48),
+                output_offset: -1,
+                act_min: -128,
+                act_max: 127,
+            },
+            packed: Some(packed),
+        };
+        let op = Op::ConvI8(conv);
+        let mut b = [0u8; 256];
+        assert_eq!(roundtrip(&op, &mut b), Ok(op));
+        let unpacked = Op::ConvI8(ConvI8 {
+            packed: None,
+            ..conv
+        });
+        let bytes = postcard::to_slice(&unpacked, &mut b).unwrap();
+        // The `None` tag is the last byte: without it, a format 1.2 record.
+        let (last, old) = bytes.split_last().unwrap();
+        assert_eq!(*last, 0);
+        assert_eq!(Reader::new(old).read::<Op>(), Ok(unpacked));
     }
 }

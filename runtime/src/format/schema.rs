@@ -218,6 +218,28 @@ pub struct ConvI8 {
     pub input_offset: i32,
     pub weight_offset: i32,
     pub rq: Requant,
+    /// The weights packed ahead of time for one SIMD kernel (format 1.3; a
+    /// trailing field: records of older files end before it and read as
+    /// `None`). The kernels of other targets read `weights`.
+    pub packed: Option<PackedWeights>,
+}
+
+/// Which kernel's layout packed weights are in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum PackKind {
+    /// The x86_64 AVX2 conv kernel's `i16` layouts, the one its loop for the
+    /// geometry reads (`kernels::conv::pack`).
+    Avx2I16,
+}
+
+/// Weights packed ahead of time ([`PackKind`]), in the blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PackedWeights {
+    pub kind: PackKind,
+    pub buf: Buf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

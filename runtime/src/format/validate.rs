@@ -123,6 +123,29 @@ fn check_buf(b: Buf, bytes: usize, limits: &Limits) -> Result<(), Error> {
     Ok(())
 }
 
+/// Packed conv weights: in the blob, and exactly as long as the layout of
+/// their kind for the geometry (`kernels::conv::pack`); packed weights for a
+/// geometry that kernel does not run are [`Error::InvalidParameter`]. Their
+/// values are not compared with the OHWI weights (the checksum covers them).
+fn check_packed(
+    g: &super::schema::ConvGeom,
+    weight_offset: i32,
+    pw: super::schema::PackedWeights,
+    limits: &Limits,
+) -> Result<(), Error> {
+    use conv::pack::{avx2_layout, packed_len};
+    let len = match pw.kind {
+        super::schema::PackKind::Avx2I16 => {
+            let layout = avx2_layout(g, weight_offset).ok_or(Error::InvalidParameter)?;
+            packed_len(g, layout).ok_or(Error::Overflow)?
+        }
+    };
+    if pw.buf.mem != Mem::Blob {
+        return Err(Error::InvalidParameter);
+    }
+    check_buf(pw.buf, len.checked_mul(2).ok_or(Error::Overflow)?, limits)
+}
+
 /// Like [`check_buf`], for an output that only needs to be at least `bytes` long.
 fn check_buf_min(b: Buf, bytes: usize, limits: &Limits) -> Result<(), Error> {
     check_buf(b, b.len as usize, limits)?;
@@ -194,7 +217,11 @@ fn check_op(op: &Op, l: &Limits) -> Result<(), Error> {
             }
             check_buf(p.output, o, l)?;
             check_requant(&p.rq, p.geom.out_c as usize, l)?;
-            disjoint(p.output, &[Some(p.input), Some(p.weights), p.bias])
+            if let Some(pw) = p.packed {
+                check_packed(&p.geom, p.weight_offset, pw, l)?;
+            }
+            let packed = p.packed.map(|pw| pw.buf);
+            disjoint(p.output, &[Some(p.input), Some(p.weights), p.bias, packed])
         }
         Op::PoolF32(p) => {
             let (i, o) = pool::float::pool_lens(&p.geom)?;

@@ -30,7 +30,7 @@ pub mod tensor;
 /// The ONNX protobuf model type.
 pub use crate::pb::ModelProto;
 pub use error::{CompileError, Result};
-pub use lower::{CompileOptions, Layout};
+pub use lower::{CompileOptions, Layout, Pack};
 pub use tensor::{Data, ElemType, Tensor};
 
 use crate::pb::{ValueInfoProto, type_proto};
@@ -221,6 +221,7 @@ pub fn compile_model(model: &ModelProto, opts: &CompileOptions) -> Result<Compil
         lw.pin_whole_run(p);
         outputs.push((name.clone(), p));
     }
+    lw.pack_weights(opts.pack)?;
     let num_ops = lw.ops.len();
     let blob_bytes = lw.blob.len();
     let name = if graph.name.is_empty() {

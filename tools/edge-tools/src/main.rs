@@ -43,6 +43,8 @@ enum Cmd {
         /// Output path (default: the model's path with the .edge extension).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        pack: PackArg,
     },
     /// Show a .edge model: inputs, outputs, operators, arena and weight bytes.
     Inspect {
@@ -156,6 +158,39 @@ struct QuantizeArgs {
     /// shift its weight rounding causes on the calibration images.
     #[arg(long)]
     bias_correction: bool,
+    /// For the --edge file.
+    #[command(flatten)]
+    pack: PackArg,
+}
+
+/// `--pack` of `compile` and `quantize`.
+#[derive(Clone, Copy, clap::Args)]
+struct PackArg {
+    /// Conv weights packed ahead of time for a SIMD kernel, stored beside the
+    /// int8 weights: avx2 (x86_64; i16, about twice the conv weights' bytes;
+    /// the runtime then never repacks them) or none (the smallest file, for a
+    /// microcontroller, whose kernels and the NEON ones read the int8 weights;
+    /// an x86_64 runtime packs at each call instead).
+    #[arg(long, value_enum, default_value_t = PackFor::Avx2)]
+    pack: PackFor,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PackFor {
+    Avx2,
+    None,
+}
+
+impl PackArg {
+    fn options(self) -> edgerun_compiler::CompileOptions {
+        edgerun_compiler::CompileOptions {
+            pack: match self.pack {
+                PackFor::Avx2 => edgerun_compiler::Pack::Avx2,
+                PackFor::None => edgerun_compiler::Pack::None,
+            },
+            ..Default::default()
+        }
+    }
 }
 
 /// `--backend` of `eval` and `bench`.
@@ -194,7 +229,11 @@ fn main() {
         Cmd::AugmentStudy(a) => train::augment_study_cmd(a),
         Cmd::Finetune(a) => train::finetune_cmd(a),
         Cmd::Export(a) => train::export_cmd(a),
-        Cmd::Compile { model, output } => compile(model, output),
+        Cmd::Compile {
+            model,
+            output,
+            pack,
+        } => compile(model, output, pack),
         Cmd::Inspect { model } => inspect(model),
         Cmd::Conformance { dir, json, filter } => conformance_cmd(dir, json, filter),
         Cmd::Data {
@@ -317,6 +356,7 @@ fn quantize_cmd(args: QuantizeArgs) -> Result<()> {
         keep_float,
         report: print_report,
         bias_correction,
+        pack,
     } = args;
     use edgerun_compiler::quantize::{
         QuantizeOptions, quantize, quantize_auto, ranges::Method, sensitivity,
@@ -402,7 +442,7 @@ fn quantize_cmd(args: QuantizeArgs) -> Result<()> {
         inputs.len()
     );
     if let Some(edge) = edge {
-        let compiled = edgerun_compiler::compile_model(&q, &Default::default())?;
+        let compiled = edgerun_compiler::compile_model(&q, &pack.options())?;
         std::fs::write(&edge, &compiled.bytes)
             .with_context(|| format!("writing {}", edge.display()))?;
         println!(
@@ -606,9 +646,9 @@ fn data_mnist(dir: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn compile(model: PathBuf, output: Option<PathBuf>) -> Result<()> {
+fn compile(model: PathBuf, output: Option<PathBuf>, pack: PackArg) -> Result<()> {
     let bytes = std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
-    let compiled = edgerun_compiler::compile(&bytes, &Default::default())
+    let compiled = edgerun_compiler::compile(&bytes, &pack.options())
         .with_context(|| format!("compiling {}", model.display()))?;
     let out = output.unwrap_or_else(|| model.with_extension("edge"));
     std::fs::write(&out, &compiled.bytes).with_context(|| format!("writing {}", out.display()))?;
@@ -648,7 +688,11 @@ fn inspect(path: PathBuf) -> Result<()> {
         bytes.len()
     );
     println!("arena     {} bytes", model.arena_bytes());
-    println!("weights   {} bytes (constant blob)", model.blob_bytes());
+    println!(
+        "weights   {} bytes (constant blob; {} of them conv weights packed for AVX2)",
+        model.blob_bytes(),
+        model.packed_bytes()
+    );
     for i in 0..model.num_inputs() {
         println!("input  {i}  {}", desc_line(&model.input(i)?));
     }

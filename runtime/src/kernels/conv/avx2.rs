@@ -5,11 +5,11 @@
 //! one or two blocks per step:
 //! - for each output row, the input rows its windows read are widened once to
 //!   `i16` (`x + input_offset`, 0 in the padding): the band;
-//! - the weights are packed once per call into `i16` pairs of neighbouring
-//!   reduction indices for the eight channels of a block (`[block][pair][8][2]`;
-//!   each run of contiguous taps, `k_w * in_c` values or `in_c` when dilated,
-//!   padded to an even length with a zero weight), by an 8x8 transpose of
-//!   widened rows when the runs are even, element by element otherwise;
+//! - the weights are `i16` pairs of neighbouring reduction indices for the
+//!   eight channels of a block (`[block][pair][8][2]`; each run of contiguous
+//!   taps, `k_w * in_c` values or `in_c` when dilated, padded to an even length
+//!   with a zero weight): [`super::pack`]'s layouts, packed by the compiler into
+//!   the model ([`conv_i8_packed`]), or once per call here when it has none;
 //! - per pair, each pixel's two input values are broadcast from the band
 //!   (`vpbroadcastd`) and multiplied with the block's 16 weights (`vpmaddwd`:
 //!   `|x * w + x' * w'| <= 2 * 255 * 128`, exact) into one `i32` accumulator
@@ -18,11 +18,10 @@
 //! - bias, [`Requant8`] (per-channel multipliers, one vector per block,
 //!   prepared once per call) and [`Narrow8`] give a block's 8 int8 outputs.
 //!
-//! The band, the packed weights and the block constants live in a per-thread
-//! scratch buffer kept between calls (this module is std-only), so a call
-//! allocates only when a layer needs more than any before it on that thread.
-//! Packing costs one pass over the weights per call; a compiler-packed layout
-//! in the `.edge` file would remove it.
+//! The band, the weights packed at run time and the block constants live in a
+//! per-thread scratch buffer kept between calls (this module is std-only), so
+//! a call allocates only when a layer needs more than any before it on that
+//! thread.
 //!
 //! Depthwise convolutions (channel multiplier 1) take their own loop
 //! ([`run_depthwise`]: sixteen channels per step, two taps interleaved per
@@ -40,6 +39,7 @@ use crate::error::Error;
 use crate::format::schema::ConvGeom;
 use crate::kernels::RequantParams;
 use crate::kernels::avx2::{Narrow8, Requant8, available};
+use crate::kernels::conv::pack::{self, Avx2Layout};
 use crate::kernels::conv::scalar::{self, Dims, tap, validate};
 use core::arch::x86_64::*;
 use core::cell::RefCell;
@@ -55,12 +55,42 @@ const OC: usize = 8;
 const PX: usize = 4;
 
 /// int8 convolution with AVX2 when the CPU has it; same contract, errors and
-/// results as [`scalar::conv_i8`].
+/// results as [`scalar::conv_i8`]. Packs the weights at each call.
 #[allow(clippy::too_many_arguments)]
 pub fn conv_i8(
     g: &ConvGeom,
     input: &[i8],
     weights: &[i8],
+    bias: Option<&[i32]>,
+    input_offset: i32,
+    weight_offset: i32,
+    rq: &RequantParams<'_>,
+    out: &mut [i8],
+) -> Result<(), Error> {
+    conv_i8_packed(
+        g,
+        input,
+        weights,
+        None,
+        bias,
+        input_offset,
+        weight_offset,
+        rq,
+        out,
+    )
+}
+
+/// [`conv_i8`] with `weights` also packed ahead of time (`packed`, in the
+/// layout [`pack::avx2_layout`] gives for `g`, as [`pack::pack`] writes it):
+/// the loops read those and pack nothing. Packed weights of another length
+/// than the layout's are not used (the call packs `weights` instead); their
+/// values are trusted to be `weights`' (the model's checksum covers them).
+#[allow(clippy::too_many_arguments)]
+pub fn conv_i8_packed(
+    g: &ConvGeom,
+    input: &[i8],
+    weights: &[i8],
+    packed: Option<&[i16]>,
     bias: Option<&[i32]>,
     input_offset: i32,
     weight_offset: i32,
@@ -77,15 +107,23 @@ pub fn conv_i8(
         rq,
         out,
     )?;
-    let len = d.k_h * d.k_w * d.in_c;
-    let depthwise = d.groups > 1 && d.groups == d.in_c && d.out_c == d.in_c;
+    let layout = pack::avx2_layout(g, weight_offset);
     let fast = available()
-        && (d.groups == 1 || depthwise)
-        && weight_offset == 0
-        && len > 0
-        && d.out_c > 0
-        // SAFETY: `available()` checked that the CPU has AVX2.
-        && unsafe { run(&d, input, weights, bias, input_offset, rq, out, depthwise) };
+        && layout.is_some_and(|layout| {
+            let a = Args {
+                g,
+                d: &d,
+                layout,
+                input,
+                weights,
+                packed,
+                bias,
+                input_offset,
+                rq,
+            };
+            // SAFETY: `available()` checked that the CPU has AVX2.
+            unsafe { run(&a, out) }
+        });
     if fast {
         return Ok(());
     }
@@ -188,26 +226,20 @@ impl Scratch {
     }
 }
 
-/// The runs of contiguous taps of a window: `k_h` runs of `k_w * in_c` values
-/// without horizontal dilation, else `k_h * k_w` runs of `in_c`.
+/// The runs of contiguous taps of a window ([`pack::runs`]): `k_h` runs of
+/// `k_w * in_c` values without horizontal dilation, else `k_h * k_w` runs of
+/// `in_c`.
 #[derive(Clone, Copy)]
 struct Runs {
-    /// Values per run.
-    len: usize,
-    /// Pairs per run (`len` rounded up to even, halved).
+    /// Pairs per run (its values rounded up to even, halved).
     pairs: usize,
     count: usize,
 }
 
 impl Runs {
-    fn new(d: &Dims) -> Self {
-        let (len, count) = if d.dil_w == 1 {
-            (d.k_w * d.in_c, d.k_h)
-        } else {
-            (d.in_c, d.k_h * d.k_w)
-        };
+    fn new(g: &ConvGeom) -> Self {
+        let (len, count) = pack::runs(g);
         Runs {
-            len,
             pairs: len.div_ceil(2),
             count,
         }
@@ -267,37 +299,17 @@ impl<'a> Band<'a> {
 ///
 /// # Safety
 /// The CPU has AVX2 ([`available`]).
-#[allow(clippy::too_many_arguments)]
-unsafe fn run(
-    d: &Dims,
-    input: &[i8],
-    weights: &[i8],
-    bias: Option<&[i32]>,
-    input_offset: i32,
-    rq: &RequantParams<'_>,
-    out: &mut [i8],
-    depthwise: bool,
-) -> bool {
+unsafe fn run(a: &Args<'_>, out: &mut [i8]) -> bool {
     SCRATCH.with(|s| {
         let Ok(mut s) = s.try_borrow_mut() else {
             return false;
         };
-        let a = Args {
-            d,
-            input,
-            weights,
-            bias,
-            input_offset,
-            rq,
-        };
         // SAFETY: the caller checked that the CPU has AVX2.
         unsafe {
-            if depthwise {
-                run_depthwise(&a, out, &mut s)
-            } else if single::takes(d) {
-                single::run(&a, out, &mut s)
-            } else {
-                run_with(&a, out, &mut s)
+            match a.layout {
+                Avx2Layout::Depthwise => run_depthwise(a, out, &mut s),
+                Avx2Layout::Single => single::run(a, out, &mut s),
+                Avx2Layout::Blocks => run_with(a, out, &mut s),
             }
         }
     })
@@ -305,12 +317,35 @@ unsafe fn run(
 
 /// The operands of a call, validated.
 struct Args<'a> {
+    g: &'a ConvGeom,
     d: &'a Dims,
+    /// The loop that runs the call ([`pack::avx2_layout`]).
+    layout: Avx2Layout,
     input: &'a [i8],
     weights: &'a [i8],
+    packed: Option<&'a [i16]>,
     bias: Option<&'a [i32]>,
     input_offset: i32,
     rq: &'a RequantParams<'a>,
+}
+
+impl<'a> Args<'a> {
+    /// The weights in the call's layout: the packed ones it was given when
+    /// their length fits, else `weights` packed into `buf`; `None` when the
+    /// geometry's length overflows (validation rules that out).
+    fn packed<'x>(&self, buf: &'x mut Vec<i16>) -> Option<&'x [i16]>
+    where
+        'a: 'x,
+    {
+        let len = pack::packed_len(self.g, self.layout)?;
+        if let Some(p) = self.packed.filter(|p| p.len() == len) {
+            return Some(p);
+        }
+        // `pack` writes every value: resized, not cleared.
+        buf.resize(len, 0);
+        pack::pack(self.g, self.layout, self.weights, buf).ok()?;
+        Some(buf)
+    }
 }
 
 /// A depthwise convolution (channel multiplier 1): per output pixel, sixteen
@@ -334,34 +369,13 @@ fn run_depthwise(a: &Args<'_>, out: &mut [i8], s: &mut Scratch) -> bool {
     if reach > band.v.len() {
         return false;
     }
-    // Per block of 16 channels and pair of taps: the `vpunpcklwd` and
-    // `vpunpckhwd` of the two taps' weights (16 `i16` each), 32 values.
-    packed.clear();
-    packed.resize(cblocks * pairs * 4 * OC, 0);
-    for (k, dst) in packed.chunks_exact_mut(pairs * 4 * OC).enumerate() {
-        let tap = |t: usize| {
-            let w: [i16; 2 * OC] = core::array::from_fn(|j| {
-                let ch = 2 * OC * k + j;
-                let w = a.weights.get(ch * taps + t);
-                w.map_or(0, |&w| i16::from(w))
-            });
-            // SAFETY: 32 bytes read unaligned from an array of 16 `i16`.
-            unsafe { _mm256_loadu_si256(w.as_ptr().cast()) }
-        };
-        for (p, v) in dst.chunks_exact_mut(4 * OC).enumerate() {
-            let w0 = tap(2 * p);
-            let w1 = if 2 * p + 1 < taps {
-                tap(2 * p + 1)
-            } else {
-                _mm256_setzero_si256()
-            };
-            let (lo, hi) = v.split_at_mut(2 * OC);
-            // SAFETY: 32 bytes written unaligned to each half, 16 `i16`.
-            unsafe {
-                _mm256_storeu_si256(lo.as_mut_ptr().cast(), _mm256_unpacklo_epi16(w0, w1));
-                _mm256_storeu_si256(hi.as_mut_ptr().cast(), _mm256_unpackhi_epi16(w0, w1));
-            }
-        }
+    // Per block of 16 channels and pair of taps, the two taps' weights
+    // interleaved as `vpunpcklwd`/`vpunpckhwd` interleave the band values.
+    let Some(packed) = a.packed(packed) else {
+        return false;
+    };
+    if packed.len() != cblocks * pairs * 4 * OC {
+        return false;
     }
     let blocks = c.div_ceil(OC);
     consts.clear();
@@ -427,7 +441,7 @@ fn run_with(a: &Args<'_>, out: &mut [i8], s: &mut Scratch) -> bool {
     let d = a.d;
     let out_c = d.out_c;
     let blocks = out_c.div_ceil(OC);
-    let runs = Runs::new(d);
+    let runs = Runs::new(a.g);
     let (mut band, packed, consts, offsets) = s.split(d, d.dil_w != 1);
     // The last pixel's last pair ends inside the band (its slack holds the
     // value after an odd run).
@@ -436,7 +450,9 @@ fn run_with(a: &Args<'_>, out: &mut [i8], s: &mut Scratch) -> bool {
     if reach > band.v.len() {
         return false;
     }
-    pack(d, a.weights, runs, packed);
+    let Some(packed) = a.packed(packed) else {
+        return false;
+    };
     let block_len = runs.total() * 2 * OC;
     if packed.len() != blocks * block_len {
         return false;
@@ -609,106 +625,6 @@ impl Out<'_, '_> {
             }
         }
     }
-}
-
-/// Pack `weights` (OHWI rows of `k_h * k_w * in_c`) into `packed`:
-/// `[block][pair][8][2]` `i16`, pairs over the runs (each padded to even),
-/// zeros for padding and for channels past `out_c`.
-#[target_feature(enable = "avx2")]
-fn pack(d: &Dims, weights: &[i8], runs: Runs, packed: &mut Vec<i16>) {
-    let len = runs.len * runs.count;
-    let blocks = d.out_c.div_ceil(OC);
-    let total = runs.total();
-    packed.clear();
-    packed.resize(blocks * total * 2 * OC, 0);
-    for (k, dst) in packed.chunks_exact_mut(total * 2 * OC).enumerate() {
-        // Channels past `out_c` lie past the end of the weights: empty rows.
-        let rows: [&[i8]; OC] = core::array::from_fn(|o| {
-            let oc = OC * k + o;
-            weights.get(oc * len..(oc + 1) * len).unwrap_or_default()
-        });
-        if runs.len.is_multiple_of(2) {
-            pack_even(rows, dst);
-        } else {
-            for (j, pair) in dst.chunks_exact_mut(2 * OC).enumerate() {
-                let (r, p) = (j / runs.pairs, j % runs.pairs);
-                for (t, v) in pair.iter_mut().enumerate() {
-                    let (o, h) = (t / 2, 2 * p + t % 2);
-                    let at = r * runs.len + h;
-                    let w = rows
-                        .get(o)
-                        .and_then(|row| row.get(at))
-                        .filter(|_| h < runs.len);
-                    *v = w.map_or(0, |&w| i16::from(w));
-                }
-            }
-        }
-    }
-}
-
-/// [`pack`] of one block when every run is even: the pairs are the rows'
-/// consecutive pairs; eight pairs of the eight rows at a time, widened and
-/// transposed (8x8 `i32`). Rows are empty for channels past `out_c`.
-#[target_feature(enable = "avx2")]
-fn pack_even(rows: [&[i8]; OC], dst: &mut [i16]) {
-    for (c, dst) in dst.chunks_mut(16 * OC).enumerate() {
-        let row = |o: usize| {
-            rows.get(o)
-                .and_then(|r| r.get(16 * c..))
-                .unwrap_or_default()
-        };
-        let (r0, r1, r2, r3) = (
-            widen16(row(0)),
-            widen16(row(1)),
-            widen16(row(2)),
-            widen16(row(3)),
-        );
-        let (r4, r5, r6, r7) = (
-            widen16(row(4)),
-            widen16(row(5)),
-            widen16(row(6)),
-            widen16(row(7)),
-        );
-        let (t0, t1) = (_mm256_unpacklo_epi32(r0, r1), _mm256_unpackhi_epi32(r0, r1));
-        let (t2, t3) = (_mm256_unpacklo_epi32(r2, r3), _mm256_unpackhi_epi32(r2, r3));
-        let (t4, t5) = (_mm256_unpacklo_epi32(r4, r5), _mm256_unpackhi_epi32(r4, r5));
-        let (t6, t7) = (_mm256_unpacklo_epi32(r6, r7), _mm256_unpackhi_epi32(r6, r7));
-        let (u0, u1) = (_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2));
-        let (u2, u3) = (_mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3));
-        let (u4, u5) = (_mm256_unpacklo_epi64(t4, t6), _mm256_unpackhi_epi64(t4, t6));
-        let (u6, u7) = (_mm256_unpacklo_epi64(t5, t7), _mm256_unpackhi_epi64(t5, t7));
-        // Pair p of the chunk, for the eight rows.
-        let pairs = [
-            _mm256_permute2x128_si256::<0x20>(u0, u4),
-            _mm256_permute2x128_si256::<0x20>(u1, u5),
-            _mm256_permute2x128_si256::<0x20>(u2, u6),
-            _mm256_permute2x128_si256::<0x20>(u3, u7),
-            _mm256_permute2x128_si256::<0x31>(u0, u4),
-            _mm256_permute2x128_si256::<0x31>(u1, u5),
-            _mm256_permute2x128_si256::<0x31>(u2, u6),
-            _mm256_permute2x128_si256::<0x31>(u3, u7),
-        ];
-        for (d, p) in dst.chunks_exact_mut(2 * OC).zip(pairs) {
-            // SAFETY: 32 bytes written unaligned to `d`, 16 `i16`.
-            unsafe { _mm256_storeu_si256(d.as_mut_ptr().cast(), p) };
-        }
-    }
-}
-
-/// The first 16 values of `v` (zeros after its end) widened to `i16`.
-#[inline]
-#[target_feature(enable = "avx2")]
-fn widen16(v: &[i8]) -> __m256i {
-    if let Some(v) = v.get(..16) {
-        // SAFETY: 16 bytes read unaligned from `v`.
-        return _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(v.as_ptr().cast()) });
-    }
-    let mut b = [0i8; 16];
-    for (d, &s) in b.iter_mut().zip(v) {
-        *d = s;
-    }
-    // SAFETY: 16 bytes read unaligned from a 16-byte array.
-    _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(b.as_ptr().cast()) })
 }
 
 /// `dst` = `left` zeros, then `src` widened with [`widen`] (as much of it as

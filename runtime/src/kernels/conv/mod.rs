@@ -4,7 +4,7 @@
 //! `float_avx2.rs` (x86_64, chosen at run time).
 
 use crate::error::Error;
-use crate::format::schema::ConvGeom;
+use crate::format::schema::{ConvGeom, PackKind};
 use crate::kernels::RequantParams;
 
 #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
@@ -16,6 +16,7 @@ pub mod float;
 pub mod float_avx2;
 #[cfg(edgerun_neon)]
 pub mod neon;
+pub mod pack;
 pub mod scalar;
 
 /// f32 convolution with the fastest kernel of this build: the AVX2 one on
@@ -59,13 +60,71 @@ pub type ConvI8Fn = fn(
     &mut [i8],
 ) -> Result<(), Error>;
 
+/// Weights packed ahead of time for one kernel family (a model's
+/// `ConvI8::packed`, [`pack`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Packed<'a> {
+    pub kind: PackKind,
+    pub values: &'a [i16],
+}
+
 /// int8 convolution with the fastest kernel of this build: the DSP one on Armv7E-M,
 /// the AVX2 one on x86_64 with `std` (it checks the CPU at run time), the SDOT
 /// one on aarch64 with `std` when the CPU has it, else the NEON one on aarch64,
 /// else the scalar one. Same contract and results as [`scalar::conv_i8`].
+/// `packed`: the weights packed ahead of time, which the kernel of their kind
+/// reads instead of packing `weights` (the others read `weights`).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn conv_i8(
+    g: &ConvGeom,
+    input: &[i8],
+    weights: &[i8],
+    packed: Option<Packed<'_>>,
+    bias: Option<&[i32]>,
+    input_offset: i32,
+    weight_offset: i32,
+    rq: &RequantParams<'_>,
+    out: &mut [i8],
+) -> Result<(), Error> {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    {
+        let packed = packed
+            .filter(|p| p.kind == PackKind::Avx2I16)
+            .map(|p| p.values);
+        avx2::conv_i8_packed(
+            g,
+            input,
+            weights,
+            packed,
+            bias,
+            input_offset,
+            weight_offset,
+            rq,
+            out,
+        )
+    }
+    #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+    {
+        let _ = packed;
+        conv_i8_unpacked(
+            g,
+            input,
+            weights,
+            bias,
+            input_offset,
+            weight_offset,
+            rq,
+            out,
+        )
+    }
+}
+
+/// [`conv_i8`] on the builds whose kernels read the OHWI weights.
+#[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn conv_i8_unpacked(
     g: &ConvGeom,
     input: &[i8],
     weights: &[i8],
@@ -77,17 +136,11 @@ pub fn conv_i8(
 ) -> Result<(), Error> {
     #[cfg(edgerun_dsp)]
     let f = dsp::conv_i8;
-    #[cfg(all(target_arch = "x86_64", feature = "std"))]
-    let f = avx2::conv_i8;
     #[cfg(all(edgerun_neon, feature = "std"))]
     let f = neon::conv_i8_sdot;
     #[cfg(all(edgerun_neon, not(feature = "std")))]
     let f = neon::conv_i8;
-    #[cfg(not(any(
-        edgerun_dsp,
-        edgerun_neon,
-        all(target_arch = "x86_64", feature = "std")
-    )))]
+    #[cfg(not(any(edgerun_dsp, edgerun_neon)))]
     let f = scalar::conv_i8;
     f(
         g,
@@ -136,6 +189,19 @@ pub(crate) const TWINS: &[crate::kernels::frame::Twin<ConvI8Fn>] = &[
         },
     },
     crate::kernels::frame::Twin {
+        name: "avx2-prepacked",
+        probe: || {
+            #[cfg(target_arch = "x86_64")]
+            return if crate::kernels::avx2::available() {
+                Ok(avx2_prepacked)
+            } else {
+                Err("this CPU has no AVX2")
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            Err("not an x86_64 build")
+        },
+    },
+    crate::kernels::frame::Twin {
         name: "neon",
         probe: || {
             #[cfg(edgerun_neon)]
@@ -154,3 +220,38 @@ pub(crate) const TWINS: &[crate::kernels::frame::Twin<ConvI8Fn>] = &[
         },
     },
 ];
+
+/// The AVX2 twin given weights packed ahead of time, as the compiler packs
+/// them ([`pack::pack`] in the layout [`pack::avx2_layout`] gives).
+#[cfg(all(test, target_arch = "x86_64"))]
+#[allow(clippy::too_many_arguments)]
+fn avx2_prepacked(
+    g: &ConvGeom,
+    input: &[i8],
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    input_offset: i32,
+    weight_offset: i32,
+    rq: &RequantParams<'_>,
+    out: &mut [i8],
+) -> Result<(), Error> {
+    extern crate std;
+    let layout = pack::avx2_layout(g, weight_offset);
+    let mut packed = std::vec::Vec::new();
+    if let Some(layout) = layout {
+        packed.resize(pack::packed_len(g, layout).ok_or(Error::Overflow)?, 0);
+        pack::pack(g, layout, weights, &mut packed)?;
+    }
+    let packed = layout.map(|_| packed.as_slice());
+    avx2::conv_i8_packed(
+        g,
+        input,
+        weights,
+        packed,
+        bias,
+        input_offset,
+        weight_offset,
+        rq,
+        out,
+    )
+}

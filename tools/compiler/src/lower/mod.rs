@@ -166,6 +166,22 @@ pub struct CompileOptions {
     /// Intermediate values to expose as extra outputs, after the graph's own
     /// (calibration and per-layer error reports read activations this way).
     pub extra_outputs: Vec<String>,
+    /// Which SIMD kernel's weight layout to pack conv weights in, ahead of
+    /// time (`ConvI8::packed`); the default packs for x86_64 AVX2.
+    pub pack: Pack,
+}
+
+/// Weights packed ahead of time for a kernel family (`ConvI8::packed`, read by
+/// that family's kernel instead of packing the OHWI weights at every call).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Pack {
+    /// x86_64 AVX2 (`edgerun::kernels::conv::pack`): `i16`, twice the bytes
+    /// of the int8 weights of the convolutions it runs.
+    #[default]
+    Avx2,
+    /// None: the smallest file (a microcontroller's kernels, NEON and SDOT
+    /// read the OHWI weights; an x86_64 runtime packs at each call).
+    None,
 }
 
 pub(crate) struct Lowerer<'g> {
@@ -399,6 +415,45 @@ impl<'g> Lowerer<'g> {
     pub fn blob_u32(&mut self, v: &[u32]) -> Buf {
         let b: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
         self.blob_bytes(&b)
+    }
+
+    /// Pack the weights of every int8 convolution the kernels of `pack` run
+    /// (weights in the blob), into the blob, and point the op at them.
+    pub fn pack_weights(&mut self, pack: Pack) -> Result<()> {
+        if pack == Pack::None {
+            return Ok(());
+        }
+        for i in 0..self.ops.len() {
+            let Some((_, Op::ConvI8(p))) = self.ops.get(i) else {
+                continue;
+            };
+            let p = *p;
+            if p.packed.is_some() || p.weights.mem != Mem::Blob {
+                continue;
+            }
+            let (at, len) = (p.weights.offset as usize, p.weights.len as usize);
+            let w: Vec<i8> = self
+                .blob
+                .get(at..at + len)
+                .ok_or_else(|| CompileError::invalid("conv weights outside the blob"))?
+                .iter()
+                .map(|&b| b as i8)
+                .collect();
+            let packed = edgerun::kernels::conv::pack::packed_avx2(&p.geom, p.weight_offset, &w)
+                .map_err(CompileError::Runtime)?;
+            let Some(packed) = packed else {
+                continue;
+            };
+            let bytes: Vec<u8> = packed.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let buf = self.blob_bytes(&bytes);
+            if let Some((_, Op::ConvI8(q))) = self.ops.get_mut(i) {
+                q.packed = Some(PackedWeights {
+                    kind: PackKind::Avx2I16,
+                    buf,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Emit an op (its arena buffers were created with [`Self::pbuf`] just before).

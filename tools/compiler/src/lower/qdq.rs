@@ -561,6 +561,7 @@ pub(crate) fn avg_as_depthwise(
             input_offset: -x.zp,
             weight_offset: 0,
             rq,
+            packed: None,
         }),
     );
     lw.set_rt(&y.name, y.ty, out);

@@ -357,6 +357,7 @@ pub(crate) fn emit_conv_i8(
             input_offset: -x.zp,
             weight_offset: -w.zp,
             rq,
+            packed: None,
         }),
     );
     lw.set_rt(&y.name, y.ty, out);

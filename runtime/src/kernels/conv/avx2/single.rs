@@ -8,8 +8,9 @@
 //! - once per image, every input row is widened (`x + input_offset`, 0 in the
 //!   padding) and each value is paired with its right neighbour into one `i32`
 //!   (the pair band): the eight pixels' inputs of a tap pair are one load;
-//! - the weights are packed once per call as `i16` pairs of neighbouring taps
-//!   (`[k_h][pair][out_c]`, an odd row's last tap paired with a zero weight);
+//! - the weights are `i16` pairs of neighbouring taps (`[k_h][pair][out_c]`,
+//!   an odd row's last tap paired with a zero weight: [`super::pack`]'s
+//!   `Single` layout, from the model or packed once per call);
 //! - per group of up to eight channels and kernel row, each tap pair's load is
 //!   shared by the group: per channel a broadcast of its weight pair and a
 //!   `vpmaddwd` (`|x * w + x' * w'| <= 2 * 255 * 128`, exact) into that
@@ -26,17 +27,11 @@
 
 use super::{Args, Block, OC, Scratch, widen_padded};
 use crate::kernels::avx2::Narrow8;
-use crate::kernels::conv::scalar::{Dims, tap};
+use crate::kernels::conv::scalar::tap;
 use core::arch::x86_64::*;
-use std::vec::Vec;
 
 /// Output pixels per vector.
 const LANES: usize = 8;
-
-/// Whether [`run`] computes the convolution `d`.
-pub(super) fn takes(d: &Dims) -> bool {
-    d.in_c == 1 && d.groups == 1 && d.stride_w == 1 && d.dil_w == 1
-}
 
 /// The convolution (module docs); `false` (nothing written) when a read would
 /// leave the scratch buffers, which their sizes rule out.
@@ -56,7 +51,9 @@ pub(super) fn run(a: &Args<'_>, out: &mut [i8], s: &mut Scratch) -> bool {
         runs: rows,
         pairs: qband,
     } = s;
-    pack(d, a.weights, pairs, packed);
+    let Some(packed) = a.packed(packed) else {
+        return false;
+    };
     if packed.len() != d.k_h * pairs * out_c * 2 {
         return false;
     }
@@ -163,26 +160,6 @@ fn pair_row(row: &[i16], q: &mut [i32]) {
             let b = _mm_loadu_si128(b.as_ptr().cast());
             let p = _mm256_set_m128i(_mm_unpackhi_epi16(a, b), _mm_unpacklo_epi16(a, b));
             _mm256_storeu_si256(dst.as_mut_ptr().cast(), p);
-        }
-    }
-}
-
-/// Pack OHWI `weights` (`[out_c][k_h][k_w]`, one channel) as `[k_h][pair][out_c]`
-/// pairs of `i16` (tap `2p`, tap `2p + 1` or 0).
-fn pack(d: &Dims, weights: &[i8], pairs: usize, packed: &mut Vec<i16>) {
-    let (k_w, out_c) = (d.k_w, d.out_c);
-    packed.clear();
-    packed.reserve(d.k_h * pairs * out_c * 2);
-    for kh in 0..d.k_h {
-        for p in 0..pairs {
-            for oc in 0..out_c {
-                let row = (oc * d.k_h + kh) * k_w;
-                let w = |kw: usize| {
-                    let w = weights.get(row + kw).filter(|_| kw < k_w);
-                    w.map_or(0, |&w| i16::from(w))
-                };
-                packed.extend([w(2 * p), w(2 * p + 1)]);
-            }
         }
     }
 }

@@ -1,0 +1,196 @@
+//! Weight layouts of the SIMD conv kernels, packed ahead of time by the
+//! compiler (`ConvI8::packed` in the `.edge` file, format 1.3) so that the
+//! runtime never repacks, or once per call by the kernel itself when a model
+//! has no packed weights (older files, or files compiled with `--pack none`
+//! for a microcontroller, whose kernels read the OHWI weights directly).
+//!
+//! Portable code (no intrinsics, no allocation): the compiler packs on any
+//! host for an x86_64 target, and the kernel's fallback packs with the same
+//! functions, so each layout is written in one place.
+//!
+//! The AVX2 kernel ([`super::avx2`]) has three loops, each with its layout of
+//! `i16` weights; [`avx2_layout`] says which loop runs a geometry (the
+//! kernel's dispatch uses it too):
+//! - [`Avx2Layout::Blocks`], eight output channels per block: `[block][pair]
+//!   [8][2]`, pairs of neighbouring reduction indices over the runs of
+//!   contiguous taps (`k_w * in_c` values per kernel row, or `in_c` per tap
+//!   with horizontal dilation), each run padded to an even length with a zero
+//!   weight; zeros for channels past `out_c`;
+//! - [`Avx2Layout::Depthwise`], sixteen channels per block: per pair of taps,
+//!   the two taps' weights interleaved as `vpunpcklwd`/`vpunpckhwd` of two
+//!   16-channel vectors interleave them (per 128-bit lane), 32 values; an odd
+//!   last tap is paired with a zero weight;
+//! - [`Avx2Layout::Single`], one input channel: `[k_h][pair][out_c][2]`, pairs
+//!   of neighbouring taps of a kernel row, an odd row's last tap paired with a
+//!   zero weight.
+//!
+//! A file's packed weights name their kind ([`crate::format::schema::PackKind`]);
+//! a runtime whose layout changed would add a kind and ignore the old one.
+
+use crate::error::Error;
+use crate::format::schema::ConvGeom;
+
+/// Output channels per block of [`Avx2Layout::Blocks`].
+pub const BLOCK: usize = 8;
+/// Channels per block of [`Avx2Layout::Depthwise`].
+pub const DW_BLOCK: usize = 16;
+
+/// The AVX2 kernel's loops, each with its weight layout (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Avx2Layout {
+    Blocks,
+    Depthwise,
+    Single,
+}
+
+/// Which AVX2 loop runs the convolution `g` with weight offset
+/// `weight_offset`, or `None` when the AVX2 kernel hands it to the scalar
+/// kernel (grouped convolutions other than depthwise with channel multiplier
+/// 1, weights with a zero point, empty windows or outputs).
+pub fn avx2_layout(g: &ConvGeom, weight_offset: i32) -> Option<Avx2Layout> {
+    let window = (g.k_h as u64) * (g.k_w as u64) * (g.in_c as u64);
+    if weight_offset != 0 || window == 0 || g.out_c == 0 {
+        return None;
+    }
+    let depthwise = g.groups > 1 && g.groups == g.in_c && g.out_c == g.in_c;
+    if depthwise {
+        Some(Avx2Layout::Depthwise)
+    } else if g.groups != 1 {
+        None
+    } else if g.in_c == 1 && g.stride_w == 1 && g.dil_w == 1 {
+        Some(Avx2Layout::Single)
+    } else {
+        Some(Avx2Layout::Blocks)
+    }
+}
+
+/// The runs of contiguous taps of a window in [`Avx2Layout::Blocks`]:
+/// `(values per run, runs)`: `k_h` runs of `k_w * in_c` values without
+/// horizontal dilation, else `k_h * k_w` runs of `in_c`.
+pub fn runs(g: &ConvGeom) -> (usize, usize) {
+    let (k_h, k_w, in_c) = (g.k_h as usize, g.k_w as usize, g.in_c as usize);
+    if g.dil_w == 1 {
+        (k_w.saturating_mul(in_c), k_h)
+    } else {
+        (in_c, k_h.saturating_mul(k_w))
+    }
+}
+
+/// Number of `i16` values of `g`'s weights in `layout`; `None` on overflow.
+pub fn packed_len(g: &ConvGeom, layout: Avx2Layout) -> Option<usize> {
+    let (k_h, k_w) = (g.k_h as usize, g.k_w as usize);
+    match layout {
+        Avx2Layout::Blocks => {
+            let (len, count) = runs(g);
+            let pairs = len.div_ceil(2).checked_mul(count)?;
+            (g.out_c as usize)
+                .div_ceil(BLOCK)
+                .checked_mul(pairs)?
+                .checked_mul(2 * BLOCK)
+        }
+        Avx2Layout::Depthwise => {
+            let pairs = k_h.checked_mul(k_w)?.div_ceil(2);
+            (g.in_c as usize)
+                .div_ceil(DW_BLOCK)
+                .checked_mul(pairs)?
+                .checked_mul(2 * DW_BLOCK)
+        }
+        Avx2Layout::Single => k_h
+            .checked_mul(k_w.div_ceil(2))?
+            .checked_mul(g.out_c as usize)?
+            .checked_mul(2),
+    }
+}
+
+/// Pack `weights` (OHWI, `[out_c][k_h][k_w][in_c / groups]`) of the
+/// convolution `g` into `dst` in `layout` (module docs). `dst` holds exactly
+/// [`packed_len`] values and `weights` exactly the geometry's weights, else
+/// [`Error::BadGeometry`] (nothing written).
+pub fn pack(
+    g: &ConvGeom,
+    layout: Avx2Layout,
+    weights: &[i8],
+    dst: &mut [i16],
+) -> Result<(), Error> {
+    let (_, w_len, _) = super::float::conv_lens(g)?;
+    if weights.len() != w_len || Some(dst.len()) != packed_len(g, layout) {
+        return Err(Error::BadGeometry);
+    }
+    let w = |at: usize| weights.get(at).map_or(0, |&w| i16::from(w));
+    let (k_h, k_w) = (g.k_h as usize, g.k_w as usize);
+    let (in_c, out_c) = (g.in_c as usize, g.out_c as usize);
+    match layout {
+        Avx2Layout::Blocks => {
+            let (len, count) = runs(g);
+            let pairs = len.div_ceil(2);
+            let window = len * count;
+            // Value `j` of a block's step: channel `j / 2`, member `j % 2`.
+            for (s, step) in dst.chunks_exact_mut(2 * BLOCK).enumerate() {
+                let (k, rp) = (s / (pairs * count), s % (pairs * count));
+                let (r, p) = (rp / pairs, rp % pairs);
+                for (j, v) in step.iter_mut().enumerate() {
+                    let (oc, h) = (BLOCK * k + j / 2, 2 * p + j % 2);
+                    *v = if oc < out_c && h < len {
+                        w(oc * window + r * len + h)
+                    } else {
+                        0
+                    };
+                }
+            }
+        }
+        Avx2Layout::Depthwise => {
+            let taps = k_h * k_w;
+            let pairs = taps.div_ceil(2);
+            // Value `j` of a step: half `j / 16` (`vpunpcklwd`, then
+            // `vpunpckhwd`), lane `j / 8 % 2`, channel `i = j / 2 % 4` of the
+            // lane's half, tap `2 * p + j % 2`.
+            for (s, step) in dst.chunks_exact_mut(2 * DW_BLOCK).enumerate() {
+                let (k, p) = (s / pairs, s % pairs);
+                for (j, v) in step.iter_mut().enumerate() {
+                    let (half, lane, i) = (j / 16, j / 8 % 2, j / 2 % 4);
+                    let ch = DW_BLOCK * k + 8 * lane + 4 * half + i;
+                    let t = 2 * p + j % 2;
+                    *v = if ch < in_c && t < taps {
+                        w(ch * taps + t)
+                    } else {
+                        0
+                    };
+                }
+            }
+        }
+        Avx2Layout::Single => {
+            let pairs = k_w.div_ceil(2);
+            // Value `j` of kernel row `kh`'s pair `p`: channel `j / 2`, tap
+            // `2 * p + j % 2`.
+            for (s, step) in dst.chunks_exact_mut(2 * out_c).enumerate() {
+                let (kh, p) = (s / pairs, s % pairs);
+                for (j, v) in step.iter_mut().enumerate() {
+                    let (oc, kw) = (j / 2, 2 * p + j % 2);
+                    *v = if kw < k_w {
+                        w((oc * k_h + kh) * k_w + kw)
+                    } else {
+                        0
+                    };
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`pack`] into a new vector, for the compiler (`None` when
+/// [`avx2_layout`] hands `g` to the scalar kernel).
+#[cfg(feature = "alloc")]
+pub fn packed_avx2(
+    g: &ConvGeom,
+    weight_offset: i32,
+    weights: &[i8],
+) -> Result<Option<alloc::vec::Vec<i16>>, Error> {
+    let Some(layout) = avx2_layout(g, weight_offset) else {
+        return Ok(None);
+    };
+    let len = packed_len(g, layout).ok_or(Error::Overflow)?;
+    let mut v = alloc::vec![0; len];
+    pack(g, layout, weights, &mut v)?;
+    Ok(Some(v))
+}
