@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 show_asm=0
 [ "${1:-}" = --asm ] && show_asm=1
 
-cargo build -q --release -p edgerun-runtime --features std --example kernel_bench \
+cargo build -q --release -p edgerun-benches --example kernel_bench \
   --target aarch64-unknown-linux-gnu
 bin="${CARGO_TARGET_DIR:-target}/aarch64-unknown-linux-gnu/release/examples/kernel_bench"
 

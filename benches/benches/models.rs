@@ -1,10 +1,10 @@
 //! The shipped zoo models (`models/*.edge`, int8) on the native runtime: one
-//! inference with the fastest kernel twins of this build and CPU (the per-twin
-//! comparison, scalar against SIMD, is `runtime/examples/kernel_bench.rs`).
+//! inference with the scalar reference kernels and one with the fastest
+//! kernel twins of this build and CPU (per kernel: `benches/kernels.rs`).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use edgerun::format::write::AlignedBytes;
-use edgerun::{Interpreter, Model};
+use edgerun::{Interpreter, Model, NoHook, ReferenceKernels};
 use edgerun_benches::model_bytes;
 use std::hint::black_box;
 
@@ -29,9 +29,14 @@ fn bench_models(c: &mut Criterion) {
                 *v = (i % 255) as f32 / 255.0;
             }
         }
-        c.bench_function(&format!("{name} int8 inference"), |b| {
+        let mut group = c.benchmark_group(format!("{name} int8 inference"));
+        group.bench_function("scalar", |b| {
+            b.iter(|| black_box(interp.invoke_with_kernels::<ReferenceKernels>(&mut NoHook)))
+        });
+        group.bench_function(edgerun::kernels::int8_twin(), |b| {
             b.iter(|| black_box(interp.invoke()))
         });
+        group.finish();
     }
 }
 

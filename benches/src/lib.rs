@@ -1,5 +1,8 @@
 //! Inputs shared by the criterion benchmarks in `benches/`: deterministic
-//! detection candidates and the shipped `.edge` models.
+//! detection candidates, the shipped `.edge` models and the int8 kernel
+//! cases ([`kernels`], also run by `examples/kernel_bench.rs`).
+
+pub mod kernels;
 
 use edgerun::detect::{Box, Candidate};
 
