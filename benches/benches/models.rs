@@ -1,10 +1,11 @@
-//! The shipped zoo models (`models/*.edge`, int8) on the native runtime: one
-//! inference with the scalar reference kernels and one with the fastest
-//! kernel twins of this build and CPU (per kernel: `benches/kernels.rs`).
+//! The shipped zoo models (`models/*.edge`, int8) on the native runtime,
+//! their operator records decoded once ([`DecodedOps`]): one inference with
+//! the scalar reference kernels and one with the fastest kernel twins of this
+//! build and CPU (per kernel: `benches/kernels.rs`).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use edgerun::format::write::AlignedBytes;
-use edgerun::{Interpreter, Model, NoHook, ReferenceKernels};
+use edgerun::{DecodedOps, Interpreter, Model, NoHook, ReferenceKernels};
 use edgerun_benches::model_bytes;
 use std::hint::black_box;
 
@@ -20,7 +21,11 @@ fn bench_models(c: &mut Criterion) {
             continue;
         };
         let mut arena = vec![0u8; model.arena_bytes_unaligned()];
-        let Ok(mut interp) = Interpreter::new(&model, &mut arena) else {
+        let Ok(ops) = DecodedOps::new(&model) else {
+            eprintln!("models/{name}.edge: operators do not decode: skipped");
+            continue;
+        };
+        let Ok(mut interp) = Interpreter::with_decoded_ops(&model, &mut arena, &ops) else {
             eprintln!("models/{name}.edge: no interpreter: skipped");
             continue;
         };

@@ -48,6 +48,8 @@ pub(crate) fn proptest_cases(n: u32) -> u32 {
 }
 pub use format::Model;
 pub use format::schema::{DType, Op, OpKind};
+#[cfg(feature = "alloc")]
+pub use interp::DecodedOps;
 pub use interp::{
     AllKernels, Interpreter, KernelSet, NoHook, OpHook, QuantizedKernels, ReferenceKernels,
     TensorInfo,

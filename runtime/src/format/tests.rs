@@ -147,3 +147,36 @@ fn reparse_skips_the_checksum_and_nothing_else() {
     }
     assert!(Model::reparse(view(&aligned(&broken), broken.len())).is_err());
 }
+
+/// Operator records decoded once give the logits of records decoded at every
+/// invoke, and belong to their model: another model's are refused.
+#[cfg(feature = "alloc")]
+#[test]
+fn decoded_ops_run_as_the_records_do() {
+    use crate::interp::DecodedOps;
+    let words = aligned(LENET5);
+    let model = Model::parse(view(&words, LENET5.len())).unwrap();
+    let ops = DecodedOps::new(&model).unwrap();
+    let mut arena = vec![0u8; model.arena_bytes_unaligned()];
+    let mut arena2 = vec![0u8; model.arena_bytes_unaligned()];
+    let mut plain = Interpreter::new(&model, &mut arena).unwrap();
+    let mut decoded = Interpreter::with_decoded_ops(&model, &mut arena2, &ops).unwrap();
+    let digits = if cfg!(miri) { 1 } else { 5 };
+    for i in 0..digits {
+        let pixels = &IMAGES[16 + i * 784..16 + (i + 1) * 784];
+        let x: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
+        plain.set_input_f32(0, &x).unwrap();
+        decoded.set_input_f32(0, &x).unwrap();
+        plain.invoke().unwrap();
+        decoded.invoke().unwrap();
+        assert_eq!(plain.output_f32(0).unwrap(), decoded.output_f32(0).unwrap());
+    }
+    // The same bytes at another address: another model.
+    let copy = aligned(LENET5);
+    let other = Model::parse(view(&copy, LENET5.len())).unwrap();
+    let mut arena3 = vec![0u8; other.arena_bytes_unaligned()];
+    assert_eq!(
+        Interpreter::with_decoded_ops(&other, &mut arena3, &ops).err(),
+        Some(Error::InvalidParameter)
+    );
+}

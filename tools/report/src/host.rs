@@ -268,7 +268,10 @@ pub fn bench(
     let model = Model::parse(&aligned).map_err(model_err)?;
     let mut part = model_part(&model, edge, name)?;
     let mut arena = vec![0u8; model.arena_bytes_unaligned()];
-    let mut interp = edgerun::Interpreter::new(&model, &mut arena).map_err(model_err)?;
+    // The operator records decoded once, as a host application would.
+    let ops = edgerun::DecodedOps::new(&model).map_err(model_err)?;
+    let mut interp =
+        edgerun::Interpreter::with_decoded_ops(&model, &mut arena, &ops).map_err(model_err)?;
     fill_pseudo_random(&model, &mut interp).map_err(model_err)?;
     for _ in 0..10 {
         interp.invoke().map_err(model_err)?;
