@@ -9,6 +9,7 @@ use crate::format::schema::FcI8;
 use crate::kernels::RequantParams;
 use crate::kernels::avx2::{ROW_MAX, Weights, available, row_all_channels};
 use crate::kernels::fc::scalar::{self, validate};
+use core::mem::MaybeUninit;
 
 /// int8 fully connected with AVX2 when the CPU has it; same contract, errors and
 /// results as [`scalar::fc_i8`].
@@ -25,8 +26,10 @@ pub fn fc_i8(
         return scalar::fc_i8(p, input, weights, bias, rq, out);
     }
     // SAFETY: `available()` checked that the CPU has AVX2.
-    unsafe { run(input, weights, bias, p.input_offset, rq, out, k, n) };
-    Ok(())
+    if unsafe { run(input, weights, bias, p.input_offset, rq, out, k, n) } {
+        return Ok(());
+    }
+    scalar::fc_i8(p, input, weights, bias, rq, out)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -40,15 +43,27 @@ fn run(
     out: &mut [i8],
     k: usize,
     n: usize,
-) {
-    // Zero past `k`: whole chunks of 16 (`Weights`).
-    let mut row = [0i16; ROW_MAX];
+) -> bool {
+    // A widened row: `k` values, then zeros to whole chunks of 16
+    // (`Weights`). Only those are written (zeroing the whole array at each
+    // call was about 9% of LeNet-5's instructions); `false` (nothing
+    // written) if they do not fit, which the caller's `k <= ROW_MAX` rules out.
+    let mut buf = [const { MaybeUninit::<i16>::uninit() }; ROW_MAX];
+    let Some(row) = buf.get_mut(..k.next_multiple_of(16)) else {
+        return false;
+    };
+    for t in row.iter_mut().skip(k) {
+        t.write(0);
+    }
     let w = Weights::new(weights, k);
     for (x, o) in input.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
-        let r = row.get_mut(..k).unwrap_or_default();
-        for (t, &f) in r.iter_mut().zip(x) {
-            *t = (f as i32 + input_offset) as i16;
+        for (t, &f) in row.iter_mut().zip(x) {
+            t.write((f as i32 + input_offset) as i16);
         }
-        row_all_channels(&row, &w, bias, rq, o);
+        // SAFETY: every value of `row` was written: the first `k` just above
+        // (`x` holds `k`), the rest before the loop.
+        let r = unsafe { core::slice::from_raw_parts(row.as_ptr().cast::<i16>(), row.len()) };
+        row_all_channels(r, &w, bias, rq, o);
     }
+    true
 }
