@@ -5,7 +5,9 @@
 //! such as LeNet-5 the decoding is several percent of an inference.
 
 use crate::error::Error;
-use crate::format::schema::{Buf, DType, Mem, Op, OpKind, OpRecord, Requant, TensorDesc};
+use crate::format::schema::{
+    Buf, ConvGeom, ConvI8, DType, Mem, Op, OpKind, OpRecord, Requant, TensorDesc,
+};
 use crate::format::{ALIGN, Model};
 use crate::kernels::{self, RequantParams};
 
@@ -267,15 +269,39 @@ impl<'m, 'a> Interpreter<'m, 'a> {
         &mut self,
         hook: &mut impl OpHook,
     ) -> Result<(), Error> {
+        self.each_op(|index, rec, arena, blob| run_record::<K>(index, rec, arena, blob, hook))
+    }
+
+    /// Run the model once with every kernel ([`AllKernels`]), each int8
+    /// convolution of enough work cut into parts of output rows that the
+    /// threads of `threads` compute at the same time
+    /// ([`crate::kernels::conv::rows_part`]; convolutions under
+    /// [`crate::threads::MIN_MACS_PER_PART`] MACs per part stay whole). The
+    /// outputs are [`Interpreter::invoke`]'s, byte for byte.
+    #[cfg(feature = "threads")]
+    pub fn invoke_threaded(&mut self, threads: &crate::threads::Threads) -> Result<(), Error> {
+        self.each_op(|_, rec, arena, blob| match &rec.op {
+            Op::ConvI8(p) => conv_i8_op::<AllKernels>(p, arena, blob, Some(threads)),
+            op => run_op::<AllKernels>(op, arena, blob),
+        })
+    }
+
+    /// `f(index, record, arena, blob)` for every operator in order: the
+    /// records decoded beforehand, or decoded one by one.
+    #[inline(always)]
+    fn each_op(
+        &mut self,
+        mut f: impl FnMut(usize, &OpRecord<'m>, &mut [u8], &[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         let blob = self.model.blob();
         if let Some(ops) = self.ops {
             for (index, rec) in ops.iter().enumerate() {
-                run_record::<K>(index, rec, self.arena, blob, hook)?;
+                f(index, rec, self.arena, blob)?;
             }
             return Ok(());
         }
         for (index, rec) in self.model.ops().enumerate() {
-            run_record::<K>(index, &rec?, self.arena, blob, hook)?;
+            f(index, &rec?, self.arena, blob)?;
         }
         Ok(())
     }
@@ -416,6 +442,104 @@ fn split<'x>(
     ))
 }
 
+/// Splits work across threads (`threads` feature; an uninhabited type
+/// without it, so that `None` is the only value).
+#[cfg(feature = "threads")]
+type Pool = crate::threads::Threads;
+#[cfg(not(feature = "threads"))]
+enum Pool {}
+
+/// An int8 convolution: its operands from the arena and the blob, then the
+/// kernel of `K`; with `threads`, in parts of output rows, one per thread
+/// ([`crate::kernels::conv::rows_part`]), when the convolution is large
+/// enough.
+fn conv_i8_op<K: KernelSet>(
+    p: &ConvI8,
+    arena: &mut [u8],
+    blob: &[u8],
+    threads: Option<&Pool>,
+) -> Result<(), Error> {
+    use kernels::conv;
+    let (m, out) = split(arena, blob, p.output)?;
+    let bias = m.get_opt(p.bias)?.map(i32s).transpose()?;
+    let (input, weights) = (i8s(m.get(p.input)?), i8s(m.get(p.weights)?));
+    let out = i8s_mut(out);
+    let rq = m.requant(&p.rq)?;
+    let packed = match p.packed {
+        Some(pw) if K::SIMD => Some(conv::Packed {
+            kind: pw.kind,
+            values: i16s(m.get(pw.buf)?)?,
+        }),
+        _ => None,
+    };
+    let run = |g: &ConvGeom, input: &[i8], out: &mut [i8]| {
+        if K::SIMD {
+            conv::conv_i8(
+                g,
+                input,
+                weights,
+                packed,
+                bias,
+                p.input_offset,
+                p.weight_offset,
+                &rq,
+                out,
+            )
+        } else {
+            conv::scalar::conv_i8(
+                g,
+                input,
+                weights,
+                bias,
+                p.input_offset,
+                p.weight_offset,
+                &rq,
+                out,
+            )
+        }
+    };
+    #[cfg(feature = "threads")]
+    if let Some(t) = threads {
+        let g = &p.geom;
+        let macs = (g.out_h as u64 * g.out_w as u64 * g.out_c as u64)
+            .saturating_mul(g.k_h as u64 * g.k_w as u64 * (g.in_c / g.groups.max(1)) as u64);
+        let n = t.parts(g.out_h, macs);
+        if n > 1 && g.n == 1 {
+            return run_in_parts(g, n, input, out, t, &run);
+        }
+    }
+    #[cfg(not(feature = "threads"))]
+    let _ = threads;
+    run(&p.geom, input, out)
+}
+
+/// `run` on `n` parts of `g`'s output rows, one per task of `t`.
+#[cfg(feature = "threads")]
+fn run_in_parts(
+    g: &ConvGeom,
+    n: u32,
+    input: &[i8],
+    out: &mut [i8],
+    t: &Pool,
+    run: &(impl Fn(&ConvGeom, &[i8], &mut [i8]) -> Result<(), Error> + Sync),
+) -> Result<(), Error> {
+    let per = g.out_h.div_ceil(n);
+    let mut parts = std::vec::Vec::new();
+    // The parts' output ranges follow each other from the start of `out`.
+    let mut rest = out;
+    for r0 in (0..g.out_h).step_by(per as usize) {
+        let rows = r0..(r0 + per).min(g.out_h);
+        let (part, in_range, out_range) =
+            kernels::conv::rows_part(g, rows).ok_or(Error::BadGeometry)?;
+        let (mine, later) = core::mem::take(&mut rest)
+            .split_at_mut_checked(out_range.len())
+            .ok_or(Error::BadGeometry)?;
+        rest = later;
+        parts.push((part, input.get(in_range).ok_or(Error::BadGeometry)?, mine));
+    }
+    t.run(parts, |(part, input, mine)| run(&part, input, mine))
+}
+
 /// Execute one operator: resolve its buffers, call its kernel. Operators
 /// outside `K` are refused without referencing their kernels (every arm is
 /// guarded by `K::includes` of its kind).
@@ -444,43 +568,7 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
                 f32s_mut(out)?,
             )
         }
-        Op::ConvI8(p) if K::includes(OpKind::ConvI8) => {
-            let (m, out) = split(arena, blob, p.output)?;
-            let bias = m.get_opt(p.bias)?.map(i32s).transpose()?;
-            let (input, weights) = (i8s(m.get(p.input)?), i8s(m.get(p.weights)?));
-            let rq = m.requant(&p.rq)?;
-            if K::SIMD {
-                let packed = match p.packed {
-                    Some(pw) => Some(conv::Packed {
-                        kind: pw.kind,
-                        values: i16s(m.get(pw.buf)?)?,
-                    }),
-                    None => None,
-                };
-                conv::conv_i8(
-                    &p.geom,
-                    input,
-                    weights,
-                    packed,
-                    bias,
-                    p.input_offset,
-                    p.weight_offset,
-                    &rq,
-                    i8s_mut(out),
-                )
-            } else {
-                conv::scalar::conv_i8(
-                    &p.geom,
-                    input,
-                    weights,
-                    bias,
-                    p.input_offset,
-                    p.weight_offset,
-                    &rq,
-                    i8s_mut(out),
-                )
-            }
-        }
+        Op::ConvI8(p) if K::includes(OpKind::ConvI8) => conv_i8_op::<K>(p, arena, blob, None),
         Op::PoolF32(p) if K::includes(OpKind::PoolF32) => {
             let (m, out) = split(arena, blob, p.output)?;
             pool::float::pool_f32(&p.geom, f32s(m.get(p.input)?)?, p.act, f32s_mut(out)?)

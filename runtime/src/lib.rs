@@ -37,6 +37,8 @@ pub mod format;
 pub mod interp;
 pub mod kernels;
 pub mod quant;
+#[cfg(feature = "threads")]
+pub mod threads;
 
 pub use error::Error;
 
@@ -54,3 +56,5 @@ pub use interp::{
     AllKernels, Interpreter, KernelSet, NoHook, OpHook, QuantizedKernels, ReferenceKernels,
     TensorInfo,
 };
+#[cfg(feature = "threads")]
+pub use threads::Threads;

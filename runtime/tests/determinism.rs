@@ -109,18 +109,19 @@ fn frames(h: usize, w: usize, digits: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Digest of every output byte of every frame, with the kernels of `K`. The
+/// How a test runs one inference.
+type Invoke<'f> = &'f dyn Fn(&mut Interpreter<'_, '_>) -> Result<(), edgerun::Error>;
+
+/// Digest of every output byte of every frame, each run by `invoke`. The
 /// input is f32 `pixel / 255`, as the firmware and `edge-run` feed it.
-fn digest<K: KernelSet>(model: &Model<'_>, frames: &[Vec<u8>]) -> u64 {
+fn digest(model: &Model<'_>, frames: &[Vec<u8>], invoke: Invoke<'_>) -> u64 {
     let mut arena = vec![0u8; model.arena_bytes_unaligned()];
     let mut interp = Interpreter::new(model, &mut arena).expect("arena");
     let mut hash = Fnv1a::new();
     for frame in frames {
         let input: Vec<f32> = frame.iter().map(|&p| f32::from(p) / 255.0).collect();
         interp.set_input_f32(0, &input).expect("input");
-        interp
-            .invoke_with_kernels::<K>(&mut NoHook)
-            .expect("invoke");
+        invoke(&mut interp).expect("invoke");
         for o in 0..model.num_outputs() {
             hash.update(interp.output_bytes(o).expect("output"));
         }
@@ -128,8 +129,13 @@ fn digest<K: KernelSet>(model: &Model<'_>, frames: &[Vec<u8>]) -> u64 {
     hash.finish()
 }
 
-/// `name digest frames` lines.
+/// `name digest frames` lines, with the kernels of `K`.
 fn run<K: KernelSet>() -> String {
+    run_with(&|i| i.invoke_with_kernels::<K>(&mut NoHook))
+}
+
+/// `name digest frames` lines, each inference run by `invoke`.
+fn run_with(invoke: Invoke<'_>) -> String {
     let digits = digits();
     let mut out = String::new();
     for case in CASES {
@@ -140,7 +146,7 @@ fn run<K: KernelSet>() -> String {
         let dims = input.shape.dims();
         let (h, w) = (dims[dims.len() - 2] as usize, dims[dims.len() - 1] as usize);
         let frames = frames(h, w, &digits);
-        let d = digest::<K>(&model, &frames);
+        let d = digest(&model, &frames, invoke);
         writeln!(out, "{} {d:016x} {}", case.name, frames.len()).unwrap();
     }
     out
@@ -183,6 +189,20 @@ fn fastest_twins_match_the_golden_digests() {
         golden(),
         "the {} twin on {} differs from the scalar reference's golden digests",
         edgerun::kernels::int8_twin(),
+        std::env::consts::ARCH
+    );
+}
+
+/// The int8 convolutions cut into parts of output rows, computed by three
+/// threads (`Interpreter::invoke_threaded`): the same bytes.
+#[cfg(feature = "threads")]
+#[test]
+fn threaded_invocations_match_the_golden_digests() {
+    let threads = edgerun::Threads::new(3).expect("threads");
+    assert_eq!(
+        run_with(&|i| i.invoke_threaded(&threads)),
+        golden(),
+        "threaded invocations on {} differ from the golden digests",
         std::env::consts::ARCH
     );
 }

@@ -75,14 +75,19 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         predictions: Option<PathBuf>,
     },
-    /// Time a model on the native runtime (1 thread): median and p95 latency,
-    /// MACs and GMAC/s. The input is deterministic pseudo-random data.
+    /// Time a model on the native runtime (1 thread by default): median and
+    /// p95 latency, MACs and GMAC/s. The input is deterministic pseudo-random
+    /// data.
     Bench {
         /// .edge, int8 ONNX or float ONNX.
         model: PathBuf,
         /// Timed runs (after 10 warm-up runs).
         #[arg(long, default_value_t = 200)]
         runs: usize,
+        /// Split each large int8 convolution by output rows across N threads
+        /// (the same outputs, byte for byte; native backend, without --report).
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        threads: usize,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -253,21 +258,26 @@ fn main() {
         Cmd::Bench {
             model,
             runs,
+            threads,
             json,
             report,
             backend: Backend::Native,
-        } => bench_cmd(model, runs, json, report),
+        } => bench_cmd(model, runs, threads, json, report),
         Cmd::Bench {
             model,
             runs,
+            threads,
             json,
             report,
             backend: Backend::Tract,
-        } => match report {
-            Some(_) => Err(anyhow::anyhow!(
+        } => match (report, threads) {
+            (Some(_), _) => Err(anyhow::anyhow!(
                 "--report times operators of the native runtime; tract has no per-operator hook"
             )),
-            None => bench_tract(model, runs, json),
+            (None, 0 | 1) => bench_tract(model, runs, json),
+            (None, _) => Err(anyhow::anyhow!(
+                "--threads splits the native runtime's convolutions; tract runs on one thread here"
+            )),
         },
         Cmd::Report(a) => edgerun_report::cli::report_cmd(&a)
             .map(|s| println!("{s}"))
@@ -531,7 +541,13 @@ fn eval_cmd(
     Ok(())
 }
 
-fn bench_cmd(path: PathBuf, runs: usize, json: bool, report: Option<PathBuf>) -> Result<()> {
+fn bench_cmd(
+    path: PathBuf,
+    runs: usize,
+    threads: usize,
+    json: bool,
+    report: Option<PathBuf>,
+) -> Result<()> {
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let edge = if path.extension().is_some_and(|e| e == "edge") {
         bytes
@@ -542,23 +558,29 @@ fn bench_cmd(path: PathBuf, runs: usize, json: bool, report: Option<PathBuf>) ->
     };
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
     let producer = report.as_ref().map(|_| "edge-tools bench");
-    let b = edgerun_report::host::bench(&edge, &name.unwrap_or_default(), runs, producer)
+    let b = edgerun_report::host::bench(&edge, &name.unwrap_or_default(), runs, threads, producer)
         .with_context(|| path.display().to_string())?;
     let (median, p95, total_macs) = (b.median_us, b.p95_us, b.macs);
     let gmacs = total_macs as f64 / (median * 1e3);
     if json {
         println!(
-            "{{\"model\":{},\"backend\":\"native\",\"runs\":{},\"median_us\":{median:.2},\"p95_us\":{p95:.2},\"macs\":{total_macs},\"gmac_per_s\":{gmacs:.3},\"arena_bytes\":{},\"weight_bytes\":{}}}",
+            "{{\"model\":{},\"backend\":\"native\",\"runs\":{},\"threads\":{},\"median_us\":{median:.2},\"p95_us\":{p95:.2},\"macs\":{total_macs},\"gmac_per_s\":{gmacs:.3},\"arena_bytes\":{},\"weight_bytes\":{}}}",
             json_str(&path.display().to_string()),
             b.us.len(),
+            threads.max(1),
             b.arena_bytes,
             b.weights_bytes
         );
     } else {
         println!(
-            "{}: median {median:.1} µs, p95 {p95:.1} µs over {} runs; {total_macs} MACs, {gmacs:.2} GMAC/s; arena {} bytes, weights {} bytes",
+            "{}: median {median:.1} µs, p95 {p95:.1} µs over {} runs{}; {total_macs} MACs, {gmacs:.2} GMAC/s; arena {} bytes, weights {} bytes",
             path.display(),
             b.us.len(),
+            if threads > 1 {
+                format!(" on {threads} threads")
+            } else {
+                String::new()
+            },
             b.arena_bytes,
             b.weights_bytes
         );

@@ -109,7 +109,7 @@ pub fn bench_cmd(cmd: &BenchCmd) -> Result<String, ReportError> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let b = crate::host::bench(&edge, &name, cmd.runs, Some("edgerun-report bench"))?;
+    let b = crate::host::bench(&edge, &name, cmd.runs, 1, Some("edgerun-report bench"))?;
     if let Some(r) = &b.report {
         r.write(&cmd.output)?;
     }

@@ -257,13 +257,25 @@ pub struct Bench {
 /// Benchmark a `.edge` model on this machine, one thread: 10 warm-up runs,
 /// then `runs` timed inferences on [`fill_pseudo_random`] inputs; with
 /// `per_op` (the producer's name), every operator of every run is timed too
-/// ([`OpTimer`]) for a report that names the model `name`.
+/// ([`OpTimer`]) for a report that names the model `name`. With `threads`
+/// above 1, the int8 convolutions are split by output rows across that many
+/// threads (`Interpreter::invoke_threaded`; no per-operator times then).
 pub fn bench(
     edge: &[u8],
     name: &str,
     runs: usize,
+    threads: usize,
     per_op: Option<&str>,
 ) -> Result<Bench, ReportError> {
+    let pool = match threads {
+        0 | 1 => None,
+        _ if per_op.is_some() => {
+            return Err(ReportError::Invalid(
+                "per-operator times are taken on one thread: drop --threads".into(),
+            ));
+        }
+        n => Some(edgerun::Threads::new(n).map_err(model_err)?),
+    };
     let aligned = edgerun::format::write::AlignedBytes::new(edge);
     let model = Model::parse(&aligned).map_err(model_err)?;
     let mut part = model_part(&model, edge, name)?;
@@ -273,8 +285,12 @@ pub fn bench(
     let mut interp =
         edgerun::Interpreter::with_decoded_ops(&model, &mut arena, &ops).map_err(model_err)?;
     fill_pseudo_random(&model, &mut interp).map_err(model_err)?;
+    let invoke = |interp: &mut edgerun::Interpreter<'_, '_>| match &pool {
+        Some(pool) => interp.invoke_threaded(pool),
+        None => interp.invoke(),
+    };
     for _ in 0..10 {
-        interp.invoke().map_err(model_err)?;
+        invoke(&mut interp).map_err(model_err)?;
     }
     // With `per_op`, every timed run is also timed per operator (two clock
     // reads per operator, tens of ns), so that the operators and the total
@@ -285,7 +301,7 @@ pub fn bench(
         let t = Instant::now();
         match timer.as_mut() {
             Some(hook) => interp.invoke_with_hook(hook),
-            None => interp.invoke(),
+            None => invoke(&mut interp),
         }
         .map_err(model_err)?;
         ns.push(t.elapsed().as_nanos() as f64);

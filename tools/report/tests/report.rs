@@ -218,7 +218,7 @@ fn a_firmware_log_that_does_not_match_its_model_or_failed_is_refused() {
 #[test]
 fn the_host_producer_times_every_operator_of_lenet5() {
     let bytes = std::fs::read(models().join("lenet5.edge")).unwrap();
-    let b = host::bench(&bytes, "lenet5", 5, Some("test")).unwrap();
+    let b = host::bench(&bytes, "lenet5", 5, 1, Some("test")).unwrap();
     let r = b.report.unwrap();
     r.validate().unwrap();
     // 13 operators (`edge-tools inspect`); MACs by hand: 28*28*6*25 +
@@ -240,12 +240,12 @@ fn the_host_producer_times_every_operator_of_lenet5() {
     assert_eq!(Report::from_json(&r.to_json().unwrap()).unwrap(), r);
     // Without a producer: timings only.
     assert!(
-        host::bench(&bytes, "lenet5", 1, None)
+        host::bench(&bytes, "lenet5", 1, 1, None)
             .unwrap()
             .report
             .is_none()
     );
-    assert!(host::bench(b"EDGE junk", "x", 1, None).is_err());
+    assert!(host::bench(b"EDGE junk", "x", 1, 1, None).is_err());
 }
 
 #[test]

@@ -60,6 +60,39 @@ pub type ConvI8Fn = fn(
     &mut [i8],
 ) -> Result<(), Error>;
 
+/// The part of the convolution `g` (one image) that computes output rows
+/// `rows`: its geometry, and the ranges of `g`'s input and output (in
+/// elements) that the part reads and writes. The part's geometry starts at
+/// the first input row its windows read (its top padding is what is left of
+/// `g`'s above that row) and keeps every row after it. Each output value
+/// depends only on its window, so the parts of disjoint row ranges together
+/// give the bytes of the whole convolution (the threads of
+/// `Interpreter::invoke_threaded`). `None` for a batch of more than one
+/// image, an empty range or one past `out_h`.
+pub fn rows_part(
+    g: &ConvGeom,
+    rows: core::ops::Range<u32>,
+) -> Option<(ConvGeom, core::ops::Range<usize>, core::ops::Range<usize>)> {
+    if g.n != 1 || rows.start >= rows.end || rows.end > g.out_h {
+        return None;
+    }
+    let first = rows.start.checked_mul(g.stride_h)?;
+    let skipped = first.saturating_sub(g.pad_top);
+    let in_h = g.in_h.checked_sub(skipped).filter(|&h| h > 0)?;
+    let part = ConvGeom {
+        in_h,
+        out_h: rows.end - rows.start,
+        pad_top: g.pad_top.saturating_sub(first),
+        ..*g
+    };
+    let row_in = (g.in_w as usize).checked_mul(g.in_c as usize)?;
+    let row_out = (g.out_w as usize).checked_mul(g.out_c as usize)?;
+    let input = (skipped as usize).checked_mul(row_in)?..(g.in_h as usize).checked_mul(row_in)?;
+    let output =
+        (rows.start as usize).checked_mul(row_out)?..(rows.end as usize).checked_mul(row_out)?;
+    Some((part, input, output))
+}
+
 /// Weights packed ahead of time for one kernel family (a model's
 /// `ConvI8::packed`, [`pack`]).
 #[derive(Clone, Copy, Debug)]

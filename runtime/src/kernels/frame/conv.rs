@@ -326,8 +326,51 @@ fn check_twins(c: &Case) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// `c`'s first image computed in parts of output rows, cut before rows
+/// `cuts` (each part through [`crate::kernels::conv::rows_part`], with the
+/// fastest twin of the build, as `Interpreter::invoke_threaded` runs them),
+/// and the reference's bytes for that image.
+fn in_row_parts(c: &Case, cuts: &[u32]) -> Result<(Vec<i8>, Vec<i8>), Error> {
+    let mut one = c.clone();
+    one.g.n = 1;
+    one.input
+        .truncate((one.g.in_h * one.g.in_w * one.g.in_c) as usize);
+    let want = reference(&one);
+    let mut out = vec![0i8; want.len()];
+    let mut bounds: Vec<u32> = cuts.iter().map(|&r| r % one.g.out_h).collect();
+    bounds.extend([0, one.g.out_h]);
+    bounds.sort_unstable();
+    bounds.dedup();
+    for rows in bounds.windows(2) {
+        let (part, input, output) =
+            crate::kernels::conv::rows_part(&one.g, rows[0]..rows[1]).ok_or(Error::BadGeometry)?;
+        crate::kernels::conv::conv_i8(
+            &part,
+            &one.input[input],
+            &one.weights,
+            None,
+            one.bias.as_deref(),
+            one.input_offset,
+            one.weight_offset,
+            &one.rq(),
+            &mut out[output],
+        )?;
+    }
+    Ok((out, want))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(crate::kernels::frame::cases()))]
+
+    /// Output rows computed in parts give the whole convolution's bytes.
+    #[test]
+    fn row_parts_give_the_whole(
+        c in case(0),
+        cuts in proptest::collection::vec(0u32..64, 0..4),
+    ) {
+        let (got, want) = in_row_parts(&c, &cuts).map_err(|e| TestCaseError::fail(std::format!("{e:?}")))?;
+        prop_assert_eq!(got, want, "{:?} cut at {:?}", c.g, cuts);
+    }
 
     #[test]
     fn twins_general(c in case(0)) { check_twins(&c)?; }
