@@ -1,9 +1,11 @@
 //! Host-side baking for board build scripts (feature `codegen`, needs std).
 //!
-//! [`Bake::write`] loads each `.edge` model, runs the *host* runtime on the
-//! first frames of its dataset with the same [`fill_input`] as the firmware,
-//! and writes into `OUT_DIR`: the frames, their labels, the host's output bytes,
-//! and `baked.rs`, which defines
+//! [`Bake::write`] loads each `.edge` model, drops its weights packed for
+//! AVX2 (`edgerun::format::write::without_packed`: the firmware's kernels do
+//! not read them), runs the *host* runtime on the first frames of its dataset
+//! with the same [`fill_input`] as the firmware, and writes into `OUT_DIR`:
+//! the model, the frames, their labels, the host's output bytes, and
+//! `baked.rs`, which defines
 //!
 //! - `MODELS: [edgerun_fw::BakedModel; N]`, the models in the listed order, each
 //!   16-byte aligned in flash;
@@ -229,7 +231,11 @@ impl Bake {
         for (i, spec) in self.models.iter().enumerate() {
             let path = self.root.join(&spec.path);
             rerun_if_changed(&path);
-            let bytes = fs::read(&path).map_err(|e| CodegenError::io(&path, e))?;
+            let file = fs::read(&path).map_err(|e| CodegenError::io(&path, e))?;
+            // The firmware's kernels read the int8 weights: the packs for
+            // AVX2 (`ConvI8::packed`) would only take flash.
+            let bytes = edgerun::format::write::without_packed(&file)
+                .map_err(|e| CodegenError::new(format!("{}: {e}", path.display())))?;
             let (images, labels, frame_bytes) = spec.dataset.load(&self.root, self.frames)?;
             let frames = images.len() / frame_bytes.max(1);
             let run = host_outputs(&bytes, &images, &labels, frame_bytes, spec.preprocess)
@@ -265,7 +271,8 @@ impl Bake {
             }
             let expected_path = out_dir.join(format!("model{i}.expected.bin"));
             write_file(&expected_path, &run.expected)?;
-            let model_path = fs::canonicalize(&path).map_err(|e| CodegenError::io(&path, e))?;
+            let model_path = out_dir.join(format!("model{i}.edge"));
+            write_file(&model_path, &bytes)?;
             let _ = writeln!(
                 code,
                 "static MODEL{i}: ::edgerun_fw::Aligned16<[u8; {len}]> =\n    \

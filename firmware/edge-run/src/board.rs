@@ -106,8 +106,8 @@ pub fn board(name: &str) -> Result<Board> {
 /// Memory a model needs on a microcontroller against what the board has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
-    /// The `.edge` file, kept in flash and read in place (compiled with
-    /// `--pack none`: without the conv weights packed for AVX2).
+    /// The `.edge` file, kept in flash and read in place, without the conv
+    /// weights packed for AVX2 (`edgerun::format::write::without_packed`).
     pub model_bytes: usize,
     pub code_bytes: usize,
     pub flash_bytes: usize,

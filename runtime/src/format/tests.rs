@@ -180,3 +180,33 @@ fn decoded_ops_run_as_the_records_do() {
         Some(Error::InvalidParameter)
     );
 }
+
+/// The shipped LeNet-5 without its AVX2 packs (the file a microcontroller
+/// keeps): smaller by at least the packs, no pack left, the same logits.
+#[cfg(feature = "alloc")]
+#[test]
+fn without_packed_keeps_the_logits_and_drops_the_packs() {
+    let words = aligned(LENET5);
+    let model = Model::parse(view(&words, LENET5.len())).unwrap();
+    assert!(model.packed_bytes() > 0);
+    let lean = super::write::without_packed(LENET5).unwrap();
+    assert!(lean.len() + model.packed_bytes() <= LENET5.len());
+    let lean_words = aligned(&lean);
+    let lean_model = Model::parse(view(&lean_words, lean.len())).unwrap();
+    assert_eq!(lean_model.packed_bytes(), 0);
+    assert_eq!(lean_model.num_ops(), model.num_ops());
+    let logits = |m: &Model<'_>| {
+        let mut arena = vec![0u8; m.arena_bytes_unaligned()];
+        let mut interp = Interpreter::new(m, &mut arena).unwrap();
+        let x: Vec<f32> = IMAGES[16..16 + 784]
+            .iter()
+            .map(|&p| p as f32 / 255.0)
+            .collect();
+        interp.set_input_f32(0, &x).unwrap();
+        interp.invoke().unwrap();
+        interp.output_f32(0).unwrap().to_vec()
+    };
+    assert_eq!(logits(&lean_model), logits(&model));
+    // Without packs there is nothing to drop: the same file again.
+    assert_eq!(super::write::without_packed(&lean).unwrap(), lean);
+}

@@ -80,7 +80,7 @@ pub fn write_model_with_detector(
         num_tensors: u32_of(parts.tensors.len())?,
         tensors: &tensors,
     };
-    let mut meta = postcard::to_allocvec(&meta).map_err(|_| WriteError::Encode)?;
+    let mut trailer = Vec::new();
     if let Some(d) = detector {
         let classes = stream(d.classes)?;
         let levels = stream(d.levels)?;
@@ -94,12 +94,19 @@ pub fn write_model_with_detector(
             num_levels: u32_of(d.levels.len())?,
             levels: &levels,
         };
-        let record = postcard::to_allocvec(&record).map_err(|_| WriteError::Encode)?;
-        meta.extend_from_slice(&record);
+        trailer = postcard::to_allocvec(&record).map_err(|_| WriteError::Encode)?;
     }
+    assemble(&meta, &trailer, parts.blob)
+}
+
+/// The file of metadata `meta`, the records after it (`trailer`: a
+/// detector's) and `blob`.
+fn assemble(meta: &Meta<'_>, trailer: &[u8], blob: &[u8]) -> Result<Vec<u8>, WriteError> {
+    let mut meta = postcard::to_allocvec(meta).map_err(|_| WriteError::Encode)?;
+    meta.extend_from_slice(trailer);
     let meta_offset = HEADER_LEN;
     let blob_offset = (meta_offset + meta.len()).div_ceil(ALIGN) * ALIGN;
-    let file_len = blob_offset + parts.blob.len();
+    let file_len = blob_offset + blob.len();
     let mut out = Vec::with_capacity(file_len);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&VERSION_MAJOR.to_le_bytes());
@@ -109,15 +116,62 @@ pub fn write_model_with_detector(
     out.extend_from_slice(&u32_of(meta_offset)?.to_le_bytes());
     out.extend_from_slice(&u32_of(meta.len())?.to_le_bytes());
     out.extend_from_slice(&u32_of(blob_offset)?.to_le_bytes());
-    out.extend_from_slice(&u32_of(parts.blob.len())?.to_le_bytes());
+    out.extend_from_slice(&u32_of(blob.len())?.to_le_bytes());
     out.extend_from_slice(&meta);
     out.resize(blob_offset, 0);
-    out.extend_from_slice(parts.blob);
+    out.extend_from_slice(blob);
     let sum = checksum(out.get(HEADER_LEN..).unwrap_or_default());
     if let Some(field) = out.get_mut(12..16) {
         field.copy_from_slice(&sum.to_le_bytes());
     }
     Ok(out)
+}
+
+/// The model `bytes` without its weights packed ahead of time
+/// (`ConvI8::packed`, which only the AVX2 kernel reads): every pack dropped
+/// from its operator, and the blob cut where the first pack starts when the
+/// packs are its tail, as the compiler writes them (else it is kept whole).
+/// What a microcontroller keeps in flash. The result is parsed (validated)
+/// before it is returned; `bytes` must parse too.
+pub fn without_packed(bytes: &[u8]) -> Result<Vec<u8>, crate::Error> {
+    use super::schema::Op;
+    let encode = |_: WriteError| crate::Error::Overflow;
+    let aligned = AlignedBytes::new(bytes);
+    let model = crate::Model::parse(&aligned)?;
+    let mut cut = model.blob_bytes();
+    let mut ops = Vec::new();
+    for rec in model.ops() {
+        let mut rec = rec?;
+        if let Op::ConvI8(p) = &mut rec.op
+            && let Some(pw) = p.packed.take()
+        {
+            cut = cut.min(pw.buf.offset as usize);
+        }
+        ops.push(rec);
+    }
+    let ops = stream(&ops).map_err(encode)?;
+    let meta = Meta {
+        ops: &ops,
+        ..*model.meta()
+    };
+    // The records after `Meta` (a detector's), as they are.
+    let section = super::section(
+        &aligned,
+        super::read_u32(&aligned, 16)?,
+        super::read_u32(&aligned, 20)?,
+    )?;
+    let mut reader = super::read::Reader::new(section);
+    reader.read::<Meta<'_>>()?;
+    let trailer = reader.rest();
+    let blob = model.blob();
+    let cut_blob = blob.get(..cut).unwrap_or(blob);
+    for blob in [cut_blob, blob] {
+        let out = assemble(&meta, trailer, blob).map_err(encode)?;
+        if crate::Model::parse(&AlignedBytes::new(&out)).is_ok() {
+            return Ok(out);
+        }
+    }
+    Err(crate::Error::OutOfBounds)
 }
 
 /// A byte buffer whose start is 16-byte aligned (for models loaded from disk).
