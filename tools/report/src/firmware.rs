@@ -223,7 +223,9 @@ pub fn parse_log(log: &str) -> Result<FirmwareRun, ReportError> {
 }
 
 /// One report per model of `run`, with `models_dir/<name>.edge` for the
-/// shapes and the hash (checked against what the firmware printed).
+/// shapes and the hash (checked against what the firmware printed), without
+/// its weights packed for AVX2, as the firmware bakes it
+/// (`edgerun::format::write::without_packed`).
 pub fn reports(
     run: &FirmwareRun,
     models_dir: &Path,
@@ -233,10 +235,12 @@ pub fn reports(
         .iter()
         .map(|m| {
             let path = models_dir.join(format!("{}.edge", m.name));
-            let bytes = std::fs::read(&path).map_err(|e| ReportError::Io {
+            let file = std::fs::read(&path).map_err(|e| ReportError::Io {
                 path: path.display().to_string(),
                 source: e,
             })?;
+            let bytes = edgerun::format::write::without_packed(&file)
+                .map_err(|e| ReportError::Model(format!("{}: {e}", path.display())))?;
             let aligned = AlignedBytes::new(&bytes);
             let model = edgerun::Model::parse(&aligned)
                 .map_err(|e| ReportError::Model(format!("{}: {e}", path.display())))?;
