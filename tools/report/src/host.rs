@@ -52,10 +52,13 @@ pub fn model_part(model: &Model<'_>, edge: &[u8], name: &str) -> Result<ModelPar
             max: None,
         });
     }
+    // The model's identity: its file without the AVX2 packs, as a firmware
+    // bakes it (`ModelInfo::sha256`).
+    let lean = edgerun::format::write::without_packed(edge).map_err(model_err)?;
     Ok(ModelPart {
         model: ModelInfo {
             name: name.to_string(),
-            sha256: crate::sha256_hex(edge),
+            sha256: crate::sha256_hex(&lean),
             bytes: edge.len() as u64,
             macs,
         },

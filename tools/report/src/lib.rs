@@ -11,7 +11,7 @@
 //!   "producer": "edge-tools bench",
 //!   "target": {"board": "host", "cpu": "...", "clock_hz": null,
 //!              "backend": "edgerun native", "kernels": "avx2"},
-//!   "model": {"name": "lenet5", "sha256": "<64 hex digits of the .edge file>",
+//!   "model": {"name": "lenet5", "sha256": "<64 hex digits of the .edge file without its AVX2 packs>",
 //!             "bytes": 66336, "macs": 416520},
 //!   "unit": "ns", "statistic": "median", "runs": 200,
 //!   "ops": [{"index": 0, "name": "...", "kind": "conv_i8",
@@ -151,7 +151,10 @@ pub struct Target {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
     pub name: String,
-    /// SHA-256 of the `.edge` bytes, lowercase hex ([`sha256_hex`]).
+    /// SHA-256 of the `.edge` bytes without the weights packed for AVX2
+    /// (`edgerun::format::write::without_packed`: what a firmware bakes, so
+    /// that a host's run and a microcontroller's run of one model match),
+    /// lowercase hex ([`sha256_hex`]).
     pub sha256: String,
     /// Size of the `.edge` file.
     pub bytes: u64,
