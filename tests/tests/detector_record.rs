@@ -100,7 +100,11 @@ fn parse(bytes: &[u8]) -> Result<(), Error> {
 fn detector_record_round_trips() {
     let lv = levels();
     let bytes = write(Some(&parts(&["cat", "dog"], &lv)));
-    assert_eq!(&bytes[4..8], &[1, 0, 3, 0], "the writer's format, 1.3 (the record came in 1.2)");
+    assert_eq!(
+        &bytes[4..8],
+        &[1, 0, 3, 0],
+        "the writer's format, 1.3 (the record came in 1.2)"
+    );
     let aligned = AlignedBytes::new(&bytes);
     let model = Model::parse(&aligned).unwrap();
     let d = model.detector().unwrap();
