@@ -548,6 +548,9 @@ fn bench_cmd(
     json: bool,
     report: Option<PathBuf>,
 ) -> Result<()> {
+    if threads > 1 && report.is_some() {
+        bail!("--report times every operator on one thread: drop --threads or --report");
+    }
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let edge = if path.extension().is_some_and(|e| e == "edge") {
         bytes

@@ -246,3 +246,48 @@ fn bench_report_then_report_compares_host_and_firmware() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `bench --threads 2`: the same model on two threads, said in the text and
+/// the JSON; with `--report` (per-operator times, one thread) it refuses.
+#[test]
+fn bench_threads_are_reported_and_refused_with_report() {
+    let o = edge_tools(&[
+        "bench",
+        "models/lenet5.edge",
+        "--runs",
+        "3",
+        "--threads",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout(&o).contains("over 3 runs on 2 threads"),
+        "{}",
+        stdout(&o)
+    );
+    let o = edge_tools(&[
+        "bench",
+        "models/lenet5.edge",
+        "--runs",
+        "3",
+        "--threads",
+        "2",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("\"threads\":2,"), "{}", stdout(&o));
+    let o = edge_tools(&[
+        "bench",
+        "models/lenet5.edge",
+        "--threads",
+        "2",
+        "--report",
+        "unused.json",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("drop --threads"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
