@@ -501,9 +501,7 @@ fn conv_i8_op<K: KernelSet>(
     #[cfg(feature = "threads")]
     if let Some(t) = threads {
         let g = &p.geom;
-        let macs = (g.out_h as u64 * g.out_w as u64 * g.out_c as u64)
-            .saturating_mul(g.k_h as u64 * g.k_w as u64 * (g.in_c / g.groups.max(1)) as u64);
-        let n = t.parts(g.out_h, macs);
+        let n = t.parts(g.out_h, g.macs());
         if n > 1 && g.n == 1 {
             return run_in_parts(g, n, input, out, t, &run);
         }

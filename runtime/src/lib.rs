@@ -22,7 +22,7 @@
 // checking every length up front opt out with a scoped, justified `#[allow]`.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-#[cfg(feature = "alloc")]
+#[cfg(any(test, feature = "alloc"))]
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;

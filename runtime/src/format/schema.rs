@@ -194,6 +194,22 @@ pub struct ConvGeom {
     pub groups: u32,
 }
 
+impl ConvGeom {
+    /// Multiply-accumulates of one run: `n * out_h * out_w * out_c * k_h *
+    /// k_w * in_c / groups`, saturating instead of overflowing.
+    pub fn macs(&self) -> u64 {
+        prod(&[
+            self.n,
+            self.out_h,
+            self.out_w,
+            self.out_c,
+            self.k_h,
+            self.k_w,
+            self.in_c / self.groups.max(1),
+        ])
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ConvF32 {
     pub geom: ConvGeom,
@@ -743,27 +759,20 @@ impl Op {
     /// out_c * k_h * k_w * in_c / groups`), fully connected layers and matrix
     /// products; 0 for every other operator. Saturates instead of overflowing.
     pub fn macs(&self) -> u64 {
-        let prod = |v: &[u32]| v.iter().fold(1u64, |a, &x| a.saturating_mul(u64::from(x)));
-        let conv = |g: &ConvGeom| {
-            prod(&[
-                g.n,
-                g.out_h,
-                g.out_w,
-                g.out_c,
-                g.k_h,
-                g.k_w,
-                g.in_c / g.groups.max(1),
-            ])
-        };
         match self {
-            Op::ConvF32(p) => conv(&p.geom),
-            Op::ConvI8(p) => conv(&p.geom),
+            Op::ConvF32(p) => p.geom.macs(),
+            Op::ConvI8(p) => p.geom.macs(),
             Op::FcF32(p) => prod(&[p.rows, p.k, p.n]),
             Op::FcI8(p) => prod(&[p.rows, p.k, p.n]),
             Op::MatMulF32(p) => prod(&[p.m, p.k, p.n]).saturating_mul(prod(&p.batch)),
             _ => 0,
         }
     }
+}
+
+/// The product of `v`, saturating instead of overflowing.
+fn prod(v: &[u32]) -> u64 {
+    v.iter().fold(1u64, |a, &x| a.saturating_mul(u64::from(x)))
 }
 
 /// Most anchor sizes, and most aspect ratios, of one detector level.

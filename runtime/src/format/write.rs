@@ -131,24 +131,35 @@ fn assemble(meta: &Meta<'_>, trailer: &[u8], blob: &[u8]) -> Result<Vec<u8>, Wri
 /// (`ConvI8::packed`, which only the AVX2 kernel reads): every pack dropped
 /// from its operator, and the blob cut where the first pack starts when the
 /// packs are its tail, as the compiler writes them (else it is kept whole).
-/// What a microcontroller keeps in flash. The result is parsed (validated)
-/// before it is returned; `bytes` must parse too.
+/// What a microcontroller keeps in flash. A model without packs comes back
+/// as it is (the same bytes, so the same hash: callers may strip twice). The
+/// result is parsed (validated) before it is returned; `bytes` must parse
+/// too.
 pub fn without_packed(bytes: &[u8]) -> Result<Vec<u8>, crate::Error> {
     use super::schema::Op;
     let encode = |_: WriteError| crate::Error::Overflow;
     let aligned = AlignedBytes::new(bytes);
     let model = crate::Model::parse(&aligned)?;
-    let mut cut = model.blob_bytes();
+    let mut cut = None::<usize>;
     let mut ops = Vec::new();
     for rec in model.ops() {
         let mut rec = rec?;
         if let Op::ConvI8(p) = &mut rec.op
             && let Some(pw) = p.packed.take()
         {
-            cut = cut.min(pw.buf.offset as usize);
+            cut = Some(cut.unwrap_or(usize::MAX).min(pw.buf.offset as usize));
         }
         ops.push(rec);
     }
+    let Some(cut) = cut else {
+        // Nothing to drop: the file itself (up to the length its header
+        // states, which the parse checked).
+        let len = super::read_u32(&aligned, 8)? as usize;
+        return aligned
+            .get(..len)
+            .map(<[u8]>::to_vec)
+            .ok_or(crate::Error::Truncated);
+    };
     let ops = stream(&ops).map_err(encode)?;
     let meta = Meta {
         ops: &ops,

@@ -49,8 +49,10 @@ extern crate std;
 
 mod single;
 
-/// Output channels per block (one vector of `i32` sums).
-const OC: usize = 8;
+/// Output channels per block (one vector of `i32` sums): the block of the
+/// packed layout ([`pack::BLOCK`]). A depthwise block is two of them.
+const OC: usize = pack::BLOCK;
+const _: () = assert!(pack::DW_BLOCK == 2 * OC);
 /// Output pixels per step (5 and 6 were no faster here: 16 registers).
 const PX: usize = 4;
 

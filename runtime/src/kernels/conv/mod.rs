@@ -268,19 +268,12 @@ fn avx2_prepacked(
     rq: &RequantParams<'_>,
     out: &mut [i8],
 ) -> Result<(), Error> {
-    extern crate std;
-    let layout = pack::avx2_layout(g, weight_offset);
-    let mut packed = std::vec::Vec::new();
-    if let Some(layout) = layout {
-        packed.resize(pack::packed_len(g, layout).ok_or(Error::Overflow)?, 0);
-        pack::pack(g, layout, weights, &mut packed)?;
-    }
-    let packed = layout.map(|_| packed.as_slice());
+    let packed = pack::packed_avx2(g, weight_offset, weights)?;
     avx2::conv_i8_packed(
         g,
         input,
         weights,
-        packed,
+        packed.as_deref(),
         bias,
         input_offset,
         weight_offset,

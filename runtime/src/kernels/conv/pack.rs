@@ -180,7 +180,7 @@ pub fn pack(
 
 /// [`pack`] into a new vector, for the compiler (`None` when
 /// [`avx2_layout`] hands `g` to the scalar kernel).
-#[cfg(feature = "alloc")]
+#[cfg(any(test, feature = "alloc"))]
 pub fn packed_avx2(
     g: &ConvGeom,
     weight_offset: i32,
