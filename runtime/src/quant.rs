@@ -34,19 +34,55 @@
 #[cfg_attr(target_os = "none", inline(never))]
 #[cfg_attr(not(target_os = "none"), inline)]
 pub fn requantize(acc: i32, mult: i32, shift: i32) -> i32 {
-    let total_shift = total_shift(shift);
-    // floor((p + 2^(s-1)) / 2^s) == (floor(p / 2^(s-1)) + 1) >> 1 for integers p and
-    // s >= 1 (exact: |p| <= 2^62, no overflow). One 64-bit shift by a variable
-    // amount instead of two: on 32-bit targets each is a libcall at small opt-levels.
-    let p = (acc as i64) * (mult as i64);
-    let n = total_shift - 1;
-    if n >= 32 {
-        // The usual case (shift <= -2, multipliers below 1/4): q = floor(p / 2^n) fits an i32,
-        // and floor((q + 1) / 2) = (q >> 1) + (q & 1) cannot overflow.
-        let q = ((p >> 32) as i32) >> (n - 32).min(31);
-        return (q >> 1) + (q & 1);
+    Multiplier::new(mult, shift).apply(acc)
+}
+
+/// A multiplier of [`requantize`] with its right shift worked out once: `apply` is
+/// [`requantize`] (the same function), always inlined, for the output loops of the
+/// microcontroller kernels, where [`requantize`] is one out-of-line copy and a
+/// channel's multiplier serves several outputs.
+#[derive(Clone, Copy, Debug)]
+pub struct Multiplier {
+    mult: i32,
+    /// `total_shift(shift) - 1`, in `[0, 61]`.
+    n: u32,
+}
+
+impl Multiplier {
+    /// The multiplier `mult * 2^(shift - 31)` (see [`requantize`]).
+    #[inline(always)]
+    pub fn new(mult: i32, shift: i32) -> Self {
+        Multiplier {
+            mult,
+            n: total_shift(shift) - 1,
+        }
     }
-    let q = shr64(p, n);
+
+    /// `requantize(acc, mult, shift)`. The usual case (a right shift of at least
+    /// 33: `shift <= -2`, multipliers below 1/4) is a few instructions; the others
+    /// call [`requantize_short`].
+    #[inline(always)]
+    pub fn apply(self, acc: i32) -> i32 {
+        // floor((p + 2^(s-1)) / 2^s) == (floor(p / 2^(s-1)) + 1) >> 1 for integers p and
+        // s >= 1 (exact: |p| <= 2^62, no overflow). One 64-bit shift by a variable
+        // amount instead of two: on 32-bit targets each is a libcall at small opt-levels.
+        let n = self.n;
+        if n >= 32 {
+            // q = floor(p / 2^n) fits an i32, and floor((q + 1) / 2) = (q >> 1) + (q & 1)
+            // cannot overflow.
+            let p = (acc as i64) * (self.mult as i64);
+            let q = ((p >> 32) as i32) >> (n - 32).min(31);
+            return (q >> 1) + (q & 1);
+        }
+        requantize_short(acc, self.mult, n)
+    }
+}
+
+/// [`Multiplier::apply`] for a right shift `n + 1` of at most 32 (`n` in `[0, 31]`).
+#[cfg_attr(target_os = "none", inline(never))]
+#[cfg_attr(not(target_os = "none"), inline)]
+fn requantize_short(acc: i32, mult: i32, n: u32) -> i32 {
+    let q = shr64((acc as i64) * (mult as i64), n);
     let v = (q + 1) >> 1;
     #[allow(clippy::manual_clamp)]
     let v = v.max(i32::MIN as i64).min(i32::MAX as i64);

@@ -28,7 +28,8 @@
 //! scalar kernels, so the results are bit-exact with them.
 
 use crate::kernels::RequantParams;
-use crate::kernels::conv::scalar::requant_out;
+use crate::kernels::conv::scalar::requant_out_inline;
+use crate::quant::Multiplier;
 
 /// The DSP-extension instructions the kernels use.
 pub trait DspOps: Sized {
@@ -302,25 +303,10 @@ pub struct Kernel<'a, 'r> {
 }
 
 impl Kernel<'_, '_> {
-    #[inline(always)]
-    fn bias(&self, oc: usize) -> i32 {
-        self.bias.and_then(|b| b.get(oc)).copied().unwrap_or(0)
-    }
-
-    /// Requantize `acc` plus channel `oc`'s bias into `out[oc]` (when it exists).
-    #[inline(always)]
-    fn store(&self, out: &mut [i8], oc: usize, acc: i32) {
-        let rq = self.rq;
-        if let (Some(o), Some(&m), Some(&s)) = (out.get_mut(oc), rq.mult.get(oc), rq.shift.get(oc))
-        {
-            *o = requant_out(acc.wrapping_add(self.bias(oc)), m, s, rq);
-        }
-    }
-
     /// Every output channel of the rows of `rows` into `o0` and `o1` (`out_c` values each). With `o1` empty, only
     /// row 0 is computed (an odd last pixel, a fully connected row). An odd last
-    /// channel pairs with itself and drops the copy. One requantization site keeps
-    /// the code small.
+    /// channel pairs with itself and drops the copy. Each channel's requantization
+    /// parameters are read once for both pixels.
     #[inline(never)]
     pub fn rows<D: DspOps>(&self, rows: &Rows, o0: &mut [i8], o1: &mut [i8]) {
         let len = self.len;
@@ -331,13 +317,29 @@ impl Kernel<'_, '_> {
             };
             // One row runs the 2x2 kernel too (its second row's results are dropped):
             // one micro-kernel in the firmware instead of two.
-            let a = dot_2x2::<D>(rows, w0, w1, len);
-            for (i, acc) in a.into_iter().enumerate() {
-                let out = if i < 2 { &mut *o0 } else { &mut *o1 };
-                // Channel `2j + 1` does not exist for an odd last channel: `store`
-                // skips it.
-                self.store(out, 2 * j + (i & 1), acc);
-            }
+            let [a00, a01, a10, a11] = dot_2x2::<D>(rows, w0, w1, len);
+            self.store(o0, o1, 2 * j, a00, a10);
+            // Channel `2j + 1` does not exist for an odd last channel: `store`
+            // finds no multiplier and stores nothing.
+            self.store(o0, o1, 2 * j + 1, a01, a11);
+        }
+    }
+
+    /// Requantize channel `oc`'s accumulators of pixel 0 and pixel 1 (plus its
+    /// bias) into `o0[oc]` and `o1[oc]`, where they exist.
+    #[inline(never)]
+    fn store(&self, o0: &mut [i8], o1: &mut [i8], oc: usize, acc0: i32, acc1: i32) {
+        let rq = self.rq;
+        let (Some(&m), Some(&s)) = (rq.mult.get(oc), rq.shift.get(oc)) else {
+            return;
+        };
+        let m = Multiplier::new(m, s);
+        let b = self.bias.and_then(|b| b.get(oc)).copied().unwrap_or(0);
+        if let Some(o) = o0.get_mut(oc) {
+            *o = requant_out_inline(acc0.wrapping_add(b), m, rq);
+        }
+        if let Some(o) = o1.get_mut(oc) {
+            *o = requant_out_inline(acc1.wrapping_add(b), m, rq);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! of [`super::scalar::binary_i8`] (same contract, errors and bytes).
 //!
 //! The fast path is the residual add: kind Add, with `a`, `b` and the output all
-//! read in the same dense order (the broadcast walk, [`BroadcastRows`], merges
+//! read in the same dense order (the broadcast walk, [`super::float::BroadcastRows`], merges
 //! the whole shape into one row with step 1 in both operands). Everything else
 //! (Mul, broadcasting, strided operands, CPUs without AVX2) runs the scalar
 //! kernel.
@@ -18,8 +18,7 @@ use crate::error::Error;
 use crate::format::schema::{BinaryI8, BinaryKind};
 use crate::kernels::RequantParams;
 use crate::kernels::avx2::{Narrow8, Requant8, available};
-use crate::kernels::binary::float::BroadcastRows;
-use crate::kernels::binary::scalar::{self, validate};
+use crate::kernels::binary::scalar::{self, contiguous, validate};
 use core::arch::x86_64::*;
 
 /// Elements per step.
@@ -41,14 +40,6 @@ pub fn binary_i8(
     // SAFETY: `available()` checked that the CPU has AVX2.
     unsafe { add(p, a, b, mult, shift, rq, out) };
     Ok(())
-}
-
-/// Whether output element `i` reads `a[i]` and `b[i]` for every `i` (one merged
-/// row with step 1 in both operands). A one-element output with stride 0 (no
-/// different from broadcasting) says no and runs the scalar kernel.
-fn contiguous(p: &BinaryI8, out_len: usize) -> bool {
-    BroadcastRows::new(&p.shape, &p.a_stride, &p.b_stride)
-        .is_ok_and(|r| r.row_len() == out_len && r.a_step() == 1 && r.b_step() == 1)
 }
 
 /// The contiguous Add: `out[i] = requant_out(ra(a[i]) + rb(b[i]))` (module docs).

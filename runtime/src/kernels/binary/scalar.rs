@@ -9,6 +9,12 @@
 //! - Mul: `out = clamp(requantize((a + a_offset) * (b + b_offset), mult[0], shift[0])
 //!   + output_offset, act_min, act_max)`.
 //!
+//! A contiguous Add of at least [`TABLE_MIN`] elements (the residual add: `a`, `b`
+//! and the output in the same dense order) first tabulates each input's rescaling,
+//! `requantize((v + offset) << left_shift, mult, shift)` for the 256 int8 values
+//! `v` (2 KiB of stack), then reads two tables per element: the same values, with
+//! one requantization per element instead of three.
+//!
 //! Every other [`BinaryKind`] is [`Error::InvalidParameter`] (the compiler lowers Sub
 //! to Add with a negated multiplier, and has no int8 Div/Max/Min).
 //!
@@ -22,15 +28,19 @@
 
 use crate::error::Error;
 use crate::format::schema::{BinaryI8, BinaryKind};
-use crate::kernels::binary::float::{broadcast_lens, for_each_broadcast};
-use crate::kernels::conv::scalar::{check_offset, check_requant, requant_out};
+use crate::kernels::binary::float::{BroadcastRows, broadcast_lens, for_each_broadcast};
+use crate::kernels::conv::scalar::{check_offset, check_requant, requant_out, requant_out_inline};
 use crate::kernels::{RequantParams, check_len};
-use crate::quant::requantize;
+use crate::quant::{Multiplier, requantize};
 
 /// Largest accepted `left_shift`.
 const MAX_LEFT_SHIFT: i32 = 23;
 /// Largest accepted `left_shift + input shift`.
 const MAX_INPUT_SCALE_LOG2: i32 = 22;
+
+/// Elements from which a contiguous Add tabulates its input rescalings (building
+/// the two tables costs 512 requantizations; each element then saves two).
+pub const TABLE_MIN: usize = 512;
 
 /// The checks of [`binary_i8`] (shared with its SIMD twin, `super::avx2`);
 /// returns the output multiplier and shift.
@@ -85,6 +95,9 @@ pub fn binary_i8(
     // a disagreement between the two helpers an error instead of a panic.
     let mut in_bounds = true;
     match p.kind {
+        BinaryKind::Add if out.len() >= TABLE_MIN && contiguous(p, out.len()) => {
+            add_tabulated(p, a, b, mult, shift, rq, out);
+        }
         BinaryKind::Add => {
             let ls = p.left_shift;
             for_each_broadcast(&p.shape, &p.a_stride, &p.b_stride, |o, ai, bi| {
@@ -112,6 +125,48 @@ pub fn binary_i8(
         Ok(())
     } else {
         Err(Error::BadGeometry)
+    }
+}
+
+/// Whether output element `i` reads `a[i]` and `b[i]` for every `i` (one merged
+/// row with step 1 in both operands). A one-element output with stride 0 (no
+/// different from broadcasting) says no.
+pub(crate) fn contiguous(p: &BinaryI8, out_len: usize) -> bool {
+    BroadcastRows::new(&p.shape, &p.a_stride, &p.b_stride)
+        .is_ok_and(|r| r.row_len() == out_len && r.a_step() == 1 && r.b_step() == 1)
+}
+
+/// `table[v as u8] = requantize((v + offset) << left_shift, mult, shift)` for every
+/// int8 `v`: one input's rescaling in the Add (module docs).
+fn rescale_table(offset: i32, left_shift: i32, mult: i32, shift: i32) -> [i32; 256] {
+    let mut t = [0i32; 256];
+    for (k, e) in t.iter_mut().enumerate() {
+        let v = k as u8 as i8 as i32;
+        *e = requantize((v + offset) << left_shift, mult, shift);
+    }
+    t
+}
+
+/// The contiguous Add through two rescaling tables: the values of the general
+/// loop, element for element. `a`, `b` and `out` have the same length (checked by
+/// [`contiguous`] against the validated lengths).
+fn add_tabulated(
+    p: &BinaryI8,
+    a: &[i8],
+    b: &[i8],
+    mult: i32,
+    shift: i32,
+    rq: &RequantParams<'_>,
+    out: &mut [i8],
+) {
+    let ta = rescale_table(p.a_offset, p.left_shift, p.a_mult, p.a_shift);
+    let tb = rescale_table(p.b_offset, p.left_shift, p.b_mult, p.b_shift);
+    let m = Multiplier::new(mult, shift);
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        // A `u8` index is below 256, the tables' length: `get` never misses.
+        let x = ta.get(x as u8 as usize).copied().unwrap_or_default();
+        let y = tb.get(y as u8 as usize).copied().unwrap_or_default();
+        *o = requant_out_inline(x + y, m, rq);
     }
 }
 
@@ -357,6 +412,73 @@ pub(crate) mod tests {
             (c.p.a_mult, c.p.a_shift) = (ma, MAX_INPUT_SCALE_LOG2 - ls);
             (c.p.b_mult, c.p.b_shift) = (mb, MAX_INPUT_SCALE_LOG2 - ls);
             (c.mult, c.shift) = (mo, so);
+            prop_assert_eq!(c.run().unwrap(), reference(&c));
+        }
+    }
+
+    /// A contiguous Add of `a.len()` elements (the residual add) with `p`'s
+    /// offsets and multipliers.
+    fn contiguous_case(a: Vec<i8>, b: Vec<i8>, mut p: BinaryI8, out: (i32, i32)) -> Case {
+        let mut shape = [1u32; MAX_RANK];
+        shape[MAX_RANK - 1] = a.len() as u32;
+        p.shape = shape;
+        p.a_stride = strides(&shape);
+        p.b_stride = strides(&shape);
+        let rq = p.rq;
+        Case {
+            out_shape: shape,
+            a_shape: shape,
+            b_shape: shape,
+            a,
+            b,
+            p,
+            mult: out.0,
+            shift: out.1,
+            oo: rq.output_offset,
+            lo: rq.act_min,
+            hi: rq.act_max,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(32)))]
+
+        /// Adds long enough for the rescaling tables, with TFLite's parameters and
+        /// with the extremes of the checked domain: the exact reference's bytes.
+        #[test]
+        fn tabulated_add_matches_reference(
+            len in TABLE_MIN..TABLE_MIN + 700,
+            seed in any::<u64>(),
+            offs in (-127i32..=128, -127i32..=128),
+            scales in (1e-3f64..1.0, 1e-3f64..1.0, 1e-3f64..1.0),
+            edge in any::<bool>(),
+            (ls_edge, ma, mb) in (0i32..=MAX_LEFT_SHIFT, any::<i32>(), any::<i32>()),
+            (oo, lo, hi) in (-128i32..=127, -128i32..=-1, 0i32..=127),
+        ) {
+            let mut s = seed | 1;
+            let mut next = || {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                s as i8
+            };
+            let a: Vec<i8> = (0..len).map(|_| next()).collect();
+            let b: Vec<i8> = (0..len).map(|_| next()).collect();
+            let mut p = neutral_params(BinaryKind::Add, [1; MAX_RANK], [0; MAX_RANK]);
+            (p.a_offset, p.b_offset) = offs;
+            (p.rq.output_offset, p.rq.act_min, p.rq.act_max) = (oo, lo, hi);
+            let (ls, [qa, qb, qo]) = tflite_params(BinaryKind::Add, scales.0, scales.1, scales.2);
+            let (ls, qa, qb) = if edge {
+                let s = MAX_INPUT_SCALE_LOG2 - ls_edge;
+                (ls_edge, (ma, s), (mb, s))
+            } else {
+                (ls, qa, qb)
+            };
+            p.left_shift = ls;
+            (p.a_mult, p.a_shift) = qa;
+            (p.b_mult, p.b_shift) = qb;
+            let c = contiguous_case(a, b, p, qo);
+            prop_assert!(contiguous(&c.p, len));
             prop_assert_eq!(c.run().unwrap(), reference(&c));
         }
     }

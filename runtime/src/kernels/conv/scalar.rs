@@ -30,7 +30,7 @@ use crate::error::Error;
 use crate::format::schema::ConvGeom;
 use crate::kernels::conv::float::conv_lens;
 use crate::kernels::{RequantParams, check_len};
-use crate::quant::{clamp_i8, requantize};
+use crate::quant::{Multiplier, clamp_i8, requantize};
 
 /// Offsets accepted for `x + offset` products: the negated zero points of int8 tensors.
 pub(crate) const MIN_OFFSET: i32 = -127;
@@ -71,11 +71,20 @@ pub(crate) fn check_requant(rq: &RequantParams<'_>, channels: usize) -> Result<(
 /// Requires [`check_requant`] to have passed (`act_min <= act_max`).
 #[inline(always)]
 pub(crate) fn requant_out(acc: i32, mult: i32, shift: i32, rq: &RequantParams<'_>) -> i8 {
-    clamp_i8(
-        requantize(acc, mult, shift).saturating_add(rq.output_offset),
-        rq.act_min,
-        rq.act_max,
-    )
+    offset_clamp(requantize(acc, mult, shift), rq)
+}
+
+/// [`requant_out`] with the requantization inlined ([`Multiplier::apply`]), for the
+/// output loops of the microcontroller kernels.
+#[inline(always)]
+pub(crate) fn requant_out_inline(acc: i32, m: Multiplier, rq: &RequantParams<'_>) -> i8 {
+    offset_clamp(m.apply(acc), rq)
+}
+
+/// The last step of [`requant_out`]: `clamp(v + output_offset, act_min, act_max)`.
+#[inline(always)]
+fn offset_clamp(v: i32, rq: &RequantParams<'_>) -> i8 {
+    clamp_i8(v.saturating_add(rq.output_offset), rq.act_min, rq.act_max)
 }
 
 /// Geometry as `usize`, checked: every index the paths form is in bounds.
