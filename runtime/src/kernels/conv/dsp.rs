@@ -25,7 +25,9 @@ use crate::error::Error;
 use crate::format::schema::ConvGeom;
 use crate::kernels::RequantParams;
 use crate::kernels::conv::scalar::{self, Dims, validate};
-use crate::kernels::dsp::{DspOps, Kernel, ROW_MAX, ROW_WORDS, Rows, finish_row, widen};
+use crate::kernels::dsp::{
+    DspOps, Kernel, ROW_MAX, ROW_WORDS, Rows, finish_row, widen, widen_groups,
+};
 
 /// Bytes of stack for zero-padded weight rows (`out_c * len` rounded up to 4 per
 /// channel): LeNet-5's second conv needs 16 x 152.
@@ -176,7 +178,8 @@ fn valid_taps(
 }
 
 /// Write pixel `p`'s receptive field, `x + input_offset` with 0 for padded taps,
-/// into `row` as a finished row of `len` values ([`finish_row`]).
+/// into `row` as a finished row of `len` values ([`finish_row`]; with whole groups
+/// of 4 per run of taps, [`widen_groups`]).
 fn fill<D: DspOps>(
     d: &Dims,
     input: &[i8],
@@ -192,13 +195,7 @@ fn fill<D: DspOps>(
     let krow = d.k_w * d.in_c;
     let (kw_lo, kw_hi) = valid_taps(ow, d.stride_w, d.dil_w, d.pad_left, d.in_w, d.k_w);
     let (kh_lo, kh_hi) = valid_taps(oh, d.stride_h, d.dil_h, d.pad_top, d.in_h, d.k_h);
-    let vals: &mut [i16] = bytemuck::cast_slice_mut(row);
-    let Some(vals) = vals.get_mut(..len) else {
-        return;
-    };
-    if kw_lo > 0 || kw_hi < d.k_w || kh_lo > 0 || kh_hi < d.k_h {
-        vals.fill(0); // padded taps hold `zero point + input_offset` = 0
-    }
+    let partial = kw_lo > 0 || kw_hi < d.k_w || kh_lo > 0 || kh_hi < d.k_h;
     // First valid tap of the window; `valid_taps` guarantees no underflow here.
     let ih = (oh * d.stride_h + kh_lo * d.dil_h).saturating_sub(d.pad_top);
     let iw = (ow * d.stride_w + kw_lo * d.dil_w).saturating_sub(d.pad_left);
@@ -207,8 +204,35 @@ fn fill<D: DspOps>(
     let dst = kh_lo * krow + kw_lo * d.in_c;
     let n = (kw_hi - kw_lo) * d.in_c;
     let rows = kh_hi - kh_lo;
-    // A window with no valid row (all padding) starts past the end of `vals`.
+    // A window with no valid row (all padding) starts past the end of the row.
     let from = input.get(src..).unwrap_or_default();
+    if d.in_c.is_multiple_of(4) {
+        // Every run of taps is whole groups of 4 (`krow`, `dst`, `n` and `len` are
+        // multiples of `in_c`): widen them straight into finished groups.
+        let Some(words) = row.get_mut(..len / 2) else {
+            return;
+        };
+        if partial {
+            words.fill(0); // padded taps hold `zero point + input_offset` = 0
+        }
+        let to = words.get_mut(dst / 2..).unwrap_or_default();
+        for (from, to) in from
+            .chunks(src_step)
+            .zip(to.chunks_mut(krow / 2))
+            .take(rows)
+        {
+            let to = to.get_mut(..n / 2).unwrap_or_default();
+            widen_groups::<D>(to, from.get(..n).unwrap_or_default(), input_offset);
+        }
+        return;
+    }
+    let vals: &mut [i16] = bytemuck::cast_slice_mut(row);
+    let Some(vals) = vals.get_mut(..len) else {
+        return;
+    };
+    if partial {
+        vals.fill(0); // padded taps hold `zero point + input_offset` = 0
+    }
     let to = vals.get_mut(dst..).unwrap_or_default();
     for (from, to) in from.chunks(src_step).zip(to.chunks_mut(krow)).take(rows) {
         let to = to.get_mut(..n).unwrap_or_default();

@@ -11,7 +11,7 @@
 use crate::error::Error;
 use crate::format::schema::FcI8;
 use crate::kernels::RequantParams;
-use crate::kernels::dsp::{DspOps, Kernel, ROW_MAX, ROW_WORDS, Rows, finish_row, widen};
+use crate::kernels::dsp::{DspOps, Kernel, ROW_MAX, ROW_WORDS, Rows, widen_groups};
 use crate::kernels::fc::scalar;
 use crate::kernels::fc::scalar::validate;
 
@@ -51,9 +51,7 @@ pub(crate) fn fc_i8_with<D: DspOps>(
         len: k,
     };
     for (x, o) in input.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
-        let vals: &mut [i16] = bytemuck::cast_slice_mut(&mut rows);
-        widen::<D>(vals.get_mut(..k).unwrap_or_default(), x, p.input_offset);
-        finish_row(&mut rows, k);
+        widen_groups::<D>(&mut rows, x, p.input_offset);
         kernel.rows::<D>(&rows, o, &mut []);
     }
     Ok(())
