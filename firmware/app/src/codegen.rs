@@ -1,8 +1,8 @@
 //! Host-side baking for board build scripts (feature `codegen`, needs std).
 //!
-//! [`Bake::write`] loads each `.edge` model, drops its weights packed for
-//! AVX2 (`edgerun::format::write::without_packed`: the firmware's kernels do
-//! not read them), runs the *host* runtime on the first frames of its dataset
+//! [`Bake::write`] loads each `.edge` model, repacks its conv weights for the
+//! DSP kernel (`edgerun::format::write::for_cortex_m`: the packs for AVX2 are
+//! dropped, the firmware's kernels do not read them), runs the *host* runtime on the first frames of its dataset
 //! with the same [`fill_input`] as the firmware, and writes into `OUT_DIR`:
 //! the model, the frames, their labels, the host's output bytes, and
 //! `baked.rs`, which defines
@@ -232,9 +232,9 @@ impl Bake {
             let path = self.root.join(&spec.path);
             rerun_if_changed(&path);
             let file = fs::read(&path).map_err(|e| CodegenError::io(&path, e))?;
-            // The firmware's kernels read the int8 weights: the packs for
-            // AVX2 (`ConvI8::packed`) would only take flash.
-            let bytes = edgerun::format::write::without_packed(&file)
+            // The firmware's conv kernel reads weights packed for the DSP
+            // instructions; the packs for AVX2 would only take flash.
+            let bytes = edgerun::format::write::for_cortex_m(&file)
                 .map_err(|e| CodegenError::new(format!("{}: {e}", path.display())))?;
             let (images, labels, frame_bytes) = spec.dataset.load(&self.root, self.frames)?;
             let frames = images.len() / frame_bytes.max(1);

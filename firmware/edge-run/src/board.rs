@@ -106,8 +106,9 @@ pub fn board(name: &str) -> Result<Board> {
 /// Memory a model needs on a microcontroller against what the board has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
-    /// The `.edge` file, kept in flash and read in place, without the conv
-    /// weights packed for AVX2 (`edgerun::format::write::without_packed`).
+    /// The `.edge` file, kept in flash and read in place, as the firmware bakes
+    /// it: conv weights packed for the DSP kernel, not for AVX2
+    /// (`edgerun::format::write::for_cortex_m`).
     pub model_bytes: usize,
     pub code_bytes: usize,
     pub flash_bytes: usize,

@@ -438,10 +438,10 @@ fn run(cli: Cli) -> Result<i32> {
                 for rec in model.ops() {
                     float |= rec?.op.kind().is_float_compute();
                 }
-                // A microcontroller keeps the model without the conv weights
-                // packed for AVX2, which its kernels do not read (the
-                // firmware's build drops them the same way).
-                let model_bytes = edgerun::format::write::without_packed(h.edge_bytes())
+                // A microcontroller keeps the model with its conv weights
+                // packed for the DSP kernel instead of AVX2 (the firmware's
+                // build repacks them the same way).
+                let model_bytes = edgerun::format::write::for_cortex_m(h.edge_bytes())
                     .map_err(|e| anyhow::anyhow!("{}: {e}", cli.model.display()))?
                     .len();
                 let budget = board::Budget::new(&board, model_bytes, model.arena_bytes(), float);

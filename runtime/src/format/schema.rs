@@ -248,6 +248,10 @@ pub enum PackKind {
     /// The x86_64 AVX2 conv kernel's `i16` layouts, the one its loop for the
     /// geometry reads (`kernels::conv::pack`).
     Avx2I16,
+    /// The Armv7E-M DSP conv kernel's `i16` layout: per pair of channels, per
+    /// group of 4 window values, both channels' `SMLAD` operand words
+    /// (`kernels::conv::pack::pack_dsp`).
+    DspI16,
 }
 
 /// Weights packed ahead of time ([`PackKind`]), in the blob.

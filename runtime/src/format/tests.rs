@@ -13,6 +13,8 @@ use std::vec;
 use std::vec::Vec;
 
 const LENET5: &[u8] = include_bytes!("../../../models/lenet5.edge");
+#[cfg(feature = "alloc")]
+const RESNET8: &[u8] = include_bytes!("../../../models/resnet8.edge");
 const IMAGES: &[u8] = include_bytes!("../../../tools/data/vendor/t10k-images-first500-idx3-ubyte");
 const LABELS: &[u8] = include_bytes!("../../../tools/data/vendor/t10k-labels-first500-idx1-ubyte");
 
@@ -209,4 +211,63 @@ fn without_packed_keeps_the_logits_and_drops_the_packs() {
     assert_eq!(logits(&lean_model), logits(&model));
     // Without packs there is nothing to drop: the same file again.
     assert_eq!(super::write::without_packed(&lean).unwrap(), lean);
+}
+
+/// The shipped LeNet-5 and ResNet-8 as a Cortex-M firmware bakes them: no AVX2
+/// pack left, a DSP pack for every convolution the DSP kernel runs, holding the
+/// packer's values for that convolution's weights; the same logits; the same
+/// bytes when repacked again.
+#[cfg(feature = "alloc")]
+#[test]
+fn for_cortex_m_packs_every_dsp_conv() {
+    use super::schema::{Mem, Op, PackKind};
+    use crate::kernels::conv::pack;
+    for (file, convs) in [(LENET5, 2), (RESNET8, 9)] {
+        let m4 = super::write::for_cortex_m(file).unwrap();
+        assert_eq!(super::write::for_cortex_m(&m4).unwrap(), m4);
+        let words = aligned(&m4);
+        let model = Model::parse(view(&words, m4.len())).unwrap();
+        let mut packed = 0;
+        for rec in model.ops() {
+            let Op::ConvI8(p) = rec.unwrap().op else {
+                continue;
+            };
+            assert_eq!(p.weights.mem, Mem::Blob);
+            let w = |b: super::schema::Buf| {
+                &model.blob()[b.offset as usize..(b.offset + b.len) as usize]
+            };
+            let weights: &[i8] = bytemuck::cast_slice(w(p.weights));
+            match (
+                p.packed,
+                pack::packed_dsp(&p.geom, p.weight_offset, weights).unwrap(),
+            ) {
+                (Some(pw), Some(want)) => {
+                    assert_eq!(pw.kind, PackKind::DspI16);
+                    let got: Vec<i16> = w(pw.buf)
+                        .chunks_exact(2)
+                        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                        .collect();
+                    assert_eq!(got, want);
+                    packed += 1;
+                }
+                (None, None) => {}
+                (got, _) => panic!("pack {got:?} for {:?}", p.geom),
+            }
+        }
+        assert_eq!(packed, convs);
+        let original = aligned(file);
+        let original = Model::parse(view(&original, file.len())).unwrap();
+        let logits = |m: &Model<'_>| {
+            let mut arena = vec![0u8; m.arena_bytes_unaligned()];
+            let mut interp = Interpreter::new(m, &mut arena).unwrap();
+            let x: Vec<f32> = IMAGES[16..16 + 784]
+                .iter()
+                .map(|&p| p as f32 / 255.0)
+                .collect();
+            interp.set_input_f32(0, &x).unwrap();
+            interp.invoke().unwrap();
+            interp.output_f32(0).unwrap().to_vec()
+        };
+        assert_eq!(logits(&model), logits(&original));
+    }
 }

@@ -133,11 +133,18 @@ fn check_packed(
     pw: super::schema::PackedWeights,
     limits: &Limits,
 ) -> Result<(), Error> {
-    use conv::pack::{avx2_layout, packed_len};
+    use super::schema::PackKind;
+    use conv::pack::{avx2_layout, dsp_packed_len, dsp_runs, packed_len};
     let len = match pw.kind {
-        super::schema::PackKind::Avx2I16 => {
+        PackKind::Avx2I16 => {
             let layout = avx2_layout(g, weight_offset).ok_or(Error::InvalidParameter)?;
             packed_len(g, layout).ok_or(Error::Overflow)?
+        }
+        PackKind::DspI16 => {
+            if !dsp_runs(g, weight_offset) {
+                return Err(Error::InvalidParameter);
+            }
+            dsp_packed_len(g).ok_or(Error::Overflow)?
         }
     };
     if pw.buf.mem != Mem::Blob {

@@ -1,6 +1,6 @@
 //! The `.edge` writer (used by the compiler; needs `alloc`).
 
-use super::schema::{AnchorLevelRecord, DetectorRecord, Meta, OpRecord, TensorDesc};
+use super::schema::{AnchorLevelRecord, DetectorRecord, Meta, OpRecord, PackKind, TensorDesc};
 use super::{ALIGN, HEADER_LEN, MAGIC, VERSION_MAJOR, VERSION_MINOR, checksum};
 use alloc::vec::Vec;
 use serde::Serialize;
@@ -128,15 +128,33 @@ fn assemble(meta: &Meta<'_>, trailer: &[u8], blob: &[u8]) -> Result<Vec<u8>, Wri
 }
 
 /// The model `bytes` without its weights packed ahead of time
-/// (`ConvI8::packed`, which only the AVX2 kernel reads): every pack dropped
-/// from its operator, and the blob cut where the first pack starts when the
-/// packs are its tail, as the compiler writes them (else it is kept whole).
-/// What a microcontroller keeps in flash. A model without packs comes back
-/// as it is (the same bytes, so the same hash: callers may strip twice). The
-/// result is parsed (validated) before it is returned; `bytes` must parse
-/// too.
+/// (`ConvI8::packed`): [`repacked`] with no kind. A model without packs comes
+/// back as it is (the same bytes, so the same hash: callers may strip twice).
 pub fn without_packed(bytes: &[u8]) -> Result<Vec<u8>, crate::Error> {
-    use super::schema::Op;
+    repacked(bytes, None)
+}
+
+/// The model `bytes` as a Cortex-M firmware bakes it: its convolutions' weights
+/// packed for the DSP kernel and no other packs ([`repacked`] with
+/// [`PackKind::DspI16`]). Applied twice, the same bytes (so the same hash).
+pub fn for_cortex_m(bytes: &[u8]) -> Result<Vec<u8>, crate::Error> {
+    repacked(bytes, Some(PackKind::DspI16))
+}
+
+/// The model `bytes` with its weights packed ahead of time for one kernel
+/// family: every pack dropped from its operator, the blob cut where the first
+/// pack starts when the packs are its tail, as the compiler writes them (else it
+/// is kept whole), then, for `Some(kind)`, each convolution that kind's kernel
+/// runs packed again at the end of the blob. Only
+/// [`PackKind::DspI16`] can be packed here (the AVX2 layouts come from the
+/// compiler); `Some(PackKind::Avx2I16)` is [`crate::Error::InvalidParameter`]. A
+/// model without packs asked for none comes back as it is. The result is parsed
+/// (validated) before it is returned; `bytes` must parse too.
+pub fn repacked(bytes: &[u8], kind: Option<PackKind>) -> Result<Vec<u8>, crate::Error> {
+    use super::schema::{Buf, Mem, Op, PackedWeights};
+    if matches!(kind, Some(PackKind::Avx2I16)) {
+        return Err(crate::Error::InvalidParameter);
+    }
     let encode = |_: WriteError| crate::Error::Overflow;
     let aligned = AlignedBytes::new(bytes);
     let model = crate::Model::parse(&aligned)?;
@@ -151,7 +169,7 @@ pub fn without_packed(bytes: &[u8]) -> Result<Vec<u8>, crate::Error> {
         }
         ops.push(rec);
     }
-    let Some(cut) = cut else {
+    if cut.is_none() && kind.is_none() {
         // Nothing to drop: the file itself (up to the length its header
         // states, which the parse checked).
         let len = super::read_u32(&aligned, 8)? as usize;
@@ -159,12 +177,7 @@ pub fn without_packed(bytes: &[u8]) -> Result<Vec<u8>, crate::Error> {
             .get(..len)
             .map(<[u8]>::to_vec)
             .ok_or(crate::Error::Truncated);
-    };
-    let ops = stream(&ops).map_err(encode)?;
-    let meta = Meta {
-        ops: &ops,
-        ..*model.meta()
-    };
+    }
     // The records after `Meta` (a detector's), as they are.
     let section = super::section(
         &aligned,
@@ -175,9 +188,50 @@ pub fn without_packed(bytes: &[u8]) -> Result<Vec<u8>, crate::Error> {
     reader.read::<Meta<'_>>()?;
     let trailer = reader.rest();
     let blob = model.blob();
-    let cut_blob = blob.get(..cut).unwrap_or(blob);
-    for blob in [cut_blob, blob] {
-        let out = assemble(&meta, trailer, blob).map_err(encode)?;
+    let cut_blob = cut.and_then(|c| blob.get(..c)).unwrap_or(blob);
+    for base in [cut_blob, blob] {
+        let mut blob = base.to_vec();
+        let mut ops = ops.clone();
+        if kind == Some(PackKind::DspI16) {
+            for rec in &mut ops {
+                let Op::ConvI8(p) = &mut rec.op else {
+                    continue;
+                };
+                if p.weights.mem != Mem::Blob {
+                    continue;
+                }
+                let at = p.weights.offset as usize;
+                // Read from the whole blob: weights past the cut fail the parse
+                // of the cut file below, and the whole blob is tried next.
+                let w = model
+                    .blob()
+                    .get(at..at.saturating_add(p.weights.len as usize))
+                    .ok_or(crate::Error::OutOfBounds)?;
+                let w: &[i8] = bytemuck::cast_slice(w);
+                let Some(v) = crate::kernels::conv::pack::packed_dsp(&p.geom, p.weight_offset, w)?
+                else {
+                    continue;
+                };
+                let at = blob.len().div_ceil(ALIGN) * ALIGN;
+                blob.resize(at, 0);
+                blob.extend(v.iter().flat_map(|x| x.to_le_bytes()));
+                let len = blob.len() - at;
+                p.packed = Some(PackedWeights {
+                    kind: PackKind::DspI16,
+                    buf: Buf {
+                        mem: Mem::Blob,
+                        offset: u32::try_from(at).map_err(|_| crate::Error::Overflow)?,
+                        len: u32::try_from(len).map_err(|_| crate::Error::Overflow)?,
+                    },
+                });
+            }
+        }
+        let ops = stream(&ops).map_err(encode)?;
+        let meta = Meta {
+            ops: &ops,
+            ..*model.meta()
+        };
+        let out = assemble(&meta, trailer, &blob).map_err(encode)?;
         if crate::Model::parse(&AlignedBytes::new(&out)).is_ok() {
             return Ok(out);
         }

@@ -62,6 +62,26 @@ pub trait DspOps: Sized {
         }
         acc
     }
+
+    /// The 2-pixel x 2-channel inner loop over packed weights
+    /// ([`crate::kernels::conv::pack::pack_dsp`]): `n` groups of both rows of
+    /// `rows` times `n` groups of a pair of channels, each the four words
+    /// `[c0 even, c0 odd, c1 even, c1 odd]` (`[x0.c0, x0.c1, x1.c0, x1.c1]`). `n` is
+    /// at most `ROW_WORDS / 2` and `w.len()`.
+    #[inline(always)]
+    fn mac_2x2_packed(rows: &Rows, w: &[[u32; 4]], n: usize) -> [i32; 4] {
+        let (x0, x1) = rows.split_at(ROW_WORDS);
+        let (g0, _) = x0.as_chunks::<2>();
+        let (g1, _) = x1.as_chunks::<2>();
+        let mut acc = [0i32; 4];
+        for ((xa, xb), w) in g0.iter().zip(g1).zip(w).take(n) {
+            acc[0] = Self::smlad(xa[1], w[1], Self::smlad(xa[0], w[0], acc[0]));
+            acc[1] = Self::smlad(xa[1], w[3], Self::smlad(xa[0], w[2], acc[1]));
+            acc[2] = Self::smlad(xb[1], w[1], Self::smlad(xb[0], w[0], acc[2]));
+            acc[3] = Self::smlad(xb[1], w[3], Self::smlad(xb[0], w[2], acc[3]));
+        }
+        acc
+    }
 }
 
 /// The DSP instructions in portable Rust (the reference the native ones must match).
@@ -229,13 +249,88 @@ impl DspOps for Native {
         acc = [a00, a01, a10, a11];
         acc
     }
+
+    /// The packed inner loop in assembly. Per group: one `LDM` of both channels'
+    /// four weight words, 4 row loads and 8 `SMLAD` for 16 MACs; two groups per
+    /// iteration as in `mac_2x2` (14 instructions for 16 MACs).
+    #[inline(always)]
+    fn mac_2x2_packed(rows: &Rows, w: &[[u32; 4]], n: usize) -> [i32; 4] {
+        let n = n.min(ROW_WORDS / 2).min(w.len());
+        let mut acc = [0i32; 4];
+        if n == 0 {
+            return acc;
+        }
+        let [mut a00, mut a01, mut a10, mut a11] = acc;
+        // SAFETY: the groups run `n >= 1` times in all; group `i` reads words `2i`,
+        // `2i + 1` of row 0 and row 1 (`2i + 1 < ROW_WORDS` as `n <= ROW_WORDS / 2`)
+        // and the 16 bytes of `w[i]` (`n <= w.len()`), word-aligned as `LDM` needs
+        // (`w` is a slice of `[u32; 4]`). The loop ends when the row pointer reaches
+        // `end`, `8n` bytes on (an odd `n` enters at the second group, as in
+        // `mac_2x2`). `LDM` names its registers in ascending order, as the
+        // instruction requires: they are fixed (r2 to r5). The pointer registers are
+        // clobbered.
+        unsafe {
+            core::arch::asm!(
+                "add {end}, {px}, {x}, lsl #3",
+                "tst {x}, #1",
+                "bne 3f",
+                "2:",
+                "ldm {pw}!, {{r2, r3, r4, r5}}",
+                "ldr.w {x}, [{px}, #{rb}]",
+                "smlad {a10}, {x}, r2, {a10}",
+                "smlad {a11}, {x}, r4, {a11}",
+                "ldr.w {x}, [{px}, #{rb4}]",
+                "smlad {a10}, {x}, r3, {a10}",
+                "smlad {a11}, {x}, r5, {a11}",
+                "ldr {x}, [{px}, #4]",
+                "smlad {a00}, {x}, r3, {a00}",
+                "smlad {a01}, {x}, r5, {a01}",
+                "ldr {x}, [{px}], #8",
+                "smlad {a00}, {x}, r2, {a00}",
+                "smlad {a01}, {x}, r4, {a01}",
+                "3:",
+                "ldm {pw}!, {{r2, r3, r4, r5}}",
+                "ldr.w {x}, [{px}, #{rb}]",
+                "smlad {a10}, {x}, r2, {a10}",
+                "smlad {a11}, {x}, r4, {a11}",
+                "ldr.w {x}, [{px}, #{rb4}]",
+                "smlad {a10}, {x}, r3, {a10}",
+                "smlad {a11}, {x}, r5, {a11}",
+                "ldr {x}, [{px}, #4]",
+                "smlad {a00}, {x}, r3, {a00}",
+                "smlad {a01}, {x}, r5, {a01}",
+                "ldr {x}, [{px}], #8",
+                "smlad {a00}, {x}, r2, {a00}",
+                "smlad {a01}, {x}, r4, {a01}",
+                "cmp {px}, {end}",
+                "bne 2b",
+                px = inout(reg) rows.as_ptr() => _,
+                pw = inout(reg) w.as_ptr() => _,
+                a00 = inout(reg) a00,
+                a01 = inout(reg) a01,
+                a10 = inout(reg) a10,
+                a11 = inout(reg) a11,
+                x = inout(reg) n => _,
+                end = out(reg) _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                rb = const ROW_BYTES,
+                rb4 = const ROW_BYTES + 4,
+                options(readonly, nostack),
+            );
+        }
+        acc = [a00, a01, a10, a11];
+        acc
+    }
 }
 
 /// Longest reduction (`k_h * k_w * in_c` of a conv, `k` of a fully connected layer)
 /// the DSP kernels widen into their stack rows; longer ones run the scalar kernel.
 /// 640 covers 3x3x64 and 5x5x16 windows and LeNet-5's 400-wide fc (two conv rows:
 /// 2.5 KiB of stack).
-pub const ROW_MAX: usize = 640;
+pub const ROW_MAX: usize = crate::kernels::conv::pack::DSP_ROW_MAX;
 
 /// Words of one widened row: `ROW_MAX` `i16` values.
 pub const ROW_WORDS: usize = ROW_MAX / 2;
@@ -296,6 +391,13 @@ pub fn dot_2x2<D: DspOps>(rows: &Rows, w0: &[i8], w1: &[i8], len: usize) -> [i32
     D::mac_2x2(rows, wa, wb, (len / 4).min(ROW_WORDS / 2))
 }
 
+/// [`dot_2x2`] with the weights of a pair of channels packed
+/// ([`crate::kernels::conv::pack::pack_dsp`]): `n` groups of `w`.
+#[inline(never)]
+pub fn dot_2x2_packed<D: DspOps>(rows: &Rows, w: &[[u32; 4]], n: usize) -> [i32; 4] {
+    D::mac_2x2_packed(rows, w, n.min(ROW_WORDS / 2))
+}
+
 /// Widen `src` to `i16` values `x + offset` into `dst` (natural order, `dst` and
 /// `src` of the same length). Four values at a time: one word load, two `SXTB16`,
 /// two `SADD16`.
@@ -337,6 +439,9 @@ pub fn widen_groups<D: DspOps>(dst: &mut [u32], src: &[i8], offset: i32) {
 /// output channel, `len` a multiple of 4 or not), bias and requantization.
 pub struct Kernel<'a, 'r> {
     pub weights: &'a [i8],
+    /// The weights in the DSP layout, read instead of `weights` when given
+    /// (groups of a pair of channels, `len / 4` groups per pair).
+    pub packed: Option<&'a [[u32; 4]]>,
     pub bias: Option<&'a [i32]>,
     pub rq: &'a RequantParams<'r>,
     pub len: usize,
@@ -350,6 +455,16 @@ impl Kernel<'_, '_> {
     #[inline(never)]
     pub fn rows<D: DspOps>(&self, rows: &Rows, o0: &mut [i8], o1: &mut [i8]) {
         let len = self.len;
+        if let Some(pk) = self.packed {
+            let n = len / 4;
+            for j in 0..pk.len() / n.max(1) {
+                let w = pk.get(j * n..(j + 1) * n).unwrap_or_default();
+                let [a00, a01, a10, a11] = dot_2x2_packed::<D>(rows, w, n);
+                self.store(o0, o1, 2 * j, a00, a10);
+                self.store(o0, o1, 2 * j + 1, a01, a11);
+            }
+            return;
+        }
         for (j, w) in self.weights.chunks(2 * len).enumerate() {
             let (w0, w1) = match w.split_at_checked(len) {
                 Some((w0, w1)) if !w1.is_empty() => (w0, w1),

@@ -182,9 +182,9 @@ fn bench_report_then_report_compares_host_and_firmware() {
     assert_eq!((r.ops.len(), r.model.macs), (13, 416_520));
     assert_eq!(r.unit, edgerun_report::Unit::Ns);
     assert_eq!(r.runs, 3);
-    // The hash of the file without its AVX2 packs (what the firmware bakes).
+    // The hash of the file packed for the DSP kernel (what the firmware bakes).
     let file = std::fs::read(root().join("models/lenet5.edge")).unwrap();
-    let lean = edgerun::format::write::without_packed(&file).unwrap();
+    let lean = edgerun::format::write::for_cortex_m(&file).unwrap();
     assert_eq!(r.model.sha256, edgerun_report::sha256_hex(&lean));
 
     let log =

@@ -223,9 +223,9 @@ pub fn parse_log(log: &str) -> Result<FirmwareRun, ReportError> {
 }
 
 /// One report per model of `run`, with `models_dir/<name>.edge` for the
-/// shapes and the hash (checked against what the firmware printed), without
-/// its weights packed for AVX2, as the firmware bakes it
-/// (`edgerun::format::write::without_packed`).
+/// shapes and the hash (checked against what the firmware printed), its conv
+/// weights packed for the DSP kernel, as the firmware bakes it
+/// (`edgerun::format::write::for_cortex_m`).
 pub fn reports(
     run: &FirmwareRun,
     models_dir: &Path,
@@ -239,7 +239,7 @@ pub fn reports(
                 path: path.display().to_string(),
                 source: e,
             })?;
-            let bytes = edgerun::format::write::without_packed(&file)
+            let bytes = edgerun::format::write::for_cortex_m(&file)
                 .map_err(|e| ReportError::Model(format!("{}: {e}", path.display())))?;
             let aligned = AlignedBytes::new(&bytes);
             let model = edgerun::Model::parse(&aligned)

@@ -52,9 +52,9 @@ pub fn model_part(model: &Model<'_>, edge: &[u8], name: &str) -> Result<ModelPar
             max: None,
         });
     }
-    // The model's identity: its file without the AVX2 packs, as a firmware
-    // bakes it (`ModelInfo::sha256`).
-    let lean = edgerun::format::write::without_packed(edge).map_err(model_err)?;
+    // The model's identity: its file as a firmware bakes it, packed for the
+    // DSP kernel (`ModelInfo::sha256`).
+    let lean = edgerun::format::write::for_cortex_m(edge).map_err(model_err)?;
     Ok(ModelPart {
         model: ModelInfo {
             name: name.to_string(),

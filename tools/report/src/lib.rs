@@ -151,9 +151,10 @@ pub struct Target {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
     pub name: String,
-    /// SHA-256 of the `.edge` bytes without the weights packed for AVX2
-    /// (`edgerun::format::write::without_packed`: what a firmware bakes, so
-    /// that a host's run and a microcontroller's run of one model match),
+    /// SHA-256 of the `.edge` bytes with the conv weights packed for the DSP
+    /// kernel instead of AVX2 (`edgerun::format::write::for_cortex_m`: what a
+    /// firmware bakes, so that a host's run and a microcontroller's run of one
+    /// model match),
     /// lowercase hex ([`sha256_hex`]).
     pub sha256: String,
     /// Size of the `.edge` file.

@@ -167,10 +167,9 @@ fn a_firmware_log_becomes_one_report_per_model() {
     // From the .edge file (its tensor list, in the ONNX layout): 5x5 conv to
     // 6 channels, same padding on 28x28.
     assert_eq!(lenet.ops[1].output_shape, vec![1, 6, 28, 28]);
-    // The firmware baked the shipped file without its AVX2 packs.
+    // The firmware baked the shipped file packed for the DSP kernel.
     let file = std::fs::read(models().join("lenet5.edge")).unwrap();
-    let lean = edgerun::format::write::without_packed(&file).unwrap();
-    assert!(lean.len() < file.len());
+    let lean = edgerun::format::write::for_cortex_m(&file).unwrap();
     assert_eq!(lenet.model.sha256, edgerun_report::sha256_hex(&lean));
     assert_eq!(lenet.memory.model_bytes, Some(lean.len() as u64));
     let resnet = &reports[1];
@@ -231,8 +230,8 @@ fn the_host_producer_times_every_operator_of_lenet5() {
     assert_eq!(b.macs, 416_520);
     assert_eq!(r.runs, 5);
     assert_eq!(r.memory.arena_bytes, 9072);
-    // The identity of the model: its file without the AVX2 packs.
-    let lean = edgerun::format::write::without_packed(&bytes).unwrap();
+    // The identity of the model: its file packed for the DSP kernel.
+    let lean = edgerun::format::write::for_cortex_m(&bytes).unwrap();
     assert_eq!(r.model.sha256, edgerun_report::sha256_hex(&lean));
     // The total is the median of the runs bench returned.
     assert_eq!(r.total.cost, b.us[2] * 1e3);

@@ -24,23 +24,25 @@
 use crate::error::Error;
 use crate::format::schema::ConvGeom;
 use crate::kernels::RequantParams;
+use crate::kernels::conv::pack;
 use crate::kernels::conv::scalar::{self, Dims, validate};
-use crate::kernels::dsp::{
-    DspOps, Kernel, ROW_MAX, ROW_WORDS, Rows, finish_row, widen, widen_groups,
-};
+use crate::kernels::dsp::{DspOps, Kernel, ROW_WORDS, Rows, finish_row, widen, widen_groups};
 
 /// Bytes of stack for zero-padded weight rows (`out_c * len` rounded up to 4 per
 /// channel): LeNet-5's second conv needs 16 x 152.
 const WPAD_MAX: usize = 2560;
 
 /// int8 convolution with the DSP instructions; same contract, errors and results as
-/// [`scalar::conv_i8`].
+/// [`scalar::conv_i8`]. `packed`: the weights in the DSP layout
+/// ([`pack::pack_dsp`]), read instead of `weights` when they are given, 4-byte
+/// aligned and as long as the layout.
 #[cfg(edgerun_dsp)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv_i8(
     g: &ConvGeom,
     input: &[i8],
     weights: &[i8],
+    packed: Option<&[i16]>,
     bias: Option<&[i32]>,
     input_offset: i32,
     weight_offset: i32,
@@ -51,6 +53,7 @@ pub fn conv_i8(
         g,
         input,
         weights,
+        packed,
         bias,
         input_offset,
         weight_offset,
@@ -67,6 +70,7 @@ pub(crate) fn conv_i8_with<D: DspOps>(
     g: &ConvGeom,
     input: &[i8],
     weights: &[i8],
+    packed: Option<&[i16]>,
     bias: Option<&[i32]>,
     input_offset: i32,
     weight_offset: i32,
@@ -83,14 +87,7 @@ pub(crate) fn conv_i8_with<D: DspOps>(
         rq,
         out,
     )?;
-    let len = d.k_h * d.k_w * d.in_c;
-    if d.groups != 1
-        || d.dil_w != 1
-        || weight_offset != 0
-        || len == 0
-        || len > ROW_MAX
-        || d.out_c == 0
-    {
+    if !pack::dsp_runs(g, weight_offset) {
         return scalar::conv_i8_fallback(
             g,
             input,
@@ -102,12 +99,17 @@ pub(crate) fn conv_i8_with<D: DspOps>(
             out,
         );
     }
-    // Weight rows whose length is not a multiple of 4 are copied, zero-padded, to
-    // the stack, so that the kernel has whole groups of 4; if they do not fit,
-    // the scalar kernel runs.
+    let len = d.k_h * d.k_w * d.in_c;
     let len4 = 4 * len.div_ceil(4);
+    // Packed weights of the right length, in whole aligned groups.
+    let packed = packed
+        .filter(|p| Some(p.len()) == pack::dsp_packed_len(g))
+        .and_then(|p| bytemuck::try_cast_slice::<i16, [u32; 4]>(p).ok());
+    // Without them, weight rows whose length is not a multiple of 4 are copied,
+    // zero-padded, to the stack, so that the kernel has whole groups of 4; if they
+    // do not fit, the scalar kernel runs.
     let mut padded = [0i8; WPAD_MAX];
-    let weights = if len4 == len {
+    let weights = if len4 == len || packed.is_some() {
         weights
     } else if let Some(buf) = padded.get_mut(..d.out_c * len4) {
         for (to, from) in buf.chunks_exact_mut(len4).zip(weights.chunks_exact(len)) {
@@ -132,6 +134,7 @@ pub(crate) fn conv_i8_with<D: DspOps>(
     let pixels = d.n * d.out_h * d.out_w;
     let k = Kernel {
         weights,
+        packed,
         bias,
         rq,
         len: len4,

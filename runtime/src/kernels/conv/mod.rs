@@ -137,7 +137,24 @@ pub fn conv_i8(
             out,
         )
     }
-    #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+    #[cfg(edgerun_dsp)]
+    {
+        let packed = packed
+            .filter(|p| p.kind == PackKind::DspI16)
+            .map(|p| p.values);
+        dsp::conv_i8(
+            g,
+            input,
+            weights,
+            packed,
+            bias,
+            input_offset,
+            weight_offset,
+            rq,
+            out,
+        )
+    }
+    #[cfg(not(any(all(target_arch = "x86_64", feature = "std"), edgerun_dsp)))]
     {
         let _ = packed;
         conv_i8_unpacked(
@@ -154,7 +171,7 @@ pub fn conv_i8(
 }
 
 /// [`conv_i8`] on the builds whose kernels read the OHWI weights.
-#[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+#[cfg(not(any(all(target_arch = "x86_64", feature = "std"), edgerun_dsp)))]
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn conv_i8_unpacked(
@@ -167,13 +184,11 @@ fn conv_i8_unpacked(
     rq: &RequantParams<'_>,
     out: &mut [i8],
 ) -> Result<(), Error> {
-    #[cfg(edgerun_dsp)]
-    let f = dsp::conv_i8;
     #[cfg(all(edgerun_neon, feature = "std"))]
     let f = neon::conv_i8_sdot;
     #[cfg(all(edgerun_neon, not(feature = "std")))]
     let f = neon::conv_i8;
-    #[cfg(not(any(edgerun_dsp, edgerun_neon)))]
+    #[cfg(not(edgerun_neon))]
     let f = scalar::conv_i8;
     f(
         g,
@@ -197,16 +212,11 @@ pub(crate) const TWINS: &[crate::kernels::frame::Twin<ConvI8Fn>] = &[
     },
     crate::kernels::frame::Twin {
         name: "dsp-emulated",
-        probe: || Ok(dsp::conv_i8_with::<crate::kernels::dsp::Emulated>),
+        probe: || Ok(dsp_emulated),
     },
     crate::kernels::frame::Twin {
-        name: "dsp",
-        probe: || {
-            #[cfg(edgerun_dsp)]
-            return Ok(dsp::conv_i8);
-            #[cfg(not(edgerun_dsp))]
-            Err("not an Armv7E-M build (firmware/run-qemu.sh runs it in QEMU)")
-        },
+        name: "dsp-emulated-prepacked",
+        probe: || Ok(dsp_emulated_prepacked),
     },
     crate::kernels::frame::Twin {
         name: "avx2",
@@ -253,6 +263,68 @@ pub(crate) const TWINS: &[crate::kernels::frame::Twin<ConvI8Fn>] = &[
         },
     },
 ];
+
+/// The DSP kernel over the emulated instructions, reading the OHWI weights.
+#[cfg(test)]
+#[allow(clippy::too_many_arguments)]
+fn dsp_emulated(
+    g: &ConvGeom,
+    input: &[i8],
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    input_offset: i32,
+    weight_offset: i32,
+    rq: &RequantParams<'_>,
+    out: &mut [i8],
+) -> Result<(), Error> {
+    dsp::conv_i8_with::<crate::kernels::dsp::Emulated>(
+        g,
+        input,
+        weights,
+        None,
+        bias,
+        input_offset,
+        weight_offset,
+        rq,
+        out,
+    )
+}
+
+/// The DSP kernel over the emulated instructions given weights packed ahead of
+/// time, as the compiler packs them ([`pack::packed_dsp`]).
+#[cfg(test)]
+#[allow(clippy::too_many_arguments)]
+fn dsp_emulated_prepacked(
+    g: &ConvGeom,
+    input: &[i8],
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    input_offset: i32,
+    weight_offset: i32,
+    rq: &RequantParams<'_>,
+    out: &mut [i8],
+) -> Result<(), Error> {
+    // The kernel reads packs that are 4-byte aligned (as in a model's blob):
+    // copy them to words, so that the packed path runs whatever the allocator.
+    let packed = pack::packed_dsp(g, weight_offset, weights)?.map(|v| {
+        let mut words = alloc::vec![[0u32; 4]; v.len().div_ceil(8)];
+        let dst: &mut [i16] = bytemuck::cast_slice_mut(&mut words);
+        dst.copy_from_slice(&v);
+        words
+    });
+    let packed: Option<&[i16]> = packed.as_deref().map(bytemuck::cast_slice);
+    dsp::conv_i8_with::<crate::kernels::dsp::Emulated>(
+        g,
+        input,
+        weights,
+        packed,
+        bias,
+        input_offset,
+        weight_offset,
+        rq,
+        out,
+    )
+}
 
 /// The AVX2 twin given weights packed ahead of time, as the compiler packs
 /// them ([`pack::pack`] in the layout [`pack::avx2_layout`] gives).

@@ -24,6 +24,14 @@
 //!   of neighbouring taps of a kernel row, an odd row's last tap paired with a
 //!   zero weight.
 //!
+//! The Armv7E-M DSP kernel ([`super::dsp`]) reads [`dsp_packed_len`] values
+//! laid out by [`pack_dsp`]: per pair of output channels (an odd last channel
+//! paired with zeros), per group of 4 reduction values `w0..w3` (the window in
+//! OHWI order, zero-padded to whole groups), the `i16` values
+//! `[c0: w0, w2, w1, w3][c1: w0, w2, w1, w3]`: the two `SMLAD` operand words of
+//! each channel, in the lane order of the kernel's activation rows, so that
+//! one `LDM` loads a group of both channels (16 bytes).
+//!
 //! A file's packed weights name their kind ([`crate::format::schema::PackKind`]);
 //! a runtime whose layout changed would add a kind and ignore the old one.
 
@@ -176,6 +184,81 @@ pub fn pack(
         }
     }
     Ok(())
+}
+
+/// Longest window (`k_h * k_w * in_c`) the DSP conv kernel widens into its stack
+/// rows (`kernels::dsp::ROW_MAX`); longer ones run the scalar kernel.
+pub const DSP_ROW_MAX: usize = 640;
+
+/// Whether the DSP conv kernel runs `g` with weight offset `weight_offset` with
+/// its micro-kernel, and so reads [`pack_dsp`]'s layout when a model has it:
+/// one group, no horizontal dilation, symmetric weights, a window of 1 to
+/// [`DSP_ROW_MAX`] values and at least one output channel (else it hands the
+/// convolution to the scalar kernel).
+pub fn dsp_runs(g: &ConvGeom, weight_offset: i32) -> bool {
+    let window = (g.k_h as u64) * (g.k_w as u64) * (g.in_c as u64);
+    g.groups == 1
+        && g.dil_w == 1
+        && weight_offset == 0
+        && window >= 1
+        && window <= DSP_ROW_MAX as u64
+        && g.out_c > 0
+}
+
+/// Number of `i16` values of `g`'s weights in the DSP layout (module docs):
+/// `2 * ceil(out_c / 2)` channels of the window rounded up to whole groups of 4;
+/// `None` on overflow.
+pub fn dsp_packed_len(g: &ConvGeom) -> Option<usize> {
+    let window = (g.k_h as usize)
+        .checked_mul(g.k_w as usize)?
+        .checked_mul(g.in_c as usize)?;
+    (window.div_ceil(4) * 4).checked_mul((g.out_c as usize).div_ceil(2) * 2)
+}
+
+/// Pack `weights` (OHWI, `[out_c][k_h][k_w][in_c]`) of the convolution `g` into
+/// `dst` in the DSP layout (module docs). `dst` holds exactly [`dsp_packed_len`]
+/// values and `weights` exactly the geometry's weights, else
+/// [`Error::BadGeometry`] (nothing written).
+pub fn pack_dsp(g: &ConvGeom, weights: &[i8], dst: &mut [i16]) -> Result<(), Error> {
+    let (_, w_len, _) = super::float::conv_lens(g)?;
+    if weights.len() != w_len || Some(dst.len()) != dsp_packed_len(g) {
+        return Err(Error::BadGeometry);
+    }
+    let out_c = g.out_c as usize;
+    let window = (g.k_h as usize) * (g.k_w as usize) * (g.in_c as usize);
+    let groups = window.div_ceil(4);
+    // Value `j` of a group's 8: channel `j / 4` of the pair, reduction value
+    // `[0, 2, 1, 3][j % 4]` of the group.
+    for (s, step) in dst.chunks_exact_mut(8).enumerate() {
+        let (pair, q) = (s / groups, s % groups);
+        for (j, v) in step.iter_mut().enumerate() {
+            let oc = 2 * pair + j / 4;
+            let h = 4 * q + [0, 2, 1, 3][j % 4];
+            *v = if oc < out_c && h < window {
+                weights.get(oc * window + h).map_or(0, |&w| i16::from(w))
+            } else {
+                0
+            };
+        }
+    }
+    Ok(())
+}
+
+/// [`pack_dsp`] into a new vector, for the compiler (`None` when [`dsp_runs`]
+/// says the DSP kernel hands `g` to the scalar kernel).
+#[cfg(any(test, feature = "alloc"))]
+pub fn packed_dsp(
+    g: &ConvGeom,
+    weight_offset: i32,
+    weights: &[i8],
+) -> Result<Option<alloc::vec::Vec<i16>>, Error> {
+    if !dsp_runs(g, weight_offset) {
+        return Ok(None);
+    }
+    let len = dsp_packed_len(g).ok_or(Error::Overflow)?;
+    let mut v = alloc::vec![0; len];
+    pack_dsp(g, weights, &mut v)?;
+    Ok(Some(v))
 }
 
 /// [`pack`] into a new vector, for the compiler (`None` when

@@ -46,6 +46,7 @@ pub(crate) fn fc_i8_with<D: DspOps>(
     let mut rows: Rows = [0; 2 * ROW_WORDS];
     let kernel = Kernel {
         weights,
+        packed: None,
         bias,
         rq,
         len: k,
