@@ -224,6 +224,7 @@ impl Case {
             input_offset: 5,
             weight_offset: 0,
             rq: no_requant(0),
+            packed: None,
         };
         Case {
             name,

@@ -600,19 +600,20 @@ pub(crate) fn run_op<K: KernelSet>(op: &Op, arena: &mut [u8], blob: &[u8]) -> Re
         Op::FcI8(p) if K::includes(OpKind::FcI8) => {
             let (m, out) = split(arena, blob, p.output)?;
             let bias = m.get_opt(p.bias)?.map(i32s).transpose()?;
-            let fc_i8 = if K::SIMD {
-                fc::fc_i8
+            let (input, weights) = (i8s(m.get(p.input)?), i8s(m.get(p.weights)?));
+            let rq = m.requant(&p.rq)?;
+            if K::SIMD {
+                let packed = match p.packed {
+                    Some(pw) => Some(kernels::conv::Packed {
+                        kind: pw.kind,
+                        values: i16s(m.get(pw.buf)?)?,
+                    }),
+                    None => None,
+                };
+                fc::fc_i8(p, input, weights, packed, bias, &rq, i8s_mut(out))
             } else {
-                fc::scalar::fc_i8
-            };
-            fc_i8(
-                p,
-                i8s(m.get(p.input)?),
-                i8s(m.get(p.weights)?),
-                bias,
-                &m.requant(&p.rq)?,
-                i8s_mut(out),
-            )
+                fc::scalar::fc_i8(p, input, weights, bias, &rq, i8s_mut(out))
+            }
         }
         Op::MatMulF32(p) if K::includes(OpKind::MatMulF32) => {
             let (m, out) = split(arena, blob, p.output)?;

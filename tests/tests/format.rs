@@ -343,11 +343,20 @@ fn fuzz_regressions_do_not_panic() {
 /// `models/lenet5.edge` written again with its int8 convolutions' records
 /// edited by `edit` (the metadata, the plan and the blob kept).
 fn lenet5_with(edit: impl Fn(&mut edgerun::format::schema::ConvI8)) -> AlignedBytes {
-    use edgerun::format::schema::{Op, OpRecord, TensorDesc};
-    use edgerun::format::write::{ModelParts, write_model};
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bytes = std::fs::read(root.join("../models/lenet5.edge")).unwrap();
-    let aligned = AlignedBytes::new(&bytes);
+    model_with(&bytes, |op| {
+        if let edgerun::format::schema::Op::ConvI8(p) = op {
+            edit(p);
+        }
+    })
+}
+
+/// The model `bytes` rewritten with `edit` applied to every operator.
+fn model_with(bytes: &[u8], edit: impl Fn(&mut edgerun::format::schema::Op)) -> AlignedBytes {
+    use edgerun::format::schema::{OpRecord, TensorDesc};
+    use edgerun::format::write::{ModelParts, write_model};
+    let aligned = AlignedBytes::new(bytes);
     let model = Model::parse(&aligned).unwrap();
     let at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as usize;
     let blob = &bytes[at(24)..at(24) + at(28)];
@@ -360,9 +369,7 @@ fn lenet5_with(edit: impl Fn(&mut edgerun::format::schema::ConvI8)) -> AlignedBy
     let tensors: Vec<TensorDesc<'_>> = model.tensors().map(Result::unwrap).collect();
     let mut ops: Vec<OpRecord<'_>> = model.ops().map(Result::unwrap).collect();
     for rec in &mut ops {
-        if let Op::ConvI8(p) = &mut rec.op {
-            edit(p);
-        }
+        edit(&mut rec.op);
     }
     AlignedBytes::new(
         &write_model(&ModelParts {
@@ -410,7 +417,8 @@ fn packed_conv_weights_are_used_and_validated() {
     use edgerun::{AllKernels, ReferenceKernels};
     let shipped = lenet5_with(|_| {});
     let model = Model::parse(&shipped).unwrap();
-    assert_eq!(model.version(), (1, 3));
+    // Rewritten in the writer's format.
+    assert_eq!(model.version(), (1, edgerun::format::VERSION_MINOR));
     let convs = model
         .ops()
         .filter(|r| {
@@ -450,4 +458,67 @@ fn packed_conv_weights_are_used_and_validated() {
         }
     });
     assert_eq!(Model::parse(&outside).err(), Some(Error::OutOfBounds));
+}
+
+/// A model packed for the Cortex-M DSP kernels (format 1.4): the compiler's
+/// `--pack dsp` and the firmware build's `format::write::for_cortex_m` of the
+/// shipped file give the same bytes; the reference kernels give the same logits
+/// with and without the packs (on this host they are not read); the validator
+/// refuses a DSP pack of the wrong length, an AVX2 pack on a fully connected
+/// layer, and a DSP pack on a layer the DSP kernels do not run.
+#[test]
+fn dsp_packs_of_the_compiler_and_the_writer_agree_and_are_validated() {
+    use edgerun::format::schema::{Op, PackKind};
+    use edgerun::{AllKernels, ReferenceKernels};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let onnx = std::fs::read(root.join("models/lenet5.int8.onnx")).unwrap();
+    let opts = edgerun_compiler::CompileOptions {
+        pack: edgerun_compiler::Pack::Dsp,
+        ..Default::default()
+    };
+    let compiled = edgerun_compiler::compile(&onnx, &opts).unwrap().bytes;
+    let shipped = std::fs::read(root.join("models/lenet5.edge")).unwrap();
+    let m4 = edgerun::format::write::for_cortex_m(&shipped).unwrap();
+    assert_eq!(compiled, m4);
+    let m4 = AlignedBytes::new(&m4);
+    let model = Model::parse(&m4).unwrap();
+    let kinds: Vec<_> = model
+        .ops()
+        .filter_map(|r| match r.unwrap().op {
+            Op::ConvI8(p) => Some(p.packed.map(|p| p.kind)),
+            Op::FcI8(p) => Some(p.packed.map(|p| p.kind)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, vec![Some(PackKind::DspI16); 5]);
+    let want = lenet5_logits::<ReferenceKernels>(&AlignedBytes::new(&shipped));
+    assert_eq!(lenet5_logits::<ReferenceKernels>(&m4), want);
+    assert_eq!(lenet5_logits::<AllKernels>(&m4), want);
+
+    let fc_pack = |edit: fn(&mut edgerun::format::schema::PackedWeights)| {
+        model_with(&m4, move |op| {
+            if let Op::FcI8(p) = op
+                && let Some(pw) = &mut p.packed
+            {
+                edit(pw);
+            }
+        })
+    };
+    let short = fc_pack(|pw| pw.buf.len -= 16);
+    assert_eq!(Model::parse(&short).err(), Some(Error::BadGeometry));
+    let avx2 = fc_pack(|pw| pw.kind = PackKind::Avx2I16);
+    assert_eq!(Model::parse(&avx2).err(), Some(Error::InvalidParameter));
+    // A weight zero point sends the layer to the scalar kernel.
+    let foreign = model_with(&m4, |op| {
+        if let Op::FcI8(p) = op {
+            p.weight_offset = 3;
+        }
+    });
+    assert_eq!(Model::parse(&foreign).err(), Some(Error::InvalidParameter));
+    let foreign = model_with(&m4, |op| {
+        if let Op::ConvI8(p) = op {
+            p.weight_offset = 3;
+        }
+    });
+    assert_eq!(Model::parse(&foreign).err(), Some(Error::InvalidParameter));
 }

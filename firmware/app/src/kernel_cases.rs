@@ -351,6 +351,7 @@ pub fn fc<'s>(r: &mut Rng, s: &'s mut Scratch) -> FcCase<'s> {
                 act_min: -128,
                 act_max: 127,
             },
+            packed: None,
         },
         input: &s.input[..rows * k],
         weights: &s.weights[..n * k],

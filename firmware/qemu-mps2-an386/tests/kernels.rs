@@ -19,7 +19,6 @@
 // A test: the output buffer is sized for every case the generator draws, and a
 // panic is a failure report (the panic handler exits QEMU with failure).
 #![allow(clippy::indexing_slicing)]
-#![allow(clippy::too_many_arguments)]
 
 use defmt_semihosting as _;
 
@@ -115,84 +114,82 @@ fn fc_with(twin: &str, kernel: FcI8Fn) {
     });
 }
 
-/// Room for any case's weights in the DSP layout: at most `(out_c + 1) *
-/// (window + 3)` values, with `out_c * window <= W_MAX`, `out_c <= CH_MAX` and
-/// `window <= DSP_ROW_MAX` for the convolutions the DSP kernel runs.
+/// Room for any case's weights in the DSP layout: at most `(n + 1) * (len + 3)`
+/// values for `n` rows of `len`, with `n * len <= W_MAX`, `n <= CH_MAX` and
+/// `len <= DSP_ROW_MAX` for the layers the DSP kernels run.
 const PACKED_MAX: usize = kc::W_MAX + 4 * kc::CH_MAX + 2 * 644;
 
 /// `i16` values at a 16-byte aligned address, as packs are in a model's blob.
 #[repr(C, align(16))]
 struct Packed([i16; PACKED_MAX]);
 
-/// The DSP conv kernel given the case's weights packed ahead of time
+/// The DSP conv kernel given each case's weights packed ahead of time
 /// (`pack::pack_dsp`, as the firmware's build packs a model's), on the cases of
-/// `conv_with`: the same host outputs. Returns how many cases ran packed.
-fn conv_dsp_prepacked() -> usize {
+/// `conv_with`: the host's outputs. Returns how many cases ran packed (the
+/// others, which the DSP kernel hands to the scalar kernel, run without packs).
+fn conv_dsp() -> usize {
     use edgerun_fw::edgerun::kernels::conv::{dsp, pack};
     let (mut r, mut s) = (Rng::new(kc::CONV_SEED), Scratch::new());
     let mut buf = Packed([0; PACKED_MAX]);
     let mut packed_cases = 0;
-    check(
-        "conv",
-        "dsp-prepacked",
-        CONV_CASES,
-        &CONV_EXPECTED,
-        |_, out| {
-            let c = kc::conv(&mut r, &mut s);
-            let out = out.get_mut(..c.out_len).ok_or(Error::BadGeometry)?;
-            let packed = match pack::dsp_packed_len(&c.geom) {
-                Some(n) if pack::dsp_runs(&c.geom, c.weight_offset) => {
-                    let dst = buf.0.get_mut(..n).ok_or(Error::BadGeometry)?;
-                    pack::pack_dsp(&c.geom, c.weights, dst)?;
-                    packed_cases += 1;
-                    Some(&*dst)
-                }
-                _ => None,
-            };
-            dsp::conv_i8(
-                &c.geom,
-                c.input,
-                c.weights,
-                packed,
-                c.bias,
-                c.input_offset,
-                c.weight_offset,
-                &c.rq,
-                out,
-            )
-            .map(|()| c.out_len)
-        },
-    );
+    check("conv", "dsp", CONV_CASES, &CONV_EXPECTED, |_, out| {
+        let c = kc::conv(&mut r, &mut s);
+        let out = out.get_mut(..c.out_len).ok_or(Error::BadGeometry)?;
+        let packed = match pack::dsp_packed_len(&c.geom) {
+            Some(n) if pack::dsp_runs(&c.geom, c.weight_offset) => {
+                let dst = buf.0.get_mut(..n).ok_or(Error::BadGeometry)?;
+                pack::pack_dsp(&c.geom, c.weights, dst)?;
+                packed_cases += 1;
+                Some(&*dst)
+            }
+            _ => None,
+        };
+        dsp::conv_i8(
+            &c.geom,
+            c.input,
+            c.weights,
+            packed,
+            c.bias,
+            c.input_offset,
+            c.weight_offset,
+            &c.rq,
+            out,
+        )
+        .map(|()| c.out_len)
+    });
     packed_cases
 }
 
-/// The DSP conv kernel reading the OHWI weights (no packs).
-fn conv_dsp_unpacked(
-    g: &edgerun_fw::edgerun::format::schema::ConvGeom,
-    input: &[i8],
-    weights: &[i8],
-    bias: Option<&[i32]>,
-    input_offset: i32,
-    weight_offset: i32,
-    rq: &edgerun_fw::edgerun::kernels::RequantParams<'_>,
-    out: &mut [i8],
-) -> Result<(), Error> {
-    edgerun_fw::edgerun::kernels::conv::dsp::conv_i8(
-        g,
-        input,
-        weights,
-        None,
-        bias,
-        input_offset,
-        weight_offset,
-        rq,
-        out,
-    )
+/// The DSP fc kernel given each case's weights packed ahead of time
+/// (`pack::pack_dsp_rows`), on the cases of `fc_with`, as [`conv_dsp`].
+fn fc_dsp() -> usize {
+    use edgerun_fw::edgerun::kernels::{conv::pack, fc::dsp};
+    let (mut r, mut s) = (Rng::new(kc::FC_SEED), Scratch::new());
+    let mut buf = Packed([0; PACKED_MAX]);
+    let mut packed_cases = 0;
+    check("fc", "dsp", FC_CASES, &FC_EXPECTED, |_, out| {
+        let c = kc::fc(&mut r, &mut s);
+        let out = out.get_mut(..c.out_len).ok_or(Error::BadGeometry)?;
+        let (n, k) = (c.op.n as usize, c.op.k as usize);
+        let packed = match pack::dsp_rows_len(n, k) {
+            Some(len) if pack::dsp_fc_runs(&c.op) => {
+                let dst = buf.0.get_mut(..len).ok_or(Error::BadGeometry)?;
+                pack::pack_dsp_rows(c.weights, n, k, dst)?;
+                packed_cases += 1;
+                Some(&*dst)
+            }
+            _ => None,
+        };
+        dsp::fc_i8(&c.op, c.input, c.weights, packed, c.bias, &c.rq, out).map(|()| c.out_len)
+    });
+    packed_cases
 }
 
 #[defmt_test::tests]
 mod tests {
-    use super::vectors::{CONV_CASES, POOL_CASES, POOL_EXPECTED, REQUANT_CASES, REQUANT_EXPECTED};
+    use super::vectors::{
+        CONV_CASES, FC_CASES, POOL_CASES, POOL_EXPECTED, REQUANT_CASES, REQUANT_EXPECTED,
+    };
     use super::{check, conv_with, fc_with, finish};
     use edgerun_fw::edgerun::kernels::{conv, fc};
     use edgerun_fw::edgerun::quant;
@@ -200,13 +197,8 @@ mod tests {
 
     #[test]
     fn conv_dsp_matches_host() {
-        conv_with("dsp", super::conv_dsp_unpacked);
-    }
-
-    #[test]
-    fn conv_dsp_prepacked_matches_host() {
-        let packed = super::conv_dsp_prepacked();
-        // Most cases are convolutions the DSP kernel runs (the others, grouped,
+        let packed = super::conv_dsp();
+        // Many cases are convolutions the DSP kernel runs (the others, grouped,
         // dilated or with a weight zero point, go to the scalar kernel).
         defmt::assert!(
             packed >= CONV_CASES / 8,
@@ -222,7 +214,14 @@ mod tests {
 
     #[test]
     fn fc_dsp_matches_host() {
-        fc_with("dsp", fc::dsp::fc_i8);
+        let packed = super::fc_dsp();
+        // Every fourth length is a multiple of 4; half the cases have a weight
+        // zero point (those run the scalar kernel).
+        defmt::assert!(
+            packed >= FC_CASES / 16,
+            "only {=usize} cases ran packed",
+            packed
+        );
     }
 
     #[test]

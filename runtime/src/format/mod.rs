@@ -34,7 +34,8 @@ pub const MAGIC: [u8; 4] = *b"EDGE";
 pub const VERSION_MAJOR: u16 = 1;
 /// 1: `Op::Nms` (ONNX NonMaxSuppression). 2: the detector record after `Meta`.
 /// 3: `ConvI8::packed` (weights packed ahead of time for a SIMD kernel).
-pub const VERSION_MINOR: u16 = 3;
+/// 4: `PackKind::DspI16` and `FcI8::packed` (the Cortex-M DSP kernels).
+pub const VERSION_MINOR: u16 = 4;
 pub const HEADER_LEN: usize = 32;
 /// Alignment of blob buffers and of arena offsets.
 pub const ALIGN: usize = 16;
@@ -204,11 +205,12 @@ impl<'m> Model<'m> {
         self.blob.len()
     }
     /// Bytes of the blob that hold weights packed ahead of time for a SIMD
-    /// kernel (`ConvI8::packed`), part of [`Model::blob_bytes`].
+    /// kernel (`ConvI8::packed`, `FcI8::packed`), part of [`Model::blob_bytes`].
     pub fn packed_bytes(&self) -> usize {
         self.ops()
             .filter_map(|r| match r.map(|r| r.op) {
                 Ok(schema::Op::ConvI8(p)) => p.packed.map(|pw| pw.buf.len as usize),
+                Ok(schema::Op::FcI8(p)) => p.packed.map(|pw| pw.buf.len as usize),
                 _ => None,
             })
             .sum()

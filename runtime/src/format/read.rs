@@ -256,7 +256,7 @@ structs! {
     PoolF32 { geom, input, output, act }
     PoolI8 { geom, input, output, input_zero_point, rq }
     FcF32 { rows, k, n, input, weights, bias, bias_per_row, output, act }
-    FcI8 { rows, k, n, input, weights, bias, output, input_offset, weight_offset, rq }
+    FcI8 { rows, k, n, input, weights, bias, output, input_offset, weight_offset, rq; packed }
     MatMulF32 { m, k, n, batch, a_stride, b_stride, a, b, output }
     BinaryF32 { kind, shape, a_stride, b_stride, a, b, output, act }
     BinaryI8 { kind, shape, a_stride, b_stride, a, b, output, a_offset, b_offset, left_shift, a_mult, a_shift, b_mult, b_shift, rq }

@@ -248,9 +248,9 @@ pub enum PackKind {
     /// The x86_64 AVX2 conv kernel's `i16` layouts, the one its loop for the
     /// geometry reads (`kernels::conv::pack`).
     Avx2I16,
-    /// The Armv7E-M DSP conv kernel's `i16` layout: per pair of channels, per
-    /// group of 4 window values, both channels' `SMLAD` operand words
-    /// (`kernels::conv::pack::pack_dsp`).
+    /// The Armv7E-M DSP conv and fc kernels' `i16` layout: per pair of output
+    /// channels, per group of 4 reduction values, both channels' `SMLAD`
+    /// operand words (`kernels::conv::pack::pack_dsp_rows`; format 1.4).
     DspI16,
 }
 
@@ -343,6 +343,10 @@ pub struct FcI8 {
     pub input_offset: i32,
     pub weight_offset: i32,
     pub rq: Requant,
+    /// The weights packed ahead of time for one SIMD kernel (format 1.4, a
+    /// trailing field as `ConvI8::packed`; only [`PackKind::DspI16`]). The
+    /// kernels of other targets read `weights`.
+    pub packed: Option<PackedWeights>,
 }
 
 /// Batched matrix product of two runtime tensors: `[batch..][m][k] x [batch..][k][n]`.

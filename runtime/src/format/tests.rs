@@ -214,33 +214,43 @@ fn without_packed_keeps_the_logits_and_drops_the_packs() {
 }
 
 /// The shipped LeNet-5 and ResNet-8 as a Cortex-M firmware bakes them: no AVX2
-/// pack left, a DSP pack for every convolution the DSP kernel runs, holding the
-/// packer's values for that convolution's weights; the same logits; the same
-/// bytes when repacked again.
+/// pack left, a DSP pack for every convolution and fc layer the DSP kernels run,
+/// holding the packer's values for that layer's weights; the same logits; the
+/// same bytes when repacked again.
 #[cfg(feature = "alloc")]
 #[test]
-fn for_cortex_m_packs_every_dsp_conv() {
+fn for_cortex_m_packs_every_dsp_layer() {
     use super::schema::{Mem, Op, PackKind};
     use crate::kernels::conv::pack;
-    for (file, convs) in [(LENET5, 2), (RESNET8, 9)] {
+    // (file, packed convolutions, packed fc layers)
+    for (file, convs, fcs) in [(LENET5, 2, 3), (RESNET8, 9, 1)] {
         let m4 = super::write::for_cortex_m(file).unwrap();
         assert_eq!(super::write::for_cortex_m(&m4).unwrap(), m4);
         let words = aligned(&m4);
         let model = Model::parse(view(&words, m4.len())).unwrap();
-        let mut packed = 0;
+        let w = |b: super::schema::Buf| {
+            assert_eq!(b.mem, Mem::Blob);
+            &model.blob()[b.offset as usize..(b.offset + b.len) as usize]
+        };
+        let mut packed = (0, 0);
         for rec in model.ops() {
-            let Op::ConvI8(p) = rec.unwrap().op else {
-                continue;
+            let (pw, want, count) = match rec.unwrap().op {
+                Op::ConvI8(p) => {
+                    let weights: &[i8] = bytemuck::cast_slice(w(p.weights));
+                    let want = pack::packed_dsp(&p.geom, p.weight_offset, weights);
+                    (p.packed, want.unwrap(), &mut packed.0)
+                }
+                Op::FcI8(p) => {
+                    let weights: &[i8] = bytemuck::cast_slice(w(p.weights));
+                    (
+                        p.packed,
+                        pack::packed_dsp_fc(&p, weights).unwrap(),
+                        &mut packed.1,
+                    )
+                }
+                _ => continue,
             };
-            assert_eq!(p.weights.mem, Mem::Blob);
-            let w = |b: super::schema::Buf| {
-                &model.blob()[b.offset as usize..(b.offset + b.len) as usize]
-            };
-            let weights: &[i8] = bytemuck::cast_slice(w(p.weights));
-            match (
-                p.packed,
-                pack::packed_dsp(&p.geom, p.weight_offset, weights).unwrap(),
-            ) {
+            match (pw, want) {
                 (Some(pw), Some(want)) => {
                     assert_eq!(pw.kind, PackKind::DspI16);
                     let got: Vec<i16> = w(pw.buf)
@@ -248,13 +258,13 @@ fn for_cortex_m_packs_every_dsp_conv() {
                         .map(|b| i16::from_le_bytes([b[0], b[1]]))
                         .collect();
                     assert_eq!(got, want);
-                    packed += 1;
+                    *count += 1;
                 }
                 (None, None) => {}
-                (got, _) => panic!("pack {got:?} for {:?}", p.geom),
+                (got, want) => panic!("pack {got:?}, packer gives one: {}", want.is_some()),
             }
         }
-        assert_eq!(packed, convs);
+        assert_eq!(packed, (convs, fcs));
         let original = aligned(file);
         let original = Model::parse(view(&original, file.len())).unwrap();
         let logits = |m: &Model<'_>| {

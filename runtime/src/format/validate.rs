@@ -147,10 +147,39 @@ fn check_packed(
             dsp_packed_len(g).ok_or(Error::Overflow)?
         }
     };
+    check_pack_buf(pw, len, limits)
+}
+
+/// A pack's buffer: in the blob, `values` `i16` long.
+fn check_pack_buf(
+    pw: super::schema::PackedWeights,
+    values: usize,
+    limits: &Limits,
+) -> Result<(), Error> {
     if pw.buf.mem != Mem::Blob {
         return Err(Error::InvalidParameter);
     }
-    check_buf(pw.buf, len.checked_mul(2).ok_or(Error::Overflow)?, limits)
+    check_buf(
+        pw.buf,
+        values.checked_mul(2).ok_or(Error::Overflow)?,
+        limits,
+    )
+}
+
+/// Packed fc weights: only [`PackKind::DspI16`](super::schema::PackKind), for a
+/// layer the DSP fc kernel runs, in the blob and exactly as long as the layout
+/// (`kernels::conv::pack::dsp_rows_len`); else as [`check_packed`].
+fn check_packed_fc(
+    p: &super::schema::FcI8,
+    pw: super::schema::PackedWeights,
+    limits: &Limits,
+) -> Result<(), Error> {
+    use conv::pack::{dsp_fc_runs, dsp_rows_len};
+    if pw.kind != super::schema::PackKind::DspI16 || !dsp_fc_runs(p) {
+        return Err(Error::InvalidParameter);
+    }
+    let len = dsp_rows_len(p.n as usize, p.k as usize).ok_or(Error::Overflow)?;
+    check_pack_buf(pw, len, limits)
 }
 
 /// Like [`check_buf`], for an output that only needs to be at least `bytes` long.
@@ -263,6 +292,9 @@ fn check_op(op: &Op, l: &Limits) -> Result<(), Error> {
             }
             check_buf(p.output, o, l)?;
             check_requant(&p.rq, p.n as usize, l)?;
+            if let Some(pw) = p.packed {
+                check_packed_fc(p, pw, l)?;
+            }
             disjoint(p.output, &[Some(p.input), Some(p.weights), p.bias])
         }
         Op::MatMulF32(p) => {

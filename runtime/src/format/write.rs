@@ -128,14 +128,15 @@ fn assemble(meta: &Meta<'_>, trailer: &[u8], blob: &[u8]) -> Result<Vec<u8>, Wri
 }
 
 /// The model `bytes` without its weights packed ahead of time
-/// (`ConvI8::packed`): [`repacked`] with no kind. A model without packs comes
+/// (`ConvI8::packed`, `FcI8::packed`): [`repacked`] with no kind. A model without packs comes
 /// back as it is (the same bytes, so the same hash: callers may strip twice).
 pub fn without_packed(bytes: &[u8]) -> Result<Vec<u8>, crate::Error> {
     repacked(bytes, None)
 }
 
-/// The model `bytes` as a Cortex-M firmware bakes it: its convolutions' weights
-/// packed for the DSP kernel and no other packs ([`repacked`] with
+/// The model `bytes` as a Cortex-M firmware bakes it: the weights of its
+/// convolutions and fully connected layers packed for the DSP kernels and no
+/// other packs ([`repacked`] with
 /// [`PackKind::DspI16`]). Applied twice, the same bytes (so the same hash).
 pub fn for_cortex_m(bytes: &[u8]) -> Result<Vec<u8>, crate::Error> {
     repacked(bytes, Some(PackKind::DspI16))
@@ -144,14 +145,15 @@ pub fn for_cortex_m(bytes: &[u8]) -> Result<Vec<u8>, crate::Error> {
 /// The model `bytes` with its weights packed ahead of time for one kernel
 /// family: every pack dropped from its operator, the blob cut where the first
 /// pack starts when the packs are its tail, as the compiler writes them (else it
-/// is kept whole), then, for `Some(kind)`, each convolution that kind's kernel
-/// runs packed again at the end of the blob. Only
+/// is kept whole), then, for `Some(kind)`, each convolution and fully connected
+/// layer that kind's kernels run packed again at the end of the blob. Only
 /// [`PackKind::DspI16`] can be packed here (the AVX2 layouts come from the
 /// compiler); `Some(PackKind::Avx2I16)` is [`crate::Error::InvalidParameter`]. A
 /// model without packs asked for none comes back as it is. The result is parsed
 /// (validated) before it is returned; `bytes` must parse too.
 pub fn repacked(bytes: &[u8], kind: Option<PackKind>) -> Result<Vec<u8>, crate::Error> {
     use super::schema::{Buf, Mem, Op, PackedWeights};
+    use crate::kernels::conv::pack;
     if matches!(kind, Some(PackKind::Avx2I16)) {
         return Err(crate::Error::InvalidParameter);
     }
@@ -162,9 +164,12 @@ pub fn repacked(bytes: &[u8], kind: Option<PackKind>) -> Result<Vec<u8>, crate::
     let mut ops = Vec::new();
     for rec in model.ops() {
         let mut rec = rec?;
-        if let Op::ConvI8(p) = &mut rec.op
-            && let Some(pw) = p.packed.take()
-        {
+        let pack = match &mut rec.op {
+            Op::ConvI8(p) => p.packed.take(),
+            Op::FcI8(p) => p.packed.take(),
+            _ => None,
+        };
+        if let Some(pw) = pack {
             cut = Some(cut.unwrap_or(usize::MAX).min(pw.buf.offset as usize));
         }
         ops.push(rec);
@@ -194,29 +199,39 @@ pub fn repacked(bytes: &[u8], kind: Option<PackKind>) -> Result<Vec<u8>, crate::
         let mut ops = ops.clone();
         if kind == Some(PackKind::DspI16) {
             for rec in &mut ops {
-                let Op::ConvI8(p) = &mut rec.op else {
-                    continue;
+                // The weights (read from the whole blob: weights past the cut
+                // fail the parse of the cut file below, and the whole blob is
+                // tried next) and where the op keeps its pack.
+                let weights = |b: Buf| {
+                    let at = b.offset as usize;
+                    model
+                        .blob()
+                        .get(at..at.saturating_add(b.len as usize))
+                        .filter(|_| b.mem == Mem::Blob)
+                        .map(bytemuck::cast_slice::<u8, i8>)
                 };
-                if p.weights.mem != Mem::Blob {
-                    continue;
-                }
-                let at = p.weights.offset as usize;
-                // Read from the whole blob: weights past the cut fail the parse
-                // of the cut file below, and the whole blob is tried next.
-                let w = model
-                    .blob()
-                    .get(at..at.saturating_add(p.weights.len as usize))
-                    .ok_or(crate::Error::OutOfBounds)?;
-                let w: &[i8] = bytemuck::cast_slice(w);
-                let Some(v) = crate::kernels::conv::pack::packed_dsp(&p.geom, p.weight_offset, w)?
-                else {
+                let (values, slot) = match &mut rec.op {
+                    Op::ConvI8(p) => match weights(p.weights) {
+                        Some(w) => (
+                            pack::packed_dsp(&p.geom, p.weight_offset, w)?,
+                            &mut p.packed,
+                        ),
+                        None => continue,
+                    },
+                    Op::FcI8(p) => match weights(p.weights) {
+                        Some(w) => (pack::packed_dsp_fc(p, w)?, &mut p.packed),
+                        None => continue,
+                    },
+                    _ => continue,
+                };
+                let Some(values) = values else {
                     continue;
                 };
                 let at = blob.len().div_ceil(ALIGN) * ALIGN;
                 blob.resize(at, 0);
-                blob.extend(v.iter().flat_map(|x| x.to_le_bytes()));
+                blob.extend(values.iter().flat_map(|x| x.to_le_bytes()));
                 let len = blob.len() - at;
-                p.packed = Some(PackedWeights {
+                *slot = Some(PackedWeights {
                     kind: PackKind::DspI16,
                     buf: Buf {
                         mem: Mem::Blob,

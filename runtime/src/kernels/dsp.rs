@@ -13,14 +13,17 @@
 //!
 //! # Layout
 //!
-//! Activations are widened once to `i16` (`x + input_offset`, in `[-255, 255]`) into a
-//! row of words ([`Row`]); weights stay int8 in the model and are widened in
-//! registers by `SXTB16`, which splits 4 consecutive weights into lanes
-//! `[w0, w2]` and `[w1, w3]`. The row holds each group of 4 values in the same
-//! order, `[x0, x2] [x1, x3]` (see [`reorder`]), so that two `SMLAD`s sum the 4
-//! products. The reduction length must be a multiple of 4: the conv kernel pads
-//! weight rows (and zero-pads its activation rows) to one; other lengths run the
-//! scalar kernels.
+//! Activations are widened once to `i16` (`x + input_offset`, in `[-255, 255]`) into
+//! rows of words ([`Rows`]), each group of 4 values in the order `[x0, x2] [x1, x3]`
+//! (what `SXTB16` and `SXTB16 ROR #8` give of 4 bytes, see [`widen_groups`] and
+//! [`finish_row`]). The compiler packs the weights ahead of time as `i16` in the
+//! same order, both channels of a pair side by side
+//! (`kernels::conv::pack::pack_dsp_rows`), so that per group of 4 values one `LDM`
+//! loads the weights of two channels and two `SMLAD`s sum the 4 products of a
+//! pixel and a channel. The reduction length is rounded up to whole groups
+//! (zero weights, zero-padded rows). Layers without packed weights run the scalar
+//! kernels: the firmware's build packs every layer the kernels run
+//! (`format::write::for_cortex_m`).
 //!
 //! The kernels take symmetric weights (weight zero point 0, what int8 quantizers
 //! write: edgerun's, TFLite's, onnxruntime's per-channel S8S8); a layer with a
@@ -41,27 +44,6 @@ pub trait DspOps: Sized {
     fn smlad(a: u32, b: u32, acc: i32) -> i32;
     /// Lane-wise `a + b` on `i16` lanes, wrapping.
     fn sadd16(a: u32, b: u32) -> u32;
-
-    /// The 2-pixel x 2-channel inner loop: `n` groups of both rows of `rows` times
-    /// `n` words of `w0` and `w1` (`[x0.w0, x0.w1, x1.w0, x1.w1]`). `n` is at most
-    /// `ROW_WORDS / 2`, `w0.len()` and `w1.len()`.
-    #[inline(always)]
-    fn mac_2x2(rows: &Rows, w0: &[[u8; 4]], w1: &[[u8; 4]], n: usize) -> [i32; 4] {
-        let (x0, x1) = rows.split_at(ROW_WORDS);
-        let (g0, _) = x0.as_chunks::<2>();
-        let (g1, _) = x1.as_chunks::<2>();
-        let mut acc = [0i32; 4];
-        for (((xa, xb), wa), wb) in g0.iter().zip(g1).zip(w0).zip(w1).take(n) {
-            group_2x2::<Self>(
-                *xa,
-                *xb,
-                u32::from_le_bytes(*wa),
-                u32::from_le_bytes(*wb),
-                &mut acc,
-            );
-        }
-        acc
-    }
 
     /// The 2-pixel x 2-channel inner loop over packed weights
     /// ([`crate::kernels::conv::pack::pack_dsp`]): `n` groups of both rows of
@@ -163,96 +145,10 @@ impl DspOps for Native {
         r
     }
 
-    /// The inner loop in assembly: LLVM's version of the generic loop spills
-    /// accumulators at `opt-level = "z"`. Per group: 2 weight loads, 4 `SXTB16`,
-    /// 4 row loads and 8 `SMLAD` for 16 MACs; the loop runs two groups per
-    /// iteration (an odd count enters at the second), so that the loop test costs
-    /// one instruction per group (19 instructions for 16 MACs).
-    #[inline(always)]
-    fn mac_2x2(rows: &Rows, w0: &[[u8; 4]], w1: &[[u8; 4]], n: usize) -> [i32; 4] {
-        let n = n.min(ROW_WORDS / 2).min(w0.len()).min(w1.len());
-        let mut acc = [0i32; 4];
-        if n == 0 {
-            return acc;
-        }
-        let [mut a00, mut a01, mut a10, mut a11] = acc;
-        // SAFETY: the groups run `n >= 1` times in all; group `i` reads words `2i`,
-        // `2i + 1` of row 0 and row 1 (`2i + 1 < ROW_WORDS` as `n <= ROW_WORDS / 2`)
-        // and word `i` of `w0` and `w1` (`n` is at most their lengths). The loop ends
-        // when the row pointer reaches `end`, `8n` bytes on: after `n` groups, as an
-        // odd `n` enters at the second group of the loop. Unaligned word loads of the
-        // weights are allowed on Armv7-M (`ldr`, not `ldrd`/`ldm`). The pointer
-        // registers are clobbered.
-        unsafe {
-            core::arch::asm!(
-                "add {end}, {px}, {t5}, lsl #3",
-                "tst {t5}, #1",
-                "bne 3f",
-                "2:",
-                "ldr {t1}, [{pw0}], #4",
-                "sxtb16 {t2}, {t1}",
-                "sxtb16 {t1}, {t1}, ror #8",
-                "ldr {t3}, [{pw1}], #4",
-                "sxtb16 {t4}, {t3}",
-                "sxtb16 {t3}, {t3}, ror #8",
-                "ldr.w {t5}, [{px}, #{rb}]",
-                "smlad {a10}, {t5}, {t2}, {a10}",
-                "smlad {a11}, {t5}, {t4}, {a11}",
-                "ldr.w {t5}, [{px}, #{rb4}]",
-                "smlad {a10}, {t5}, {t1}, {a10}",
-                "smlad {a11}, {t5}, {t3}, {a11}",
-                "ldr {t5}, [{px}, #4]",
-                "smlad {a00}, {t5}, {t1}, {a00}",
-                "smlad {a01}, {t5}, {t3}, {a01}",
-                "ldr {t5}, [{px}], #8",
-                "smlad {a00}, {t5}, {t2}, {a00}",
-                "smlad {a01}, {t5}, {t4}, {a01}",
-                "3:",
-                "ldr {t1}, [{pw0}], #4",
-                "sxtb16 {t2}, {t1}",
-                "sxtb16 {t1}, {t1}, ror #8",
-                "ldr {t3}, [{pw1}], #4",
-                "sxtb16 {t4}, {t3}",
-                "sxtb16 {t3}, {t3}, ror #8",
-                "ldr.w {t5}, [{px}, #{rb}]",
-                "smlad {a10}, {t5}, {t2}, {a10}",
-                "smlad {a11}, {t5}, {t4}, {a11}",
-                "ldr.w {t5}, [{px}, #{rb4}]",
-                "smlad {a10}, {t5}, {t1}, {a10}",
-                "smlad {a11}, {t5}, {t3}, {a11}",
-                "ldr {t5}, [{px}, #4]",
-                "smlad {a00}, {t5}, {t1}, {a00}",
-                "smlad {a01}, {t5}, {t3}, {a01}",
-                "ldr {t5}, [{px}], #8",
-                "smlad {a00}, {t5}, {t2}, {a00}",
-                "smlad {a01}, {t5}, {t4}, {a01}",
-                "cmp {px}, {end}",
-                "bne 2b",
-                px = inout(reg) rows.as_ptr() => _,
-                pw0 = inout(reg) w0.as_ptr() => _,
-                pw1 = inout(reg) w1.as_ptr() => _,
-                a00 = inout(reg) a00,
-                a01 = inout(reg) a01,
-                a10 = inout(reg) a10,
-                a11 = inout(reg) a11,
-                t1 = out(reg) _,
-                t2 = out(reg) _,
-                t3 = out(reg) _,
-                t4 = out(reg) _,
-                t5 = inout(reg) n => _,
-                end = out(reg) _,
-                rb = const ROW_BYTES,
-                rb4 = const ROW_BYTES + 4,
-                options(readonly, nostack),
-            );
-        }
-        acc = [a00, a01, a10, a11];
-        acc
-    }
-
     /// The packed inner loop in assembly. Per group: one `LDM` of both channels'
     /// four weight words, 4 row loads and 8 `SMLAD` for 16 MACs; two groups per
-    /// iteration as in `mac_2x2` (14 instructions for 16 MACs).
+    /// iteration (an odd count enters at the second), so that the loop test
+    /// costs one instruction per group (14 instructions for 16 MACs).
     #[inline(always)]
     fn mac_2x2_packed(rows: &Rows, w: &[[u32; 4]], n: usize) -> [i32; 4] {
         let n = n.min(ROW_WORDS / 2).min(w.len());
@@ -265,8 +161,8 @@ impl DspOps for Native {
         // `2i + 1` of row 0 and row 1 (`2i + 1 < ROW_WORDS` as `n <= ROW_WORDS / 2`)
         // and the 16 bytes of `w[i]` (`n <= w.len()`), word-aligned as `LDM` needs
         // (`w` is a slice of `[u32; 4]`). The loop ends when the row pointer reaches
-        // `end`, `8n` bytes on (an odd `n` enters at the second group, as in
-        // `mac_2x2`). `LDM` names its registers in ascending order, as the
+        // `end`, `8n` bytes on: after `n` groups, as an odd `n` enters at the
+        // second group of the loop. `LDM` names its registers in ascending order, as the
         // instruction requires: they are fixed (r2 to r5). The pointer registers are
         // clobbered.
         unsafe {
@@ -369,30 +265,10 @@ pub fn finish_row(row: &mut [u32], len: usize) {
     }
 }
 
-/// One group: 4 values of each row (`xa`, `xb`, reordered) times 4 weights of each
-/// of two output channels (`wa`, `wb`, natural order).
-#[inline(always)]
-fn group_2x2<D: DspOps>(xa: [u32; 2], xb: [u32; 2], wa: u32, wb: u32, acc: &mut [i32; 4]) {
-    let (wa_e, wa_o) = (D::sxtb16(wa), D::sxtb16_ror8(wa));
-    let (wb_e, wb_o) = (D::sxtb16(wb), D::sxtb16_ror8(wb));
-    acc[0] = D::smlad(xa[1], wa_o, D::smlad(xa[0], wa_e, acc[0]));
-    acc[1] = D::smlad(xa[1], wb_o, D::smlad(xa[0], wb_e, acc[1]));
-    acc[2] = D::smlad(xb[1], wa_o, D::smlad(xb[0], wa_e, acc[2]));
-    acc[3] = D::smlad(xb[1], wb_o, D::smlad(xb[0], wb_e, acc[3]));
-}
-
-/// Dot products of the two rows of `rows` (each `len` values, `len` a multiple of
-/// 4, finished by [`finish_row`]) with two weight vectors `w0`, `w1` of `len` int8
-/// values: `[x0.w0, x0.w1, x1.w0, x1.w1]`.
-#[inline(never)]
-pub fn dot_2x2<D: DspOps>(rows: &Rows, w0: &[i8], w1: &[i8], len: usize) -> [i32; 4] {
-    let (wa, _) = bytemuck::cast_slice::<i8, u8>(w0).as_chunks::<4>();
-    let (wb, _) = bytemuck::cast_slice::<i8, u8>(w1).as_chunks::<4>();
-    D::mac_2x2(rows, wa, wb, (len / 4).min(ROW_WORDS / 2))
-}
-
-/// [`dot_2x2`] with the weights of a pair of channels packed
-/// ([`crate::kernels::conv::pack::pack_dsp`]): `n` groups of `w`.
+/// Dot products of the two rows of `rows` (each `4n` values in the order of
+/// [`finish_row`]) with the weights of a pair of channels packed
+/// ([`crate::kernels::conv::pack::pack_dsp_rows`]), `n` groups of `w`:
+/// `[x0.w0, x0.w1, x1.w0, x1.w1]`.
 #[inline(never)]
 pub fn dot_2x2_packed<D: DspOps>(rows: &Rows, w: &[[u32; 4]], n: usize) -> [i32; 4] {
     D::mac_2x2_packed(rows, w, n.min(ROW_WORDS / 2))
@@ -435,13 +311,11 @@ pub fn widen_groups<D: DspOps>(dst: &mut [u32], src: &[i8], offset: i32) {
     }
 }
 
-/// The per-call operands of the micro-kernels: weight rows of `len` values (one per
-/// output channel, `len` a multiple of 4 or not), bias and requantization.
+/// The per-call operands of the micro-kernel: the weights in the DSP layout
+/// (`len / 4` groups per pair of output channels, `len` a multiple of 4), bias
+/// and requantization.
 pub struct Kernel<'a, 'r> {
-    pub weights: &'a [i8],
-    /// The weights in the DSP layout, read instead of `weights` when given
-    /// (groups of a pair of channels, `len / 4` groups per pair).
-    pub packed: Option<&'a [[u32; 4]]>,
+    pub packed: &'a [[u32; 4]],
     pub bias: Option<&'a [i32]>,
     pub rq: &'a RequantParams<'r>,
     pub len: usize,
@@ -454,28 +328,13 @@ impl Kernel<'_, '_> {
     /// parameters are read once for both pixels.
     #[inline(never)]
     pub fn rows<D: DspOps>(&self, rows: &Rows, o0: &mut [i8], o1: &mut [i8]) {
-        let len = self.len;
-        if let Some(pk) = self.packed {
-            let n = len / 4;
-            for j in 0..pk.len() / n.max(1) {
-                let w = pk.get(j * n..(j + 1) * n).unwrap_or_default();
-                let [a00, a01, a10, a11] = dot_2x2_packed::<D>(rows, w, n);
-                self.store(o0, o1, 2 * j, a00, a10);
-                self.store(o0, o1, 2 * j + 1, a01, a11);
-            }
-            return;
-        }
-        for (j, w) in self.weights.chunks(2 * len).enumerate() {
-            let (w0, w1) = match w.split_at_checked(len) {
-                Some((w0, w1)) if !w1.is_empty() => (w0, w1),
-                _ => (w, w),
-            };
-            // One row runs the 2x2 kernel too (its second row's results are dropped):
-            // one micro-kernel in the firmware instead of two.
-            let [a00, a01, a10, a11] = dot_2x2::<D>(rows, w0, w1, len);
+        let n = self.len / 4;
+        for j in 0..self.packed.len() / n.max(1) {
+            let w = self.packed.get(j * n..(j + 1) * n).unwrap_or_default();
+            let [a00, a01, a10, a11] = dot_2x2_packed::<D>(rows, w, n);
             self.store(o0, o1, 2 * j, a00, a10);
-            // Channel `2j + 1` does not exist for an odd last channel: `store`
-            // finds no multiplier and stores nothing.
+            // Channel `2j + 1` does not exist for an odd last channel (packed
+            // as zeros): `store` finds no multiplier and stores nothing.
             self.store(o0, o1, 2 * j + 1, a01, a11);
         }
     }

@@ -171,11 +171,13 @@ struct QuantizeArgs {
 /// `--pack` of `compile` and `quantize`.
 #[derive(Clone, Copy, clap::Args)]
 struct PackArg {
-    /// Conv weights packed ahead of time for a SIMD kernel, stored beside the
-    /// int8 weights: avx2 (x86_64; i16, about twice the conv weights' bytes;
-    /// the runtime then never repacks them) or none (the smallest file, for a
-    /// microcontroller, whose kernels and the NEON ones read the int8 weights;
-    /// an x86_64 runtime packs at each call instead).
+    /// Weights packed ahead of time for one target's kernels, stored beside
+    /// the int8 weights: avx2 (x86_64 convolutions; i16, about twice their
+    /// weights' bytes; the runtime then never repacks them), dsp (Cortex-M4/M7
+    /// convolutions and fully connected layers, i16; what a firmware's build
+    /// bakes, its DSP kernels need them) or none (the smallest file; the NEON
+    /// kernels read the int8 weights, an x86_64 runtime packs at each call, a
+    /// Cortex-M runs its scalar kernels).
     #[arg(long, value_enum, default_value_t = PackFor::Avx2)]
     pack: PackFor,
 }
@@ -183,6 +185,7 @@ struct PackArg {
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum PackFor {
     Avx2,
+    Dsp,
     None,
 }
 
@@ -191,6 +194,7 @@ impl PackArg {
         edgerun_compiler::CompileOptions {
             pack: match self.pack {
                 PackFor::Avx2 => edgerun_compiler::Pack::Avx2,
+                PackFor::Dsp => edgerun_compiler::Pack::Dsp,
                 PackFor::None => edgerun_compiler::Pack::None,
             },
             ..Default::default()

@@ -5,21 +5,20 @@
 //! dense kxk conv): for each pair of output pixels, the receptive field of each
 //! pixel (`k_h * k_w * in_c` values, OHWI order, the order of a weight row) is
 //! widened once into a stack row as `x + input_offset` (padded taps are 0), then
-//! every pair of output channels is a pair of dot products with the int8 weights,
-//! widened in registers (see [`crate::kernels::dsp`]). Per 4 reduction steps of 2
-//! pixels x 2 channels: 2 weight loads, 4 `SXTB16`, 4 row loads and 8 `SMLAD` for
+//! every pair of output channels is a pair of dot products with the weights the
+//! compiler packed (see [`crate::kernels::dsp`]). Per 4 reduction steps of 2
+//! pixels x 2 channels: one `LDM` of the weights, 4 row loads and 8 `SMLAD` for
 //! 16 MACs. An odd last pixel or channel reuses the 2x2 kernel and drops the
 //! extra results.
 //!
-//! Grouped, depthwise and width-dilated convolutions, weights with a zero point, and windows longer than
-//! [`ROW_MAX`](crate::kernels::dsp::ROW_MAX), run the scalar kernel (without
-//! its pointwise path, which this one covers).
+//! Convolutions without packed weights ([`pack::pack_dsp`]), and those the
+//! packed layout does not cover ([`pack::dsp_runs`]: grouped, depthwise and
+//! width-dilated convolutions, weights with a zero point, windows longer than
+//! [`ROW_MAX`](crate::kernels::dsp::ROW_MAX)) run the scalar kernel (without its
+//! pointwise path, which this one covers).
 //!
 //! No scratch memory is asked of the caller: the two rows are on the stack
-//! (`2 * ROW_MAX * 2` bytes), and the weights are read as the compiler wrote them,
-//! except that weight rows whose length is not a multiple of 4 are copied once
-//! per call, zero-padded, into a stack buffer of [`WPAD_MAX`] bytes (about 5 KiB
-//! of stack in all); layers whose padded weights do not fit run the scalar kernel.
+//! (`2 * ROW_MAX * 2` bytes).
 
 use crate::error::Error;
 use crate::format::schema::ConvGeom;
@@ -27,10 +26,6 @@ use crate::kernels::RequantParams;
 use crate::kernels::conv::pack;
 use crate::kernels::conv::scalar::{self, Dims, validate};
 use crate::kernels::dsp::{DspOps, Kernel, ROW_WORDS, Rows, finish_row, widen, widen_groups};
-
-/// Bytes of stack for zero-padded weight rows (`out_c * len` rounded up to 4 per
-/// channel): LeNet-5's second conv needs 16 x 152.
-const WPAD_MAX: usize = 2560;
 
 /// int8 convolution with the DSP instructions; same contract, errors and results as
 /// [`scalar::conv_i8`]. `packed`: the weights in the DSP layout
@@ -87,38 +82,12 @@ pub(crate) fn conv_i8_with<D: DspOps>(
         rq,
         out,
     )?;
-    if !pack::dsp_runs(g, weight_offset) {
-        return scalar::conv_i8_fallback(
-            g,
-            input,
-            weights,
-            bias,
-            input_offset,
-            weight_offset,
-            rq,
-            out,
-        );
-    }
-    let len = d.k_h * d.k_w * d.in_c;
-    let len4 = 4 * len.div_ceil(4);
-    // Packed weights of the right length, in whole aligned groups.
+    // Packed weights of the right length, in whole aligned groups, for a
+    // convolution the micro-kernel runs; else the scalar kernel.
     let packed = packed
-        .filter(|p| Some(p.len()) == pack::dsp_packed_len(g))
+        .filter(|p| pack::dsp_runs(g, weight_offset) && Some(p.len()) == pack::dsp_packed_len(g))
         .and_then(|p| bytemuck::try_cast_slice::<i16, [u32; 4]>(p).ok());
-    // Without them, weight rows whose length is not a multiple of 4 are copied,
-    // zero-padded, to the stack, so that the kernel has whole groups of 4; if they
-    // do not fit, the scalar kernel runs.
-    let mut padded = [0i8; WPAD_MAX];
-    let weights = if len4 == len || packed.is_some() {
-        weights
-    } else if let Some(buf) = padded.get_mut(..d.out_c * len4) {
-        for (to, from) in buf.chunks_exact_mut(len4).zip(weights.chunks_exact(len)) {
-            if let Some(to) = to.get_mut(..len) {
-                to.copy_from_slice(from);
-            }
-        }
-        &*buf
-    } else {
+    let Some(packed) = packed else {
         return scalar::conv_i8_fallback(
             g,
             input,
@@ -130,14 +99,14 @@ pub(crate) fn conv_i8_with<D: DspOps>(
             out,
         );
     };
+    let len = d.k_h * d.k_w * d.in_c;
     let mut rows: Rows = [0; 2 * ROW_WORDS];
     let pixels = d.n * d.out_h * d.out_w;
     let k = Kernel {
-        weights,
         packed,
         bias,
         rq,
-        len: len4,
+        len: 4 * len.div_ceil(4),
     };
     let mut p = 0usize;
     for o in out.chunks_mut(2 * d.out_c) {

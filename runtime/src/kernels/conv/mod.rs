@@ -304,14 +304,7 @@ fn dsp_emulated_prepacked(
     rq: &RequantParams<'_>,
     out: &mut [i8],
 ) -> Result<(), Error> {
-    // The kernel reads packs that are 4-byte aligned (as in a model's blob):
-    // copy them to words, so that the packed path runs whatever the allocator.
-    let packed = pack::packed_dsp(g, weight_offset, weights)?.map(|v| {
-        let mut words = alloc::vec![[0u32; 4]; v.len().div_ceil(8)];
-        let dst: &mut [i16] = bytemuck::cast_slice_mut(&mut words);
-        dst.copy_from_slice(&v);
-        words
-    });
+    let packed = pack::packed_dsp(g, weight_offset, weights)?.map(|v| pack::aligned_words(&v));
     let packed: Option<&[i16]> = packed.as_deref().map(bytemuck::cast_slice);
     dsp::conv_i8_with::<crate::kernels::dsp::Emulated>(
         g,

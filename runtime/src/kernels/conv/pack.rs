@@ -24,10 +24,12 @@
 //!   of neighbouring taps of a kernel row, an odd row's last tap paired with a
 //!   zero weight.
 //!
-//! The Armv7E-M DSP kernel ([`super::dsp`]) reads [`dsp_packed_len`] values
-//! laid out by [`pack_dsp`]: per pair of output channels (an odd last channel
-//! paired with zeros), per group of 4 reduction values `w0..w3` (the window in
-//! OHWI order, zero-padded to whole groups), the `i16` values
+//! The Armv7E-M DSP conv and fc kernels ([`super::dsp`],
+//! `kernels::fc::dsp`) read [`dsp_rows_len`] values laid out by
+//! [`pack_dsp_rows`]: per pair of output channels (an odd last channel paired
+//! with zeros), per group of 4 reduction values `w0..w3` (a convolution's
+//! window in OHWI order, an fc row, zero-padded to whole groups), the `i16`
+//! values
 //! `[c0: w0, w2, w1, w3][c1: w0, w2, w1, w3]`: the two `SMLAD` operand words of
 //! each channel, in the lane order of the kernel's activation rows, so that
 //! one `LDM` loads a group of both channels (16 bytes).
@@ -36,7 +38,7 @@
 //! a runtime whose layout changed would add a kind and ignore the old one.
 
 use crate::error::Error;
-use crate::format::schema::ConvGeom;
+use crate::format::schema::{ConvGeom, FcI8};
 
 /// Output channels per block of [`Avx2Layout::Blocks`].
 pub const BLOCK: usize = 8;
@@ -190,11 +192,11 @@ pub fn pack(
 /// rows (`kernels::dsp::ROW_MAX`); longer ones run the scalar kernel.
 pub const DSP_ROW_MAX: usize = 640;
 
-/// Whether the DSP conv kernel runs `g` with weight offset `weight_offset` with
-/// its micro-kernel, and so reads [`pack_dsp`]'s layout when a model has it:
-/// one group, no horizontal dilation, symmetric weights, a window of 1 to
-/// [`DSP_ROW_MAX`] values and at least one output channel (else it hands the
-/// convolution to the scalar kernel).
+/// Whether the DSP conv kernel runs `g` with weight offset `weight_offset`
+/// from packed weights ([`pack_dsp`]): one group, no horizontal dilation,
+/// symmetric weights, a window of 1 to [`DSP_ROW_MAX`] values and at least one
+/// output channel. Other convolutions, and convolutions without packs, run the
+/// scalar kernel.
 pub fn dsp_runs(g: &ConvGeom, weight_offset: i32) -> bool {
     let window = (g.k_h as u64) * (g.k_w as u64) * (g.in_c as u64);
     g.groups == 1
@@ -205,43 +207,75 @@ pub fn dsp_runs(g: &ConvGeom, weight_offset: i32) -> bool {
         && g.out_c > 0
 }
 
-/// Number of `i16` values of `g`'s weights in the DSP layout (module docs):
-/// `2 * ceil(out_c / 2)` channels of the window rounded up to whole groups of 4;
-/// `None` on overflow.
+/// Whether the DSP fc kernel runs `p` from packed weights ([`pack_dsp_rows`]
+/// of its `n` rows of `k`): symmetric weights, `k` a multiple of 4 from 4 to
+/// [`DSP_ROW_MAX`], at least one output. Others run the scalar kernel.
+pub fn dsp_fc_runs(p: &FcI8) -> bool {
+    p.weight_offset == 0
+        && p.k > 0
+        && p.k.is_multiple_of(4)
+        && p.k as usize <= DSP_ROW_MAX
+        && p.n > 0
+}
+
+/// Number of `i16` values of `channels` weight rows of `len` values in the DSP
+/// layout (module docs): `2 * ceil(channels / 2)` rows of `len` rounded up to
+/// whole groups of 4; `None` on overflow.
+pub fn dsp_rows_len(channels: usize, len: usize) -> Option<usize> {
+    (len.div_ceil(4) * 4).checked_mul(channels.div_ceil(2) * 2)
+}
+
+/// [`dsp_rows_len`] for the convolution `g` (a row per output channel, the
+/// window `k_h * k_w * in_c` long).
 pub fn dsp_packed_len(g: &ConvGeom) -> Option<usize> {
     let window = (g.k_h as usize)
         .checked_mul(g.k_w as usize)?
         .checked_mul(g.in_c as usize)?;
-    (window.div_ceil(4) * 4).checked_mul((g.out_c as usize).div_ceil(2) * 2)
+    dsp_rows_len(g.out_c as usize, window)
 }
 
-/// Pack `weights` (OHWI, `[out_c][k_h][k_w][in_c]`) of the convolution `g` into
-/// `dst` in the DSP layout (module docs). `dst` holds exactly [`dsp_packed_len`]
-/// values and `weights` exactly the geometry's weights, else
-/// [`Error::BadGeometry`] (nothing written).
-pub fn pack_dsp(g: &ConvGeom, weights: &[i8], dst: &mut [i16]) -> Result<(), Error> {
-    let (_, w_len, _) = super::float::conv_lens(g)?;
-    if weights.len() != w_len || Some(dst.len()) != dsp_packed_len(g) {
+/// Pack `channels` weight rows of `len` int8 values (`weights`, row after row:
+/// OHWI for a convolution, `[n][k]` for fc) into `dst` in the DSP layout
+/// (module docs). `dst` holds exactly [`dsp_rows_len`] values and `weights`
+/// exactly `channels * len`, else [`Error::BadGeometry`] (nothing written).
+pub fn pack_dsp_rows(
+    weights: &[i8],
+    channels: usize,
+    len: usize,
+    dst: &mut [i16],
+) -> Result<(), Error> {
+    if Some(weights.len()) != channels.checked_mul(len)
+        || Some(dst.len()) != dsp_rows_len(channels, len)
+    {
         return Err(Error::BadGeometry);
     }
-    let out_c = g.out_c as usize;
-    let window = (g.k_h as usize) * (g.k_w as usize) * (g.in_c as usize);
-    let groups = window.div_ceil(4);
+    let groups = len.div_ceil(4);
     // Value `j` of a group's 8: channel `j / 4` of the pair, reduction value
-    // `[0, 2, 1, 3][j % 4]` of the group.
+    // `[0, 2, 1, 3][j % 4]` of the group (bit 0 and bit 1 of `j` swapped).
     for (s, step) in dst.chunks_exact_mut(8).enumerate() {
         let (pair, q) = (s / groups, s % groups);
         for (j, v) in step.iter_mut().enumerate() {
             let oc = 2 * pair + j / 4;
-            let h = 4 * q + [0, 2, 1, 3][j % 4];
-            *v = if oc < out_c && h < window {
-                weights.get(oc * window + h).map_or(0, |&w| i16::from(w))
+            let h = 4 * q + ((j & 1) << 1 | (j >> 1) & 1);
+            *v = if oc < channels && h < len {
+                weights.get(oc * len + h).map_or(0, |&w| i16::from(w))
             } else {
                 0
             };
         }
     }
     Ok(())
+}
+
+/// [`pack_dsp_rows`] for the convolution `g` (OHWI weights; `weights` must be
+/// exactly the geometry's, else [`Error::BadGeometry`]).
+pub fn pack_dsp(g: &ConvGeom, weights: &[i8], dst: &mut [i16]) -> Result<(), Error> {
+    let (_, w_len, _) = super::float::conv_lens(g)?;
+    if weights.len() != w_len || g.groups != 1 {
+        return Err(Error::BadGeometry);
+    }
+    let window = w_len / (g.out_c as usize).max(1);
+    pack_dsp_rows(weights, g.out_c as usize, window, dst)
 }
 
 /// [`pack_dsp`] into a new vector, for the compiler (`None` when [`dsp_runs`]
@@ -258,6 +292,33 @@ pub fn packed_dsp(
     let len = dsp_packed_len(g).ok_or(Error::Overflow)?;
     let mut v = alloc::vec![0; len];
     pack_dsp(g, weights, &mut v)?;
+    Ok(Some(v))
+}
+
+/// `values` copied to 16-byte words, as packs are aligned in a model's blob
+/// (the DSP kernels read packs that are at least 4-byte aligned): the tests'
+/// prepacked twins use it, so that the packed path runs whatever the allocator.
+#[cfg(test)]
+pub(crate) fn aligned_words(values: &[i16]) -> alloc::vec::Vec<[u32; 4]> {
+    let mut words = alloc::vec![[0u32; 4]; values.len().div_ceil(8)];
+    let dst: &mut [i16] = bytemuck::cast_slice_mut(&mut words);
+    if let Some(dst) = dst.get_mut(..values.len()) {
+        dst.copy_from_slice(values);
+    }
+    words
+}
+
+/// [`pack_dsp_rows`] of the fully connected layer `p` into a new vector, for
+/// the compiler (`None` when [`dsp_fc_runs`] says no).
+#[cfg(any(test, feature = "alloc"))]
+pub fn packed_dsp_fc(p: &FcI8, weights: &[i8]) -> Result<Option<alloc::vec::Vec<i16>>, Error> {
+    if !dsp_fc_runs(p) {
+        return Ok(None);
+    }
+    let (n, k) = (p.n as usize, p.k as usize);
+    let len = dsp_rows_len(n, k).ok_or(Error::Overflow)?;
+    let mut v = alloc::vec![0; len];
+    pack_dsp_rows(weights, n, k, &mut v)?;
     Ok(Some(v))
 }
 

@@ -23,8 +23,36 @@ pub type FcI8Fn =
 /// Armv7E-M, the AVX2 one on x86_64 with `std` (it checks the CPU at run time),
 /// the SDOT one on aarch64 with `std` when the CPU has it, else the NEON one on
 /// aarch64, else the scalar one. Same contract and results as [`scalar::fc_i8`].
+/// `packed`: the weights packed ahead of time, which the kernel of their kind
+/// reads (the DSP one; the others read `weights`).
 #[inline(always)]
 pub fn fc_i8(
+    p: &FcI8,
+    input: &[i8],
+    weights: &[i8],
+    packed: Option<crate::kernels::conv::Packed<'_>>,
+    bias: Option<&[i32]>,
+    rq: &RequantParams<'_>,
+    out: &mut [i8],
+) -> Result<(), Error> {
+    #[cfg(edgerun_dsp)]
+    {
+        let packed = packed
+            .filter(|w| w.kind == crate::format::schema::PackKind::DspI16)
+            .map(|w| w.values);
+        dsp::fc_i8(p, input, weights, packed, bias, rq, out)
+    }
+    #[cfg(not(edgerun_dsp))]
+    {
+        let _ = packed;
+        fc_i8_unpacked(p, input, weights, bias, rq, out)
+    }
+}
+
+/// [`fc_i8`] on the builds whose kernels read the `[n][k]` weights.
+#[cfg(not(edgerun_dsp))]
+#[inline(always)]
+fn fc_i8_unpacked(
     p: &FcI8,
     input: &[i8],
     weights: &[i8],
@@ -32,21 +60,37 @@ pub fn fc_i8(
     rq: &RequantParams<'_>,
     out: &mut [i8],
 ) -> Result<(), Error> {
-    #[cfg(edgerun_dsp)]
-    let f = dsp::fc_i8;
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     let f = avx2::fc_i8;
     #[cfg(all(edgerun_neon, feature = "std"))]
     let f = neon::fc_i8_sdot;
     #[cfg(all(edgerun_neon, not(feature = "std")))]
     let f = neon::fc_i8;
-    #[cfg(not(any(
-        edgerun_dsp,
-        edgerun_neon,
-        all(target_arch = "x86_64", feature = "std")
-    )))]
+    #[cfg(not(any(edgerun_neon, all(target_arch = "x86_64", feature = "std"))))]
     let f = scalar::fc_i8;
     f(p, input, weights, bias, rq, out)
+}
+
+#[cfg(test)]
+use crate::kernels::dsp::Emulated;
+
+/// The DSP kernel over the emulated instructions given weights packed ahead of
+/// time, as the compiler packs them (`conv::pack::packed_dsp_fc`), copied to
+/// words (the kernel reads 4-byte aligned packs, as in a model's blob).
+#[cfg(test)]
+fn dsp_emulated_prepacked(
+    p: &FcI8,
+    input: &[i8],
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    rq: &RequantParams<'_>,
+    out: &mut [i8],
+) -> Result<(), Error> {
+    use crate::kernels::conv::pack;
+    // Packs are whole words of 8 values: the words hold exactly the pack.
+    let packed = pack::packed_dsp_fc(p, weights)?.map(|v| pack::aligned_words(&v));
+    let packed: Option<&[i16]> = packed.as_deref().map(bytemuck::cast_slice);
+    dsp::fc_i8_with::<Emulated>(p, input, weights, packed, bias, rq, out)
 }
 
 /// Every twin of [`scalar::fc_i8`]; each is checked against the reference by
@@ -59,16 +103,11 @@ pub(crate) const TWINS: &[crate::kernels::frame::Twin<FcI8Fn>] = &[
     },
     crate::kernels::frame::Twin {
         name: "dsp-emulated",
-        probe: || Ok(dsp::fc_i8_with::<crate::kernels::dsp::Emulated>),
+        probe: || Ok(|p, x, w, b, rq, o| dsp::fc_i8_with::<Emulated>(p, x, w, None, b, rq, o)),
     },
     crate::kernels::frame::Twin {
-        name: "dsp",
-        probe: || {
-            #[cfg(edgerun_dsp)]
-            return Ok(dsp::fc_i8);
-            #[cfg(not(edgerun_dsp))]
-            Err("not an Armv7E-M build (firmware/run-qemu.sh runs it in QEMU)")
-        },
+        name: "dsp-emulated-prepacked",
+        probe: || Ok(dsp_emulated_prepacked),
     },
     crate::kernels::frame::Twin {
         name: "avx2",

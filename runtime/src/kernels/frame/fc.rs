@@ -43,6 +43,7 @@ pub(crate) fn params(rows: u32, k: u32, n: u32, input_offset: i32, weight_offset
             act_min: -128,
             act_max: 127,
         },
+        packed: None,
     }
 }
 

@@ -171,16 +171,23 @@ pub struct CompileOptions {
     pub pack: Pack,
 }
 
-/// Weights packed ahead of time for a kernel family (`ConvI8::packed`, read by
-/// that family's kernel instead of packing the OHWI weights at every call).
+/// Weights packed ahead of time for a kernel family (`ConvI8::packed`,
+/// `FcI8::packed`, read by that family's kernels instead of the int8 weights).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Pack {
     /// x86_64 AVX2 (`edgerun::kernels::conv::pack`): `i16`, twice the bytes
-    /// of the int8 weights of the convolutions it runs.
+    /// of the int8 weights of the convolutions it runs (an x86_64 runtime
+    /// without them packs at each call).
     #[default]
     Avx2,
-    /// None: the smallest file (a microcontroller's kernels, NEON and SDOT
-    /// read the OHWI weights; an x86_64 runtime packs at each call).
+    /// Cortex-M4/M7 DSP (`edgerun::kernels::conv::pack::pack_dsp_rows`): `i16`,
+    /// about twice the bytes of the int8 weights of the convolutions and fully
+    /// connected layers it runs; its kernels need them (without, the scalar
+    /// kernels run). The same file as `edgerun::format::write::for_cortex_m`
+    /// makes of any `.edge` file.
+    Dsp,
+    /// None: the smallest file (NEON and SDOT read the int8 weights; an
+    /// x86_64 runtime packs at each call; a Cortex-M runs the scalar kernels).
     None,
 }
 
@@ -420,40 +427,57 @@ impl<'g> Lowerer<'g> {
     /// Pack the weights of every int8 convolution the kernels of `pack` run
     /// (weights in the blob), into the blob, and point the op at them.
     pub fn pack_weights(&mut self, pack: Pack) -> Result<()> {
+        use edgerun::kernels::conv::pack as kp;
         if pack == Pack::None {
             return Ok(());
         }
         for i in 0..self.ops.len() {
-            let Some((_, Op::ConvI8(p))) = self.ops.get(i) else {
-                continue;
+            // Convolutions (and, for the DSP, fully connected layers) whose
+            // weights are constants, not packed yet, that the kernel runs.
+            let packed = match self.ops.get(i) {
+                Some((_, Op::ConvI8(p))) if p.packed.is_none() && p.weights.mem == Mem::Blob => {
+                    let w = self.blob_weights(p.weights)?;
+                    match pack {
+                        Pack::Avx2 => kp::packed_avx2(&p.geom, p.weight_offset, &w),
+                        _ => kp::packed_dsp(&p.geom, p.weight_offset, &w),
+                    }
+                }
+                Some((_, Op::FcI8(p)))
+                    if p.packed.is_none() && p.weights.mem == Mem::Blob && pack == Pack::Dsp =>
+                {
+                    kp::packed_dsp_fc(p, &self.blob_weights(p.weights)?)
+                }
+                _ => continue,
             };
-            let p = *p;
-            if p.packed.is_some() || p.weights.mem != Mem::Blob {
-                continue;
-            }
-            let (at, len) = (p.weights.offset as usize, p.weights.len as usize);
-            let w: Vec<i8> = self
-                .blob
-                .get(at..at + len)
-                .ok_or_else(|| CompileError::invalid("conv weights outside the blob"))?
-                .iter()
-                .map(|&b| b as i8)
-                .collect();
-            let packed = edgerun::kernels::conv::pack::packed_avx2(&p.geom, p.weight_offset, &w)
-                .map_err(CompileError::Runtime)?;
-            let Some(packed) = packed else {
+            let Some(packed) = packed.map_err(CompileError::Runtime)? else {
                 continue;
             };
             let bytes: Vec<u8> = packed.iter().flat_map(|v| v.to_le_bytes()).collect();
             let buf = self.blob_bytes(&bytes);
-            if let Some((_, Op::ConvI8(q))) = self.ops.get_mut(i) {
-                q.packed = Some(PackedWeights {
-                    kind: PackKind::Avx2I16,
-                    buf,
-                });
+            let kind = match pack {
+                Pack::Avx2 => PackKind::Avx2I16,
+                _ => PackKind::DspI16,
+            };
+            let pw = Some(PackedWeights { kind, buf });
+            match self.ops.get_mut(i) {
+                Some((_, Op::ConvI8(q))) => q.packed = pw,
+                Some((_, Op::FcI8(q))) => q.packed = pw,
+                _ => {}
             }
         }
         Ok(())
+    }
+
+    /// The int8 weights of the blob buffer `b`.
+    fn blob_weights(&self, b: Buf) -> Result<Vec<i8>> {
+        let (at, len) = (b.offset as usize, b.len as usize);
+        Ok(self
+            .blob
+            .get(at..at + len)
+            .ok_or_else(|| CompileError::invalid("weights outside the blob"))?
+            .iter()
+            .map(|&b| b as i8)
+            .collect())
     }
 
     /// Emit an op (its arena buffers were created with [`Self::pbuf`] just before).

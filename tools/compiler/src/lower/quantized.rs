@@ -415,6 +415,7 @@ pub(crate) fn emit_fc_i8(
             input_offset: -x.zp,
             weight_offset: -w_kn.zp,
             rq,
+            packed: None,
         }),
     );
     lw.set_rt(&y.name, y.ty, out);
