@@ -717,10 +717,30 @@ fn inspect(path: PathBuf) -> Result<()> {
         bytes.len()
     );
     println!("arena     {} bytes", model.arena_bytes());
+    // Bytes of packed weights per kind (`ConvI8::packed`, `FcI8::packed`).
+    let (mut avx2, mut dsp) = (0usize, 0usize);
+    for rec in model.ops() {
+        use edgerun::format::schema::{Op, PackKind};
+        let pack = match rec?.op {
+            Op::ConvI8(p) => p.packed,
+            Op::FcI8(p) => p.packed,
+            _ => None,
+        };
+        match pack.map(|p| (p.kind, p.buf.len as usize)) {
+            Some((PackKind::Avx2I16, n)) => avx2 += n,
+            Some((_, n)) => dsp += n,
+            None => {}
+        }
+    }
+    let packs = match (avx2, dsp) {
+        (0, 0) => "no packed weights".to_string(),
+        (a, 0) => format!("{a} of them conv weights packed for AVX2"),
+        (0, d) => format!("{d} of them weights packed for the Cortex-M DSP kernels"),
+        (a, d) => format!("{a} of them packed for AVX2, {d} for the Cortex-M DSP kernels"),
+    };
     println!(
-        "weights   {} bytes (constant blob; {} of them conv weights packed for AVX2)",
-        model.blob_bytes(),
-        model.packed_bytes()
+        "weights   {} bytes (constant blob; {packs})",
+        model.blob_bytes()
     );
     for i in 0..model.num_inputs() {
         println!("input  {i}  {}", desc_line(&model.input(i)?));
