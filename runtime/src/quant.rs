@@ -49,6 +49,9 @@ pub struct Multiplier {
 }
 
 impl Multiplier {
+    /// The zero multiplier (every product 0), a placeholder.
+    pub const ZERO: Multiplier = Multiplier { mult: 0, n: 30 };
+
     /// The multiplier `mult * 2^(shift - 31)` (see [`requantize`]).
     #[inline(always)]
     pub fn new(mult: i32, shift: i32) -> Self {
@@ -71,7 +74,9 @@ impl Multiplier {
             // q = floor(p / 2^n) fits an i32, and floor((q + 1) / 2) = (q >> 1) + (q & 1)
             // cannot overflow.
             let p = (acc as i64) * (self.mult as i64);
-            let q = ((p >> 32) as i32) >> (n - 32).min(31);
+            // `n <= 61`: the shift is at most 29 (the mask costs one
+            // instruction, a clamp three).
+            let q = ((p >> 32) as i32) >> ((n - 32) & 31);
             return (q >> 1) + (q & 1);
         }
         requantize_short(acc, self.mult, n)

@@ -311,49 +311,130 @@ pub fn widen_groups<D: DspOps>(dst: &mut [u32], src: &[i8], offset: i32) {
     }
 }
 
+/// Output channels a pass of [`Kernel::rows`] computes and requantizes at a
+/// time (their requantization prepared in [`Scratch`]: 12 bytes each, and 8
+/// bytes of accumulators). A layer with at most this many channels prepares
+/// them once; a wider one prepares each pass again at each pair of pixels.
+pub const PASS: usize = 64;
+
+/// One output channel's requantization, prepared: its multiplier with the
+/// shift worked out, and its bias.
+#[derive(Clone, Copy, Debug)]
+struct Prepared {
+    m: Multiplier,
+    bias: i32,
+}
+
+/// The caller's scratch for [`Kernel::rows`] (about 1.3 KiB, on its stack):
+/// the prepared requantization of one pass of channels and their accumulators.
+pub struct Scratch {
+    prep: [Prepared; PASS],
+    /// The first channel of the pass `prep` holds, if any.
+    prepared: Option<usize>,
+    /// `[pixel 0, pixel 1]` per channel of the pass.
+    acc: [[i32; 2]; PASS],
+}
+
+impl Scratch {
+    pub const fn new() -> Self {
+        Scratch {
+            prep: [Prepared {
+                m: Multiplier::ZERO,
+                bias: 0,
+            }; PASS],
+            prepared: None,
+            acc: [[0; 2]; PASS],
+        }
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The per-call operands of the micro-kernel: the weights in the DSP layout
 /// (`len / 4` groups per pair of output channels, `len` a multiple of 4), bias
-/// and requantization.
+/// and requantization of the `out_c` output channels.
 pub struct Kernel<'a, 'r> {
     pub packed: &'a [[u32; 4]],
     pub bias: Option<&'a [i32]>,
     pub rq: &'a RequantParams<'r>,
     pub len: usize,
+    pub out_c: usize,
 }
 
 impl Kernel<'_, '_> {
-    /// Every output channel of the rows of `rows` into `o0` and `o1` (`out_c` values each). With `o1` empty, only
-    /// row 0 is computed (an odd last pixel, a fully connected row). An odd last
-    /// channel pairs with itself and drops the copy. Each channel's requantization
-    /// parameters are read once for both pixels.
+    /// Every output channel of the rows of `rows` into `o0` and `o1` (`out_c`
+    /// values each). With `o1` empty, only row 0 is stored (an odd last pixel or
+    /// fc row). An odd last channel is paired with zero weights, and its copy
+    /// dropped. Per pass of up to [`PASS`] channels: the pairs' dot products
+    /// into `s`, then one loop requantizes them.
     #[inline(never)]
-    pub fn rows<D: DspOps>(&self, rows: &Rows, o0: &mut [i8], o1: &mut [i8]) {
+    pub fn rows<D: DspOps>(&self, rows: &Rows, o0: &mut [i8], o1: &mut [i8], s: &mut Scratch) {
         let n = self.len / 4;
-        for j in 0..self.packed.len() / n.max(1) {
-            let w = self.packed.get(j * n..(j + 1) * n).unwrap_or_default();
-            let [a00, a01, a10, a11] = dot_2x2_packed::<D>(rows, w, n);
-            self.store(o0, o1, 2 * j, a00, a10);
-            // Channel `2j + 1` does not exist for an odd last channel (packed
-            // as zeros): `store` finds no multiplier and stores nothing.
-            self.store(o0, o1, 2 * j + 1, a01, a11);
+        let mut c0 = 0;
+        while c0 < self.out_c {
+            let m = (self.out_c - c0).min(PASS);
+            if s.prepared != Some(c0) {
+                self.prepare(c0, &mut s.prep);
+                s.prepared = Some(c0);
+            }
+            let pairs = s.acc.chunks_exact_mut(2).take(m.div_ceil(2));
+            for (j, pair) in (c0 / 2..).zip(pairs) {
+                let w = self.packed.get(j * n..(j + 1) * n).unwrap_or_default();
+                let [a00, a01, a10, a11] = dot_2x2_packed::<D>(rows, w, n);
+                if let [x, y] = pair {
+                    *x = [a00, a10];
+                    *y = [a01, a11];
+                }
+            }
+            let prep = s.prep.get(..m).unwrap_or_default();
+            let o0 = o0.get_mut(c0..).unwrap_or_default();
+            let o1 = o1.get_mut(c0..).unwrap_or_default();
+            store(prep, &s.acc, o0, o1, self.rq);
+            c0 += m;
         }
     }
 
-    /// Requantize channel `oc`'s accumulators of pixel 0 and pixel 1 (plus its
-    /// bias) into `o0[oc]` and `o1[oc]`, where they exist.
+    /// Prepare the requantization of the pass of channels from `c0` on.
     #[inline(never)]
-    fn store(&self, o0: &mut [i8], o1: &mut [i8], oc: usize, acc0: i32, acc1: i32) {
+    fn prepare(&self, c0: usize, dst: &mut [Prepared; PASS]) {
         let rq = self.rq;
-        let (Some(&m), Some(&s)) = (rq.mult.get(oc), rq.shift.get(oc)) else {
-            return;
-        };
-        let m = Multiplier::new(m, s);
-        let b = self.bias.and_then(|b| b.get(oc)).copied().unwrap_or(0);
-        if let Some(o) = o0.get_mut(oc) {
-            *o = requant_out_inline(acc0.wrapping_add(b), m, rq);
+        let (mult, shift) = (rq.mult.get(c0..), rq.shift.get(c0..));
+        let pairs = mult
+            .unwrap_or_default()
+            .iter()
+            .zip(shift.unwrap_or_default());
+        for ((oc, p), (&m, &s)) in (c0..).zip(dst.iter_mut()).zip(pairs) {
+            let bias = self.bias.and_then(|b| b.get(oc)).copied().unwrap_or(0);
+            *p = Prepared {
+                m: Multiplier::new(m, s),
+                bias,
+            };
         }
-        if let Some(o) = o1.get_mut(oc) {
-            *o = requant_out_inline(acc1.wrapping_add(b), m, rq);
+    }
+}
+
+/// Requantize every prepared channel's accumulators (`[pixel 0, pixel 1]`)
+/// into `o0` and, when it is not empty, `o1`.
+#[inline(never)]
+fn store(
+    prep: &[Prepared],
+    acc: &[[i32; 2]],
+    o0: &mut [i8],
+    o1: &mut [i8],
+    rq: &RequantParams<'_>,
+) {
+    if o1.is_empty() {
+        for ((p, a), x) in prep.iter().zip(acc).zip(o0.iter_mut()) {
+            *x = requant_out_inline(a[0].wrapping_add(p.bias), p.m, rq);
+        }
+    } else {
+        for (((p, a), x), y) in prep.iter().zip(acc).zip(o0.iter_mut()).zip(o1.iter_mut()) {
+            *x = requant_out_inline(a[0].wrapping_add(p.bias), p.m, rq);
+            *y = requant_out_inline(a[1].wrapping_add(p.bias), p.m, rq);
         }
     }
 }

@@ -25,7 +25,9 @@ use crate::format::schema::ConvGeom;
 use crate::kernels::RequantParams;
 use crate::kernels::conv::pack;
 use crate::kernels::conv::scalar::{self, Dims, validate};
-use crate::kernels::dsp::{DspOps, Kernel, ROW_WORDS, Rows, finish_row, widen, widen_groups};
+use crate::kernels::dsp::{
+    DspOps, Kernel, ROW_WORDS, Rows, Scratch, finish_row, widen, widen_groups,
+};
 
 /// int8 convolution with the DSP instructions; same contract, errors and results as
 /// [`scalar::conv_i8`]. `packed`: the weights in the DSP layout
@@ -102,11 +104,13 @@ pub(crate) fn conv_i8_with<D: DspOps>(
     let len = d.k_h * d.k_w * d.in_c;
     let mut rows: Rows = [0; 2 * ROW_WORDS];
     let pixels = d.n * d.out_h * d.out_w;
+    let mut scratch = Scratch::new();
     let k = Kernel {
         packed,
         bias,
         rq,
         len: 4 * len.div_ceil(4),
+        out_c: d.out_c,
     };
     let mut p = 0usize;
     for o in out.chunks_mut(2 * d.out_c) {
@@ -115,9 +119,9 @@ pub(crate) fn conv_i8_with<D: DspOps>(
         let (o0, o1) = o.split_at_mut(d.out_c.min(o.len()));
         if p + 1 < pixels {
             fill::<D>(&d, input, input_offset, p + 1, row1, len);
-            k.rows::<D>(&rows, o0, o1);
+            k.rows::<D>(&rows, o0, o1, &mut scratch);
         } else {
-            k.rows::<D>(&rows, o0, &mut []);
+            k.rows::<D>(&rows, o0, &mut [], &mut scratch);
         }
         p += 2;
     }

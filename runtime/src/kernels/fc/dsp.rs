@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::format::schema::FcI8;
 use crate::kernels::RequantParams;
 use crate::kernels::conv::pack;
-use crate::kernels::dsp::{DspOps, Kernel, ROW_WORDS, Rows, widen_groups};
+use crate::kernels::dsp::{DspOps, Kernel, ROW_WORDS, Rows, Scratch, widen_groups};
 use crate::kernels::fc::scalar;
 use crate::kernels::fc::scalar::validate;
 
@@ -54,11 +54,13 @@ pub(crate) fn fc_i8_with<D: DspOps>(
         return scalar::fc_i8(p, input, weights, bias, rq, out);
     };
     let mut rows: Rows = [0; 2 * ROW_WORDS];
+    let mut scratch = Scratch::new();
     let kernel = Kernel {
         packed,
         bias,
         rq,
         len: k,
+        out_c: n,
     };
     for (x, o) in input.chunks(2 * k).zip(out.chunks_mut(2 * n)) {
         let (x0, x1) = x.split_at(k.min(x.len()));
@@ -66,7 +68,7 @@ pub(crate) fn fc_i8_with<D: DspOps>(
         let (r0, r1) = rows.split_at_mut(ROW_WORDS);
         widen_groups::<D>(r0, x0, p.input_offset);
         widen_groups::<D>(r1, x1, p.input_offset);
-        kernel.rows::<D>(&rows, o0, o1);
+        kernel.rows::<D>(&rows, o0, o1, &mut scratch);
     }
     Ok(())
 }
