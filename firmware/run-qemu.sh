@@ -33,8 +33,11 @@ esac
 # Code bytes allowed in flash, baked model and data excluded. The goal is the
 # 40 KB budget (code_goal below; 39,420 bytes on the mcu branch). The merge of
 # the detector record and the LRN operator brought it to 41,668 bytes, over
-# the goal: the ceiling is 42 KiB until that is won back (issue 7).
-CODE_CEILING=43008
+# the goal: the ceiling was 42 KiB until that is won back (issue 7). The DSP
+# kernels' packed weights, prepared requantization and the scalar depthwise
+# fast path (issue 8: ResNet-8 from 2.66 to 1.50 instructions per MAC) took
+# it to 43,248 bytes: the ceiling is 42.5 KiB.
+CODE_CEILING=43520
 
 step "tools"
 if ! command -v qemu-system-arm >/dev/null; then

@@ -64,6 +64,21 @@ pub trait DspOps: Sized {
         }
         acc
     }
+
+    /// [`Self::mac_2x2_packed`] for `acc.len() / 2` pairs of channels, pair `j`
+    /// reading `w[j * n..(j + 1) * n]`, into `acc[2j] = [x0.c0, x1.c0]` and
+    /// `acc[2j + 1] = [x0.c1, x1.c1]` (`acc.len()` even).
+    #[inline(always)]
+    fn mac_pairs(rows: &Rows, w: &[[u32; 4]], n: usize, acc: &mut [[i32; 2]]) {
+        for (j, pair) in acc.chunks_exact_mut(2).enumerate() {
+            let wj = w.get(j * n..(j + 1) * n).unwrap_or_default();
+            let [a00, a01, a10, a11] = Self::mac_2x2_packed(rows, wj, n);
+            if let [x, y] = pair {
+                *x = [a00, a10];
+                *y = [a01, a11];
+            }
+        }
+    }
 }
 
 /// The DSP instructions in portable Rust (the reference the native ones must match).
@@ -145,45 +160,54 @@ impl DspOps for Native {
         r
     }
 
-    /// The packed inner loop in assembly. Per group: one `LDM` of both channels'
-    /// four weight words, 4 row loads and 8 `SMLAD` for 16 MACs; two groups per
-    /// iteration (an odd count enters at the second), so that the loop test
-    /// costs one instruction per group (14 instructions for 16 MACs).
+    /// [`DspOps::mac_pairs`] in one assembly loop over the pairs, instead of a
+    /// call per pair: per pair, the accumulators zeroed, then per group one
+    /// `LDM` of both channels' four weight words, 4 row loads and 8 `SMLAD` for
+    /// 16 MACs, two groups per iteration (an odd count enters at the second),
+    /// so that the loop test costs one instruction per group: 14 instructions
+    /// per 16 MACs; then the four accumulators stored.
     #[inline(always)]
-    fn mac_2x2_packed(rows: &Rows, w: &[[u32; 4]], n: usize) -> [i32; 4] {
-        let n = n.min(ROW_WORDS / 2).min(w.len());
-        let mut acc = [0i32; 4];
-        if n == 0 {
-            return acc;
+    fn mac_pairs(rows: &Rows, w: &[[u32; 4]], n: usize, acc: &mut [[i32; 2]]) {
+        let n = n.min(ROW_WORDS / 2);
+        let pairs = acc.len() / 2;
+        if n == 0 || pairs == 0 || w.len() < pairs.saturating_mul(n) {
+            for pair in acc.iter_mut() {
+                *pair = [0; 2];
+            }
+            return;
         }
-        let [mut a00, mut a01, mut a10, mut a11] = acc;
-        // SAFETY: the groups run `n >= 1` times in all; group `i` reads words `2i`,
-        // `2i + 1` of row 0 and row 1 (`2i + 1 < ROW_WORDS` as `n <= ROW_WORDS / 2`)
-        // and the 16 bytes of `w[i]` (`n <= w.len()`), word-aligned as `LDM` needs
-        // (`w` is a slice of `[u32; 4]`). The loop ends when the row pointer reaches
-        // `end`, `8n` bytes on: after `n` groups, as an odd `n` enters at the
-        // second group of the loop. `LDM` names its registers in ascending order, as the
-        // instruction requires: they are fixed (r2 to r5). The pointer registers are
-        // clobbered.
+        // The loop's state in memory (it has no register left): the rows, the
+        // bytes of a row's groups, where the next pair's accumulators go, the
+        // pairs left.
+        let mut ctx = [
+            rows.as_ptr() as usize,
+            8 * n,
+            acc.as_mut_ptr() as usize,
+            pairs,
+        ];
+        // SAFETY: each of the `pairs >= 1` passes runs over `n >= 1` groups
+        // from the start of the rows: group `i` reads words `2i`, `2i + 1` of row
+        // 0 and row 1 (`2i + 1 < ROW_WORDS` as `n <= ROW_WORDS / 2`), and the
+        // inner loop ends when the row pointer reaches `end`, `8n` bytes on
+        // (an odd `n` enters at the second group of the loop). A pass reads the
+        // next `n` groups of `w` (`pairs * n <= w.len()` in all, word-aligned
+        // for `LDM`: `w` is a slice of `[u32; 4]`), then
+        // writes 16 bytes at the accumulator pointer, which starts at `acc` and
+        // advances 16 bytes per pass: `pairs` passes write `acc.len() * 8`
+        // bytes, all of `acc`. `ctx` is read and written through its pointer.
+        // `LDM`'s registers are fixed and ascending; the others are clobbered.
         unsafe {
             core::arch::asm!(
-                "add {end}, {px}, {x}, lsl #3",
-                "tst {x}, #1",
-                "bne 3f",
                 "2:",
-                "ldm {pw}!, {{r2, r3, r4, r5}}",
-                "ldr.w {x}, [{px}, #{rb}]",
-                "smlad {a10}, {x}, r2, {a10}",
-                "smlad {a11}, {x}, r4, {a11}",
-                "ldr.w {x}, [{px}, #{rb4}]",
-                "smlad {a10}, {x}, r3, {a10}",
-                "smlad {a11}, {x}, r5, {a11}",
-                "ldr {x}, [{px}, #4]",
-                "smlad {a00}, {x}, r3, {a00}",
-                "smlad {a01}, {x}, r5, {a01}",
-                "ldr {x}, [{px}], #8",
-                "smlad {a00}, {x}, r2, {a00}",
-                "smlad {a01}, {x}, r4, {a01}",
+                "ldr {px}, [{ctx}]",
+                "ldr {x}, [{ctx}, #4]",
+                "add {end}, {px}, {x}",
+                "mov.w {a00}, #0",
+                "mov.w {a01}, #0",
+                "mov.w {a10}, #0",
+                "mov.w {a11}, #0",
+                "tst {x}, #8",
+                "bne 4f",
                 "3:",
                 "ldm {pw}!, {{r2, r3, r4, r5}}",
                 "ldr.w {x}, [{px}, #{rb}]",
@@ -198,27 +222,50 @@ impl DspOps for Native {
                 "ldr {x}, [{px}], #8",
                 "smlad {a00}, {x}, r2, {a00}",
                 "smlad {a01}, {x}, r4, {a01}",
+                "4:",
+                "ldm {pw}!, {{r2, r3, r4, r5}}",
+                "ldr.w {x}, [{px}, #{rb}]",
+                "smlad {a10}, {x}, r2, {a10}",
+                "smlad {a11}, {x}, r4, {a11}",
+                "ldr.w {x}, [{px}, #{rb4}]",
+                "smlad {a10}, {x}, r3, {a10}",
+                "smlad {a11}, {x}, r5, {a11}",
+                "ldr {x}, [{px}, #4]",
+                "smlad {a00}, {x}, r3, {a00}",
+                "smlad {a01}, {x}, r5, {a01}",
+                "ldr {x}, [{px}], #8",
+                "smlad {a00}, {x}, r2, {a00}",
+                "smlad {a01}, {x}, r4, {a01}",
                 "cmp {px}, {end}",
+                "bne 3b",
+                "ldr {x}, [{ctx}, #8]",
+                "str {a00}, [{x}], #4",
+                "str {a10}, [{x}], #4",
+                "str {a01}, [{x}], #4",
+                "str {a11}, [{x}], #4",
+                "str {x}, [{ctx}, #8]",
+                "ldr {x}, [{ctx}, #12]",
+                "subs {x}, #1",
+                "str {x}, [{ctx}, #12]",
                 "bne 2b",
-                px = inout(reg) rows.as_ptr() => _,
+                ctx = in(reg) ctx.as_mut_ptr(),
                 pw = inout(reg) w.as_ptr() => _,
-                a00 = inout(reg) a00,
-                a01 = inout(reg) a01,
-                a10 = inout(reg) a10,
-                a11 = inout(reg) a11,
-                x = inout(reg) n => _,
+                px = out(reg) _,
+                x = out(reg) _,
                 end = out(reg) _,
+                a00 = out(reg) _,
+                a01 = out(reg) _,
+                a10 = out(reg) _,
+                a11 = out(reg) _,
                 out("r2") _,
                 out("r3") _,
                 out("r4") _,
                 out("r5") _,
                 rb = const ROW_BYTES,
                 rb4 = const ROW_BYTES + 4,
-                options(readonly, nostack),
+                options(nostack),
             );
         }
-        acc = [a00, a01, a10, a11];
-        acc
     }
 }
 
@@ -263,15 +310,6 @@ pub fn finish_row(row: &mut [u32], len: usize) {
         let [a, b] = *g;
         *g = [(a & 0xffff) | (b << 16), (a >> 16) | (b & 0xffff_0000)];
     }
-}
-
-/// Dot products of the two rows of `rows` (each `4n` values in the order of
-/// [`finish_row`]) with the weights of a pair of channels packed
-/// ([`crate::kernels::conv::pack::pack_dsp_rows`]), `n` groups of `w`:
-/// `[x0.w0, x0.w1, x1.w0, x1.w1]`.
-#[inline(never)]
-pub fn dot_2x2_packed<D: DspOps>(rows: &Rows, w: &[[u32; 4]], n: usize) -> [i32; 4] {
-    D::mac_2x2_packed(rows, w, n.min(ROW_WORDS / 2))
 }
 
 /// Widen `src` to `i16` values `x + offset` into `dst` (natural order, `dst` and
@@ -381,15 +419,9 @@ impl Kernel<'_, '_> {
                 self.prepare(c0, &mut s.prep);
                 s.prepared = Some(c0);
             }
-            let pairs = s.acc.chunks_exact_mut(2).take(m.div_ceil(2));
-            for (j, pair) in (c0 / 2..).zip(pairs) {
-                let w = self.packed.get(j * n..(j + 1) * n).unwrap_or_default();
-                let [a00, a01, a10, a11] = dot_2x2_packed::<D>(rows, w, n);
-                if let [x, y] = pair {
-                    *x = [a00, a10];
-                    *y = [a01, a11];
-                }
-            }
+            let acc = s.acc.get_mut(..2 * m.div_ceil(2)).unwrap_or_default();
+            let w = self.packed.get(c0 / 2 * n..).unwrap_or_default();
+            D::mac_pairs(rows, w, n, acc);
             let prep = s.prep.get(..m).unwrap_or_default();
             let o0 = o0.get_mut(c0..).unwrap_or_default();
             let o1 = o1.get_mut(c0..).unwrap_or_default();

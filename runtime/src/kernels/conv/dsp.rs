@@ -140,15 +140,17 @@ fn valid_taps(
     k: usize,
 ) -> (usize, usize) {
     let start = o * stride;
+    // `ceil(x / dil)`, without a division for the usual `dil == 1`.
+    let taps = |x: usize| if dil == 1 { x } else { x.div_ceil(dil) };
     let lo = if start >= pad {
         0
     } else {
-        (pad - start).div_ceil(dil).min(k)
+        taps(pad - start).min(k)
     };
     let hi = if start >= len + pad {
         0
     } else {
-        (len + pad - start).div_ceil(dil).min(k)
+        taps(len + pad - start).min(k)
     };
     (lo, hi.max(lo))
 }

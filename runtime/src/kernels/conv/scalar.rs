@@ -504,6 +504,18 @@ fn depthwise(a: &Args<'_, '_>, out: &mut [i8]) {
                             };
                             let px = in_b + (ih * d.in_w + iw) * d.in_c;
                             let t = kh * d.k_w + kw;
+                            if ch_mult == 1 {
+                                // Channel `oc` reads input channel `oc`: a run of
+                                // the pixel's channels, no division per tap.
+                                let mut wi = c0 * taps + t;
+                                for (v, &x) in acc.iter_mut().zip(&a.input[px + c0..px + c1]) {
+                                    let x = x as i32 + a.input_offset;
+                                    let w = a.weights[wi] as i32 + a.weight_offset;
+                                    *v = v.wrapping_add(x * w);
+                                    wi += taps;
+                                }
+                                continue;
+                            }
                             for (j, v) in acc.iter_mut().enumerate() {
                                 let oc = c0 + j;
                                 let x = a.input[px + oc / ch_mult] as i32 + a.input_offset;
