@@ -679,8 +679,10 @@ fn mcu_board_runs_the_real_firmware_in_qemu() {
         .map(|o| o["instructions"].as_f64().unwrap())
         .sum();
     assert_eq!(fw["ops"].as_array().unwrap().len(), model.num_ops());
-    // The operators are the inference, less the loop around them.
-    assert!(ops <= total && ops > 0.98 * total, "{ops} vs {total}");
+    // The operators are the inference, less the loop around them (about 42k
+    // instructions for LeNet-5's 13 records: decoding each, reading the
+    // timer around it), 2% of its 2.07 M.
+    assert!(ops <= total && ops > 0.97 * total, "{ops} vs {total}");
     assert!(fw["min"].as_f64().unwrap() <= total && total <= fw["max"].as_f64().unwrap());
 
     // Asked for, but the firmware is not there: exit 5, saying what is missing.

@@ -183,6 +183,21 @@ fn decoded_ops_run_as_the_records_do() {
     );
 }
 
+/// The model's logits for the first vendored test digit (pixels scaled to
+/// `[0, 1]`, as the MNIST models take them).
+#[cfg(feature = "alloc")]
+fn first_digit_logits(m: &Model<'_>) -> Vec<f32> {
+    let mut arena = vec![0u8; m.arena_bytes_unaligned()];
+    let mut interp = Interpreter::new(m, &mut arena).unwrap();
+    let x: Vec<f32> = IMAGES[16..16 + 784]
+        .iter()
+        .map(|&p| p as f32 / 255.0)
+        .collect();
+    interp.set_input_f32(0, &x).unwrap();
+    interp.invoke().unwrap();
+    interp.output_f32(0).unwrap().to_vec()
+}
+
 /// The shipped LeNet-5 without its AVX2 packs (the file a microcontroller
 /// keeps): smaller by at least the packs, no pack left, the same logits.
 #[cfg(feature = "alloc")]
@@ -197,18 +212,7 @@ fn without_packed_keeps_the_logits_and_drops_the_packs() {
     let lean_model = Model::parse(view(&lean_words, lean.len())).unwrap();
     assert_eq!(lean_model.packed_bytes(), 0);
     assert_eq!(lean_model.num_ops(), model.num_ops());
-    let logits = |m: &Model<'_>| {
-        let mut arena = vec![0u8; m.arena_bytes_unaligned()];
-        let mut interp = Interpreter::new(m, &mut arena).unwrap();
-        let x: Vec<f32> = IMAGES[16..16 + 784]
-            .iter()
-            .map(|&p| p as f32 / 255.0)
-            .collect();
-        interp.set_input_f32(0, &x).unwrap();
-        interp.invoke().unwrap();
-        interp.output_f32(0).unwrap().to_vec()
-    };
-    assert_eq!(logits(&lean_model), logits(&model));
+    assert_eq!(first_digit_logits(&lean_model), first_digit_logits(&model));
     // Without packs there is nothing to drop: the same file again.
     assert_eq!(super::write::without_packed(&lean).unwrap(), lean);
 }
@@ -267,17 +271,6 @@ fn for_cortex_m_packs_every_dsp_layer() {
         assert_eq!(packed, (convs, fcs));
         let original = aligned(file);
         let original = Model::parse(view(&original, file.len())).unwrap();
-        let logits = |m: &Model<'_>| {
-            let mut arena = vec![0u8; m.arena_bytes_unaligned()];
-            let mut interp = Interpreter::new(m, &mut arena).unwrap();
-            let x: Vec<f32> = IMAGES[16..16 + 784]
-                .iter()
-                .map(|&p| p as f32 / 255.0)
-                .collect();
-            interp.set_input_f32(0, &x).unwrap();
-            interp.invoke().unwrap();
-            interp.output_f32(0).unwrap().to_vec()
-        };
-        assert_eq!(logits(&model), logits(&original));
+        assert_eq!(first_digit_logits(&model), first_digit_logits(&original));
     }
 }

@@ -109,6 +109,31 @@ impl DspOps for Emulated {
     }
 }
 
+/// The text of one group of the packed 2x2 step in `Native::mac_pairs`: one
+/// `LDM` of both channels' four weight words (r2..r5), the rows' four words of
+/// the group (pixel 1 at `ROW_BYTES`), 8 `SMLAD`; the row pointer advances by
+/// the group's 8 bytes. The loop holds it twice (two groups per iteration).
+#[cfg(edgerun_dsp)]
+macro_rules! group_2x2 {
+    () => {
+        concat!(
+            "ldm {pw}!, {{r2, r3, r4, r5}}\n",
+            "ldr.w {x}, [{px}, #{rb}]\n",
+            "smlad {a10}, {x}, r2, {a10}\n",
+            "smlad {a11}, {x}, r4, {a11}\n",
+            "ldr.w {x}, [{px}, #{rb4}]\n",
+            "smlad {a10}, {x}, r3, {a10}\n",
+            "smlad {a11}, {x}, r5, {a11}\n",
+            "ldr {x}, [{px}, #4]\n",
+            "smlad {a00}, {x}, r3, {a00}\n",
+            "smlad {a01}, {x}, r5, {a01}\n",
+            "ldr {x}, [{px}], #8\n",
+            "smlad {a00}, {x}, r2, {a00}\n",
+            "smlad {a01}, {x}, r4, {a01}\n",
+        )
+    };
+}
+
 /// The DSP instructions themselves (Armv7E-M: Cortex-M4, M7; Cortex-M33 with DSP).
 #[cfg(edgerun_dsp)]
 pub struct Native;
@@ -209,33 +234,9 @@ impl DspOps for Native {
                 "tst {x}, #8",
                 "bne 4f",
                 "3:",
-                "ldm {pw}!, {{r2, r3, r4, r5}}",
-                "ldr.w {x}, [{px}, #{rb}]",
-                "smlad {a10}, {x}, r2, {a10}",
-                "smlad {a11}, {x}, r4, {a11}",
-                "ldr.w {x}, [{px}, #{rb4}]",
-                "smlad {a10}, {x}, r3, {a10}",
-                "smlad {a11}, {x}, r5, {a11}",
-                "ldr {x}, [{px}, #4]",
-                "smlad {a00}, {x}, r3, {a00}",
-                "smlad {a01}, {x}, r5, {a01}",
-                "ldr {x}, [{px}], #8",
-                "smlad {a00}, {x}, r2, {a00}",
-                "smlad {a01}, {x}, r4, {a01}",
+                group_2x2!(),
                 "4:",
-                "ldm {pw}!, {{r2, r3, r4, r5}}",
-                "ldr.w {x}, [{px}, #{rb}]",
-                "smlad {a10}, {x}, r2, {a10}",
-                "smlad {a11}, {x}, r4, {a11}",
-                "ldr.w {x}, [{px}, #{rb4}]",
-                "smlad {a10}, {x}, r3, {a10}",
-                "smlad {a11}, {x}, r5, {a11}",
-                "ldr {x}, [{px}, #4]",
-                "smlad {a00}, {x}, r3, {a00}",
-                "smlad {a01}, {x}, r5, {a01}",
-                "ldr {x}, [{px}], #8",
-                "smlad {a00}, {x}, r2, {a00}",
-                "smlad {a01}, {x}, r4, {a01}",
+                group_2x2!(),
                 "cmp {px}, {end}",
                 "bne 3b",
                 "ldr {x}, [{ctx}, #8]",

@@ -17,8 +17,9 @@
 //! [`ROW_MAX`](crate::kernels::dsp::ROW_MAX)) run the scalar kernel (without its
 //! pointwise path, which this one covers).
 //!
-//! No scratch memory is asked of the caller: the two rows are on the stack
-//! (`2 * ROW_MAX * 2` bytes).
+//! No scratch memory is asked of the caller: the two rows (`2 * ROW_MAX * 2`
+//! bytes) and the requantization scratch ([`Scratch`], about 1.3 KiB) are on
+//! the stack.
 
 use crate::error::Error;
 use crate::format::schema::ConvGeom;
