@@ -21,9 +21,10 @@
 
 use crate::error::Error;
 use crate::format::schema::{PoolGeom, PoolKind};
-use crate::kernels::conv::scalar::{check_requant, requant_out};
+use crate::kernels::conv::scalar::{check_requant, requant_out_inline};
 use crate::kernels::pool::float::pool_lens;
 use crate::kernels::{RequantParams, check_len};
+use crate::quant::Multiplier;
 
 /// `num / den` rounded to the nearest integer, ties away from zero (TFLite's and
 /// CMSIS-NN's average-pool rounding). Returns 0 when `den <= 0`.
@@ -174,6 +175,10 @@ pub fn pool_i8(
     let (Some(&mult), Some(&shift)) = (rq.mult.first(), rq.shift.first()) else {
         return Err(Error::BadGeometry);
     };
+    let m = Multiplier::new(mult, shift);
+    // One block's running max and sum; each block resets only its `bc` entries.
+    let mut max = [i32::MIN; BLOCK];
+    let mut sum = [0i32; BLOCK];
     let mut o = 0usize;
     for b in 0..d.n {
         let in_b = b * d.in_h * d.in_w * d.c;
@@ -207,8 +212,9 @@ pub fn pool_i8(
                 // contiguous run of the input (vectorized max / sum).
                 for c0 in (0..d.c).step_by(BLOCK) {
                     let bc = BLOCK.min(d.c - c0);
-                    let mut max = [i32::MIN; BLOCK];
-                    let mut sum = [0i32; BLOCK];
+                    let (max, sum) = (&mut max[..bc], &mut sum[..bc]);
+                    max.fill(i32::MIN);
+                    sum.fill(0);
                     for kh in rows.clone() {
                         let Some(ih) = tap(oh, d.stride_h, kh, d.dil_h, d.pad_top, d.in_h) else {
                             continue;
@@ -226,13 +232,13 @@ pub fn pool_i8(
                             }
                         }
                     }
-                    for (&m, &s) in max.iter().zip(&sum).take(bc) {
+                    for (&mx, &s) in max.iter().zip(sum.iter()) {
                         let v = match g.kind {
                             PoolKind::Max if val_h * val_w == 0 => 0,
-                            PoolKind::Max => m - input_zero_point,
+                            PoolKind::Max => mx - input_zero_point,
                             PoolKind::Avg => div_round_half_away(s, count),
                         };
-                        out[o] = requant_out(v, mult, shift, rq);
+                        out[o] = requant_out_inline(v, m, rq);
                         o += 1;
                     }
                 }
