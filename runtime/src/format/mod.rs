@@ -208,11 +208,7 @@ impl<'m> Model<'m> {
     /// kernel (`ConvI8::packed`, `FcI8::packed`), part of [`Model::blob_bytes`].
     pub fn packed_bytes(&self) -> usize {
         self.ops()
-            .filter_map(|r| match r.map(|r| r.op) {
-                Ok(schema::Op::ConvI8(p)) => p.packed.map(|pw| pw.buf.len as usize),
-                Ok(schema::Op::FcI8(p)) => p.packed.map(|pw| pw.buf.len as usize),
-                _ => None,
-            })
+            .filter_map(|r| r.ok()?.op.packed().map(|pw| pw.buf.len as usize))
             .sum()
     }
     /// Arena bytes of the static plan (from a 16-aligned start).

@@ -708,6 +708,26 @@ impl OpKind {
 }
 
 impl Op {
+    /// The weights packed ahead of time of an operator that can carry them
+    /// (`ConvI8`, `FcI8`); `None` for the others.
+    pub fn packed(&self) -> Option<PackedWeights> {
+        match self {
+            Op::ConvI8(p) => p.packed,
+            Op::FcI8(p) => p.packed,
+            _ => None,
+        }
+    }
+
+    /// Where an operator that can carry packed weights keeps them; `None` for
+    /// the others.
+    pub fn packed_mut(&mut self) -> Option<&mut Option<PackedWeights>> {
+        match self {
+            Op::ConvI8(p) => Some(&mut p.packed),
+            Op::FcI8(p) => Some(&mut p.packed),
+            _ => None,
+        }
+    }
+
     pub const fn kind(&self) -> OpKind {
         match self {
             Op::ConvF32(_) => OpKind::ConvF32,

@@ -152,8 +152,6 @@ pub fn for_cortex_m(bytes: &[u8]) -> Result<Vec<u8>, crate::Error> {
 /// model without packs asked for none comes back as it is. The result is parsed
 /// (validated) before it is returned; `bytes` must parse too.
 pub fn repacked(bytes: &[u8], kind: Option<PackKind>) -> Result<Vec<u8>, crate::Error> {
-    use super::schema::{Buf, Mem, Op, PackedWeights};
-    use crate::kernels::conv::pack;
     if matches!(kind, Some(PackKind::Avx2I16)) {
         return Err(crate::Error::InvalidParameter);
     }
@@ -164,12 +162,7 @@ pub fn repacked(bytes: &[u8], kind: Option<PackKind>) -> Result<Vec<u8>, crate::
     let mut ops = Vec::new();
     for rec in model.ops() {
         let mut rec = rec?;
-        let pack = match &mut rec.op {
-            Op::ConvI8(p) => p.packed.take(),
-            Op::FcI8(p) => p.packed.take(),
-            _ => None,
-        };
-        if let Some(pw) = pack {
+        if let Some(pw) = rec.op.packed_mut().and_then(Option::take) {
             cut = Some(cut.unwrap_or(usize::MAX).min(pw.buf.offset as usize));
         }
         ops.push(rec);
@@ -194,51 +187,15 @@ pub fn repacked(bytes: &[u8], kind: Option<PackKind>) -> Result<Vec<u8>, crate::
     let trailer = reader.rest();
     let blob = model.blob();
     let cut_blob = cut.and_then(|c| blob.get(..c)).unwrap_or(blob);
-    for base in [cut_blob, blob] {
+    for (i, base) in [cut_blob, blob].into_iter().enumerate() {
         let mut blob = base.to_vec();
         let mut ops = ops.clone();
-        if kind == Some(PackKind::DspI16) {
-            for rec in &mut ops {
-                // The weights (read from the whole blob: weights past the cut
-                // fail the parse of the cut file below, and the whole blob is
-                // tried next) and where the op keeps its pack.
-                let weights = |b: Buf| {
-                    let at = b.offset as usize;
-                    model
-                        .blob()
-                        .get(at..at.saturating_add(b.len as usize))
-                        .filter(|_| b.mem == Mem::Blob)
-                        .map(bytemuck::cast_slice::<u8, i8>)
-                };
-                let (values, slot) = match &mut rec.op {
-                    Op::ConvI8(p) => match weights(p.weights) {
-                        Some(w) => (
-                            pack::packed_dsp(&p.geom, p.weight_offset, w)?,
-                            &mut p.packed,
-                        ),
-                        None => continue,
-                    },
-                    Op::FcI8(p) => match weights(p.weights) {
-                        Some(w) => (pack::packed_dsp_fc(p, w)?, &mut p.packed),
-                        None => continue,
-                    },
-                    _ => continue,
-                };
-                let Some(values) = values else {
-                    continue;
-                };
-                let at = blob.len().div_ceil(ALIGN) * ALIGN;
-                blob.resize(at, 0);
-                blob.extend(values.iter().flat_map(|x| x.to_le_bytes()));
-                let len = blob.len() - at;
-                *slot = Some(PackedWeights {
-                    kind: PackKind::DspI16,
-                    buf: Buf {
-                        mem: Mem::Blob,
-                        offset: u32::try_from(at).map_err(|_| crate::Error::Overflow)?,
-                        len: u32::try_from(len).map_err(|_| crate::Error::Overflow)?,
-                    },
-                });
+        if let Some(kind) = kind {
+            match append_packs(ops.iter_mut().map(|r| &mut r.op), &mut blob, kind) {
+                Ok(()) => {}
+                // Weights past the cut: the whole blob is tried next.
+                Err(_) if i == 0 => continue,
+                Err(e) => return Err(e),
             }
         }
         let ops = stream(&ops).map_err(encode)?;
@@ -252,6 +209,70 @@ pub fn repacked(bytes: &[u8], kind: Option<PackKind>) -> Result<Vec<u8>, crate::
         }
     }
     Err(crate::Error::OutOfBounds)
+}
+
+/// Pack the weights of every operator of `ops` that the kernels of `kind` run
+/// and that has no pack yet (int8 convolutions, and for
+/// [`PackKind::DspI16`] fully connected layers; weights in the blob): the
+/// weights are read from `blob`, each pack is appended to it 16-byte aligned,
+/// and the operator points at it. The compiler's `--pack` and [`repacked`] both
+/// pack with it. Weights outside `blob` are [`crate::Error::OutOfBounds`].
+pub fn append_packs<'a>(
+    ops: impl IntoIterator<Item = &'a mut super::schema::Op>,
+    blob: &mut Vec<u8>,
+    kind: PackKind,
+) -> Result<(), crate::Error> {
+    use super::schema::{Buf, Mem, Op, PackedWeights};
+    use crate::kernels::conv::pack;
+    let overflow = |_| crate::Error::Overflow;
+    for op in ops {
+        let values = {
+            // The weights, or `None` when they are not constants.
+            let weights = |b: Buf| -> Result<Option<&[i8]>, crate::Error> {
+                if b.mem != Mem::Blob {
+                    return Ok(None);
+                }
+                let at = b.offset as usize;
+                let w = blob.get(at..at.saturating_add(b.len as usize));
+                Ok(Some(bytemuck::cast_slice(
+                    w.ok_or(crate::Error::OutOfBounds)?,
+                )))
+            };
+            if op.packed().is_some() {
+                continue;
+            }
+            match (&*op, kind) {
+                (Op::ConvI8(p), PackKind::Avx2I16) => match weights(p.weights)? {
+                    Some(w) => pack::packed_avx2(&p.geom, p.weight_offset, w)?,
+                    None => continue,
+                },
+                (Op::ConvI8(p), PackKind::DspI16) => match weights(p.weights)? {
+                    Some(w) => pack::packed_dsp(&p.geom, p.weight_offset, w)?,
+                    None => continue,
+                },
+                (Op::FcI8(p), PackKind::DspI16) => match weights(p.weights)? {
+                    Some(w) => pack::packed_dsp_fc(p, w)?,
+                    None => continue,
+                },
+                _ => continue,
+            }
+        };
+        let Some(values) = values else {
+            continue;
+        };
+        let at = blob.len().div_ceil(ALIGN) * ALIGN;
+        blob.resize(at, 0);
+        blob.extend(values.iter().flat_map(|x| x.to_le_bytes()));
+        let buf = Buf {
+            mem: Mem::Blob,
+            offset: u32::try_from(at).map_err(overflow)?,
+            len: u32::try_from(blob.len() - at).map_err(overflow)?,
+        };
+        if let Some(slot) = op.packed_mut() {
+            *slot = Some(PackedWeights { kind, buf });
+        }
+    }
+    Ok(())
 }
 
 /// A byte buffer whose start is 16-byte aligned (for models loaded from disk).

@@ -45,37 +45,29 @@ pub trait DspOps: Sized {
     /// Lane-wise `a + b` on `i16` lanes, wrapping.
     fn sadd16(a: u32, b: u32) -> u32;
 
-    /// The 2-pixel x 2-channel inner loop over packed weights
-    /// ([`crate::kernels::conv::pack::pack_dsp`]): `n` groups of both rows of
-    /// `rows` times `n` groups of a pair of channels, each the four words
-    /// `[c0 even, c0 odd, c1 even, c1 odd]` (`[x0.c0, x0.c1, x1.c0, x1.c1]`). `n` is
-    /// at most `ROW_WORDS / 2` and `w.len()`.
+    /// The 2-pixel x 2-channel inner loop for `acc.len() / 2` pairs of channels
+    /// (`acc.len()` even): pair `j` reads `n` groups of its packed weights
+    /// ([`crate::kernels::conv::pack::pack_dsp_rows`]), `w[j * n..(j + 1) * n]`,
+    /// each the four words `[c0 even, c0 odd, c1 even, c1 odd]`, against `n`
+    /// groups of both rows of `rows` (at most `ROW_WORDS / 2`), into
+    /// `acc[2j] = [x0.c0, x1.c0]` and `acc[2j + 1] = [x0.c1, x1.c1]`.
     #[inline(always)]
-    fn mac_2x2_packed(rows: &Rows, w: &[[u32; 4]], n: usize) -> [i32; 4] {
+    fn mac_pairs(rows: &Rows, w: &[[u32; 4]], n: usize, acc: &mut [[i32; 2]]) {
         let (x0, x1) = rows.split_at(ROW_WORDS);
         let (g0, _) = x0.as_chunks::<2>();
         let (g1, _) = x1.as_chunks::<2>();
-        let mut acc = [0i32; 4];
-        for ((xa, xb), w) in g0.iter().zip(g1).zip(w).take(n) {
-            acc[0] = Self::smlad(xa[1], w[1], Self::smlad(xa[0], w[0], acc[0]));
-            acc[1] = Self::smlad(xa[1], w[3], Self::smlad(xa[0], w[2], acc[1]));
-            acc[2] = Self::smlad(xb[1], w[1], Self::smlad(xb[0], w[0], acc[2]));
-            acc[3] = Self::smlad(xb[1], w[3], Self::smlad(xb[0], w[2], acc[3]));
-        }
-        acc
-    }
-
-    /// [`Self::mac_2x2_packed`] for `acc.len() / 2` pairs of channels, pair `j`
-    /// reading `w[j * n..(j + 1) * n]`, into `acc[2j] = [x0.c0, x1.c0]` and
-    /// `acc[2j + 1] = [x0.c1, x1.c1]` (`acc.len()` even).
-    #[inline(always)]
-    fn mac_pairs(rows: &Rows, w: &[[u32; 4]], n: usize, acc: &mut [[i32; 2]]) {
         for (j, pair) in acc.chunks_exact_mut(2).enumerate() {
             let wj = w.get(j * n..(j + 1) * n).unwrap_or_default();
-            let [a00, a01, a10, a11] = Self::mac_2x2_packed(rows, wj, n);
+            let mut a = [0i32; 4]; // [x0.c0, x0.c1, x1.c0, x1.c1]
+            for ((xa, xb), w) in g0.iter().zip(g1).zip(wj).take(n) {
+                a[0] = Self::smlad(xa[1], w[1], Self::smlad(xa[0], w[0], a[0]));
+                a[1] = Self::smlad(xa[1], w[3], Self::smlad(xa[0], w[2], a[1]));
+                a[2] = Self::smlad(xb[1], w[1], Self::smlad(xb[0], w[0], a[2]));
+                a[3] = Self::smlad(xb[1], w[3], Self::smlad(xb[0], w[2], a[3]));
+            }
             if let [x, y] = pair {
-                *x = [a00, a10];
-                *y = [a01, a11];
+                *x = [a[0], a[2]];
+                *y = [a[1], a[3]];
             }
         }
     }
@@ -330,6 +322,20 @@ pub fn widen<D: DspOps>(dst: &mut [i16], src: &[i8], offset: i32) {
     for (d, &s) in dt.iter_mut().zip(st) {
         *d = (s as i8 as i32 + offset) as i16;
     }
+}
+
+/// `packed` as the micro-kernel's groups of words, when the layer is one the
+/// packed layout covers (`runs`) and the pack has exactly the layout's `len`
+/// values, 4-byte aligned; else `None`, and the scalar kernel runs.
+#[inline(always)]
+pub fn packed_groups(
+    packed: Option<&[i16]>,
+    runs: bool,
+    len: Option<usize>,
+) -> Option<&[[u32; 4]]> {
+    packed
+        .filter(|p| runs && Some(p.len()) == len)
+        .and_then(|p| bytemuck::try_cast_slice(p).ok())
 }
 
 /// Widen `src` (whole groups of 4 values) to `x + offset` straight into finished

@@ -720,13 +720,8 @@ fn inspect(path: PathBuf) -> Result<()> {
     // Bytes of packed weights per kind (`ConvI8::packed`, `FcI8::packed`).
     let (mut avx2, mut dsp) = (0usize, 0usize);
     for rec in model.ops() {
-        use edgerun::format::schema::{Op, PackKind};
-        let pack = match rec?.op {
-            Op::ConvI8(p) => p.packed,
-            Op::FcI8(p) => p.packed,
-            _ => None,
-        };
-        match pack.map(|p| (p.kind, p.buf.len as usize)) {
+        use edgerun::format::schema::PackKind;
+        match rec?.op.packed().map(|p| (p.kind, p.buf.len as usize)) {
             Some((PackKind::Avx2I16, n)) => avx2 += n,
             Some((_, n)) => dsp += n,
             None => {}

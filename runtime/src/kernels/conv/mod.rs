@@ -101,6 +101,15 @@ pub struct Packed<'a> {
     pub values: &'a [i16],
 }
 
+impl<'a> Packed<'a> {
+    /// The values of `packed` when they are of `kind` (the kernel of that kind
+    /// reads them; the others ignore them).
+    #[inline(always)]
+    pub fn of_kind(packed: Option<Self>, kind: PackKind) -> Option<&'a [i16]> {
+        packed.filter(|p| p.kind == kind).map(|p| p.values)
+    }
+}
+
 /// int8 convolution with the fastest kernel of this build: the DSP one on Armv7E-M,
 /// the AVX2 one on x86_64 with `std` (it checks the CPU at run time), the SDOT
 /// one on aarch64 with `std` when the CPU has it, else the NEON one on aarch64,
@@ -122,9 +131,7 @@ pub fn conv_i8(
 ) -> Result<(), Error> {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     {
-        let packed = packed
-            .filter(|p| p.kind == PackKind::Avx2I16)
-            .map(|p| p.values);
+        let packed = Packed::of_kind(packed, PackKind::Avx2I16);
         avx2::conv_i8_packed(
             g,
             input,
@@ -139,9 +146,7 @@ pub fn conv_i8(
     }
     #[cfg(edgerun_dsp)]
     {
-        let packed = packed
-            .filter(|p| p.kind == PackKind::DspI16)
-            .map(|p| p.values);
+        let packed = Packed::of_kind(packed, PackKind::DspI16);
         dsp::conv_i8(
             g,
             input,

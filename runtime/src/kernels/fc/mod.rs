@@ -37,9 +37,8 @@ pub fn fc_i8(
 ) -> Result<(), Error> {
     #[cfg(edgerun_dsp)]
     {
-        let packed = packed
-            .filter(|w| w.kind == crate::format::schema::PackKind::DspI16)
-            .map(|w| w.values);
+        use crate::{format::schema::PackKind, kernels::conv::Packed};
+        let packed = Packed::of_kind(packed, PackKind::DspI16);
         dsp::fc_i8(p, input, weights, packed, bias, rq, out)
     }
     #[cfg(not(edgerun_dsp))]

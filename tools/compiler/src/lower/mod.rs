@@ -424,60 +424,18 @@ impl<'g> Lowerer<'g> {
         self.blob_bytes(&b)
     }
 
-    /// Pack the weights of every int8 convolution the kernels of `pack` run
-    /// (weights in the blob), into the blob, and point the op at them.
+    /// Pack the weights of every layer the kernels of `pack` run (weights in
+    /// the blob) into the blob, and point the op at them
+    /// (`edgerun::format::write::append_packs`).
     pub fn pack_weights(&mut self, pack: Pack) -> Result<()> {
-        use edgerun::kernels::conv::pack as kp;
-        if pack == Pack::None {
-            return Ok(());
-        }
-        for i in 0..self.ops.len() {
-            // Convolutions (and, for the DSP, fully connected layers) whose
-            // weights are constants, not packed yet, that the kernel runs.
-            let packed = match self.ops.get(i) {
-                Some((_, Op::ConvI8(p))) if p.packed.is_none() && p.weights.mem == Mem::Blob => {
-                    let w = self.blob_weights(p.weights)?;
-                    match pack {
-                        Pack::Avx2 => kp::packed_avx2(&p.geom, p.weight_offset, &w),
-                        _ => kp::packed_dsp(&p.geom, p.weight_offset, &w),
-                    }
-                }
-                Some((_, Op::FcI8(p)))
-                    if p.packed.is_none() && p.weights.mem == Mem::Blob && pack == Pack::Dsp =>
-                {
-                    kp::packed_dsp_fc(p, &self.blob_weights(p.weights)?)
-                }
-                _ => continue,
-            };
-            let Some(packed) = packed.map_err(CompileError::Runtime)? else {
-                continue;
-            };
-            let bytes: Vec<u8> = packed.iter().flat_map(|v| v.to_le_bytes()).collect();
-            let buf = self.blob_bytes(&bytes);
-            let kind = match pack {
-                Pack::Avx2 => PackKind::Avx2I16,
-                _ => PackKind::DspI16,
-            };
-            let pw = Some(PackedWeights { kind, buf });
-            match self.ops.get_mut(i) {
-                Some((_, Op::ConvI8(q))) => q.packed = pw,
-                Some((_, Op::FcI8(q))) => q.packed = pw,
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// The int8 weights of the blob buffer `b`.
-    fn blob_weights(&self, b: Buf) -> Result<Vec<i8>> {
-        let (at, len) = (b.offset as usize, b.len as usize);
-        Ok(self
-            .blob
-            .get(at..at + len)
-            .ok_or_else(|| CompileError::invalid("weights outside the blob"))?
-            .iter()
-            .map(|&b| b as i8)
-            .collect())
+        let kind = match pack {
+            Pack::None => return Ok(()),
+            Pack::Avx2 => PackKind::Avx2I16,
+            Pack::Dsp => PackKind::DspI16,
+        };
+        let ops = self.ops.iter_mut().map(|(_, op)| op);
+        edgerun::format::write::append_packs(ops, &mut self.blob, kind)
+            .map_err(CompileError::Runtime)
     }
 
     /// Emit an op (its arena buffers were created with [`Self::pbuf`] just before).
