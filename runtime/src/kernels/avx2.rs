@@ -300,6 +300,11 @@ pub(crate) struct Narrow8 {
     lo: __m256i,
     hi: __m256i,
     output_offset: __m256i,
+    /// For [`Narrow8::transpose`]: the zero point in `i16` lanes, the clamp
+    /// bounds in `i8` lanes.
+    offset16: __m256i,
+    min8: __m256i,
+    max8: __m256i,
 }
 
 impl Narrow8 {
@@ -310,6 +315,9 @@ impl Narrow8 {
             lo: _mm256_set1_epi32(rq.act_min.saturating_sub(rq.output_offset)),
             hi: _mm256_set1_epi32(rq.act_max.saturating_sub(rq.output_offset)),
             output_offset: _mm256_set1_epi32(rq.output_offset),
+            offset16: _mm256_set1_epi16(rq.output_offset.clamp(-128, 127) as i16),
+            min8: _mm256_set1_epi8(rq.act_min.clamp(-128, 127) as i8),
+            max8: _mm256_set1_epi8(rq.act_max.clamp(-128, 127) as i8),
         }
     }
 
@@ -322,6 +330,55 @@ impl Narrow8 {
         // In [-128, 127]: the saturating packs are plain narrowings.
         let r16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256::<1>(r));
         _mm_packs_epi16(r16, r16)
+    }
+
+    /// Four requantized vectors as int8, back to back: bytes `8i..8i + 8` are
+    /// `r[i]`'s eight lanes, in order. The same saturating steps and byte
+    /// clamp as [`Narrow8::transpose`] (so the same bytes as
+    /// [`Narrow8::apply`]), then one `vpermd` puts each vector's two halves
+    /// together.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn interleave4(&self, r: [__m256i; 4]) -> __m256i {
+        let [r0, r1, r2, r3] = r;
+        let w = |a, b| _mm256_adds_epi16(_mm256_packs_epi32(a, b), self.offset16);
+        // Dwords per lane `l`: lanes `4l..4l + 4` of r0, r1, r2, r3.
+        let b = _mm256_packs_epi16(w(r0, r1), w(r2, r3));
+        let b = _mm256_min_epi8(_mm256_max_epi8(b, self.min8), self.max8);
+        _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+    }
+
+    /// Eight requantized vectors `r[c]` (lane `p`: pixel `p` of channel `c`)
+    /// as int8, transposed: `[pixels 0..4, pixels 4..8]`, each pixel's eight
+    /// channel bytes in order. Saturating narrowings first (`i32 -> i16`, the
+    /// zero point added with saturation, `i16 -> i8`), the clamp last, on
+    /// bytes: each step is monotonic and saturates only values outside
+    /// `[-128, 127]`, which the clamp maps to its bounds anyway, so every byte
+    /// equals [`Narrow8::apply`]'s (and the scalar `requant_out`'s).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn transpose(&self, r: [__m256i; 8]) -> [__m256i; 2] {
+        let [r0, r1, r2, r3, r4, r5, r6, r7] = r;
+        let w = |a, b| _mm256_adds_epi16(_mm256_packs_epi32(a, b), self.offset16);
+        // Per 128-bit lane `l`: channels `c, c + 1` of pixels `4l..4l + 4`.
+        let (w01, w23, w45, w67) = (w(r0, r1), w(r2, r3), w(r4, r5), w(r6, r7));
+        let clamp = |v| _mm256_min_epi8(_mm256_max_epi8(v, self.min8), self.max8);
+        // Per lane: channels 0..4 (4..8) of its four pixels, channel-major.
+        let lo = clamp(_mm256_packs_epi16(w01, w23));
+        let hi = clamp(_mm256_packs_epi16(w45, w67));
+        // Per lane: pixel-major (a 4x4 byte transpose).
+        let t = _mm256_setr_epi8(
+            0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15, //
+            0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+        );
+        let (lo, hi) = (_mm256_shuffle_epi8(lo, t), _mm256_shuffle_epi8(hi, t));
+        // Per lane: pixels 4l, 4l + 1 (and 4l + 2, 4l + 3), channels 0..8.
+        let a = _mm256_unpacklo_epi32(lo, hi);
+        let b = _mm256_unpackhi_epi32(lo, hi);
+        [
+            _mm256_permute2x128_si256::<0x20>(a, b),
+            _mm256_permute2x128_si256::<0x31>(a, b),
+        ]
     }
 }
 
@@ -416,6 +473,108 @@ mod tests {
                         core::array::from_fn(|i| chunk.get(i).copied().unwrap_or(7));
                     let want = acc.map(|a| requantize(a, m, shift));
                     assert_eq!(requant8(acc, m, shift), want, "mult {m} shift {shift}");
+                }
+            }
+        }
+    }
+
+    /// `Narrow8::transpose` against `requant_out`'s last step lane by lane,
+    /// on values around the `i16` and `i8` limits and the clamp bounds, with
+    /// zero points and clamps across their range (a wrong lane order, a
+    /// missing saturation or an unclamped byte changes some byte).
+    #[test]
+    fn narrow8_transpose_and_interleave_match_scalar() {
+        if !avx2_here() {
+            return;
+        }
+        let edges = [
+            i32::MIN,
+            -40_000,
+            -32_769,
+            -32_768,
+            -32_767,
+            -300,
+            -256,
+            -255,
+            -200,
+            -129,
+            -128,
+            -127,
+            -100,
+            -1,
+            0,
+            1,
+            100,
+            126,
+            127,
+            128,
+            129,
+            200,
+            255,
+            256,
+            300,
+            32_767,
+            32_768,
+            40_000,
+            i32::MAX,
+        ];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for (offset, min, max) in [
+            (0, -128, 127),
+            (-128, -128, 127),
+            (127, -128, 127),
+            (5, -3, 90),
+            (-77, 0, 0),
+            (33, -128, -100),
+        ] {
+            let rq = RequantParams {
+                mult: &[],
+                shift: &[],
+                output_offset: offset,
+                act_min: min,
+                act_max: max,
+            };
+            for _ in 0..200 {
+                let v: [[i32; 8]; 8] = core::array::from_fn(|_| {
+                    core::array::from_fn(|_| {
+                        let r = next();
+                        if r % 3 == 0 {
+                            edges[(r >> 8) as usize % edges.len()]
+                        } else {
+                            (r >> 32) as i32 >> (r as u32 % 32)
+                        }
+                    })
+                });
+                let mut got = [[0i8; 8]; 8];
+                let mut inter = [[0i8; 8]; 8];
+                unsafe {
+                    let n = Narrow8::new(&rq);
+                    let r = v.map(|c| _mm256_loadu_si256(c.as_ptr().cast()));
+                    let [p0, p1] = n.transpose(r);
+                    _mm256_storeu_si256(got.as_mut_ptr().cast(), p0);
+                    _mm256_storeu_si256(got[4..].as_mut_ptr().cast(), p1);
+                    let [r0, r1, r2, r3, r4, r5, r6, r7] = r;
+                    let i0 = n.interleave4([r0, r1, r2, r3]);
+                    let i1 = n.interleave4([r4, r5, r6, r7]);
+                    _mm256_storeu_si256(inter.as_mut_ptr().cast(), i0);
+                    _mm256_storeu_si256(inter[4..].as_mut_ptr().cast(), i1);
+                }
+                for p in 0..8 {
+                    for c in 0..8 {
+                        let want = crate::kernels::conv::scalar::offset_clamp(v[c][p], &rq);
+                        let at = std::format!(
+                            "pixel {p} channel {c} value {} rq {offset} {min} {max}",
+                            v[c][p]
+                        );
+                        assert_eq!(got[p][c], want, "transpose: {at}");
+                        assert_eq!(inter[c][p], want, "interleave4: {at}");
+                    }
                 }
             }
         }

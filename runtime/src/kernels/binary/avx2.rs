@@ -19,6 +19,7 @@ use crate::format::schema::{BinaryI8, BinaryKind};
 use crate::kernels::RequantParams;
 use crate::kernels::avx2::{Narrow8, Requant8, available};
 use crate::kernels::binary::scalar::{self, contiguous, validate};
+use crate::quant::total_shift;
 use core::arch::x86_64::*;
 
 /// Elements per step.
@@ -75,13 +76,33 @@ fn add(
     }
 }
 
+/// One input's `(left shift, shift)` for the rescale `requantize(v <<
+/// left_shift, mult, shift)` of `v = x + offset` (`|v| <= 255`): when the
+/// total right shift `t = 31 - shift` is below 32, the same value as
+/// `requantize(v << (left_shift + 32 - t), mult, -1)`, whose total shift is
+/// 32, [`Requant8`]'s short path (without 64-bit shifts and clamps). Both
+/// compute `floor((v * 2^l * mult + 2^(t - 1)) / 2^t)`; multiplying
+/// numerator and denominator by `2^(32 - t)` changes neither the quotient nor
+/// whether it saturates. Only when the new left shift keeps `v << l` inside
+/// `i32` (`l <= 23`); otherwise the given pair.
+fn rescale(left_shift: i32, shift: i32) -> (i32, i32) {
+    let t = total_shift(shift) as i32;
+    let l = left_shift + 32 - t;
+    if t < 32 && (0..=23).contains(&l) {
+        (l, -1)
+    } else {
+        (left_shift, shift)
+    }
+}
+
 /// The per-call constants of the Add, in vectors.
 #[derive(Clone, Copy)]
 struct AddStep {
     a_offset: __m256i,
     b_offset: __m256i,
-    /// `left_shift` (a shift count register).
-    left_shift: __m128i,
+    /// Each input's left shift (a shift count register), [`rescale`]'s.
+    a_left: __m128i,
+    b_left: __m128i,
     a: Requant8,
     b: Requant8,
     out: Requant8,
@@ -93,12 +114,15 @@ impl AddStep {
     /// and clamps are in the validated int8 ranges, `left_shift` in `[0, 23]`.
     #[target_feature(enable = "avx2")]
     fn new(p: &BinaryI8, mult: i32, shift: i32, rq: &RequantParams<'_>) -> Self {
+        let (a_left, a_shift) = rescale(p.left_shift, p.a_shift);
+        let (b_left, b_shift) = rescale(p.left_shift, p.b_shift);
         AddStep {
             a_offset: _mm256_set1_epi32(p.a_offset),
             b_offset: _mm256_set1_epi32(p.b_offset),
-            left_shift: _mm_cvtsi32_si128(p.left_shift),
-            a: Requant8::new(p.a_mult, p.a_shift),
-            b: Requant8::new(p.b_mult, p.b_shift),
+            a_left: _mm_cvtsi32_si128(a_left),
+            b_left: _mm_cvtsi32_si128(b_left),
+            a: Requant8::new(p.a_mult, a_shift),
+            b: Requant8::new(p.b_mult, b_shift),
             out: Requant8::new(mult, shift),
             narrow: Narrow8::new(rq),
         }
@@ -119,8 +143,8 @@ impl AddStep {
             // (v + offset) << left_shift: no i32 overflow in the validated domain.
             let x = _mm256_add_epi32(_mm256_cvtepi8_epi32(x), self.a_offset);
             let y = _mm256_add_epi32(_mm256_cvtepi8_epi32(y), self.b_offset);
-            let x = self.a.apply(_mm256_sll_epi32(x, self.left_shift));
-            let y = self.b.apply(_mm256_sll_epi32(y, self.left_shift));
+            let x = self.a.apply(_mm256_sll_epi32(x, self.a_left));
+            let y = self.b.apply(_mm256_sll_epi32(y, self.b_left));
             let r8 = self.narrow.apply(self.out.apply(_mm256_add_epi32(x, y)));
             // SAFETY: 8 bytes written unaligned to an array of 8 bytes.
             unsafe { _mm_storel_epi64(o.as_mut_ptr().cast(), r8) };

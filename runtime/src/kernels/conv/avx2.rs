@@ -598,7 +598,10 @@ impl Out<'_, '_> {
     /// Bias, requantize, narrow and store `sums[pixel][block]`.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn store<const P: usize, const NB: usize>(self, sums: [[__m256i; NB]; P]) {
+    fn store<const P: usize, const NB: usize>(mut self, sums: [[__m256i; NB]; P]) {
+        if self.store_whole(&sums) {
+            return;
+        }
         for (i, px) in sums.iter().enumerate() {
             for (n, (&s, c)) in px.iter().zip(self.consts).enumerate() {
                 let r = self.narrow.apply(c.rq.apply(_mm256_add_epi32(s, c.bias)));
@@ -626,6 +629,72 @@ impl Out<'_, '_> {
                 }
             }
         }
+    }
+}
+
+impl Out<'_, '_> {
+    /// [`Out::store`] of whole blocks (`NB` of them, at most two, all inside
+    /// `out_c`), all of whose bytes lie inside the output: requantized, then
+    /// narrowed four vectors at a time ([`Narrow8::interleave4`]: each
+    /// vector's 8 bytes in order) and stored 32 bytes at a time where the
+    /// pixels' blocks are contiguous (`out_c == 8 * NB`), else per pixel.
+    /// `false` (nothing written) otherwise.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn store_whole<const P: usize, const NB: usize>(&mut self, sums: &[[__m256i; NB]; P]) -> bool {
+        let oc0 = OC * self.block;
+        let at = self.first * self.out_c + oc0;
+        let span = (P.saturating_sub(1)) * self.out_c + NB * OC;
+        if NB > 2 || P > PX || self.consts.len() != NB || oc0 + NB * OC > self.out_c {
+            return false;
+        }
+        let Some(o) = self.out.get_mut(at..at + span) else {
+            return false;
+        };
+        // The requantized vectors, pixel by pixel, block by block.
+        let mut v = [_mm256_setzero_si256(); 2 * PX];
+        for (i, px) in sums.iter().enumerate() {
+            for (n, (&s, c)) in px.iter().zip(self.consts).enumerate() {
+                if let Some(v) = v.get_mut(i * NB + n) {
+                    *v = c.rq.apply(_mm256_add_epi32(s, c.bias));
+                }
+            }
+        }
+        let units = P * NB;
+        let dense = self.out_c == NB * OC;
+        let p = o.as_mut_ptr();
+        let (quads, _) = v.as_chunks::<4>();
+        for (q, &quad) in quads.iter().enumerate().take(units.div_ceil(4)) {
+            let b = self.narrow.interleave4(quad);
+            // SAFETY (every store below): unit `u < units` is pixel `u / NB`
+            // (< P), block `u % NB` (< NB); its 8 bytes start at
+            // `(u / NB) * out_c + 8 * (u % NB)` and end inside `o` (`span`
+            // bytes); when `dense`, that offset is `8 * u`.
+            if dense && 4 * q + 4 <= units {
+                unsafe { _mm256_storeu_si256(p.add(32 * q).cast(), b) };
+                continue;
+            }
+            let halves = [_mm256_castsi256_si128(b), _mm256_extracti128_si256::<1>(b)];
+            for (h, half) in halves.into_iter().enumerate() {
+                let u = 4 * q + 2 * h;
+                if NB == 2 && u + 2 <= units {
+                    // Both blocks of pixel `u / 2`: 16 contiguous bytes.
+                    unsafe { _mm_storeu_si128(p.add((u / 2) * self.out_c).cast(), half) };
+                    continue;
+                }
+                for (k, val) in [half, _mm_unpackhi_epi64(half, half)]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let u = u + k;
+                    if u < units {
+                        let at = (u / NB) * self.out_c + OC * (u % NB);
+                        unsafe { _mm_storel_epi64(p.add(at).cast(), val) };
+                    }
+                }
+            }
+        }
+        true
     }
 }
 

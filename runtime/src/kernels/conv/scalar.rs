@@ -83,7 +83,7 @@ pub(crate) fn requant_out_inline(acc: i32, m: Multiplier, rq: &RequantParams<'_>
 
 /// The last step of [`requant_out`]: `clamp(v + output_offset, act_min, act_max)`.
 #[inline(always)]
-fn offset_clamp(v: i32, rq: &RequantParams<'_>) -> i8 {
+pub(crate) fn offset_clamp(v: i32, rq: &RequantParams<'_>) -> i8 {
     clamp_i8(v.saturating_add(rq.output_offset), rq.act_min, rq.act_max)
 }
 

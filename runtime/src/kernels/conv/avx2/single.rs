@@ -16,8 +16,9 @@
 //!   `vpmaddwd` (`|x * w + x' * w'| <= 2 * 255 * 128`, exact) into that
 //!   channel's sums, added with wrapping `vpaddd`: the scalar kernel's sums;
 //! - per channel, bias and [`Requant8`] with that channel's constants (one
-//!   vector per channel, prepared once per call), [`Narrow8`], then an 8x8
-//!   byte transpose gives each pixel its channels' bytes.
+//!   vector per channel, prepared once per call), then
+//!   [`Narrow8::transpose`] narrows the eight channels together into each
+//!   pixel's channel bytes.
 //!
 //! Stores are eight bytes per pixel and group. A group of fewer than eight
 //! channels (at most one per layer, the last) is stored first at each step, so
@@ -240,37 +241,44 @@ impl Out<'_, '_> {
     #[inline]
     #[target_feature(enable = "avx2")]
     fn store<const G: usize>(&mut self, oc: usize, px: usize, sums: &[__m256i; G]) {
-        let mut r = [_mm_setzero_si128(); OC];
-        for ((r, &s), c) in r
-            .iter_mut()
-            .zip(sums)
-            .zip(self.consts.get(oc..).unwrap_or_default())
-        {
-            *r = self.narrow.apply(c.rq.apply(_mm256_add_epi32(s, c.bias)));
-        }
-        let [r0, r1, r2, r3, r4, r5, r6, r7] = r;
-        let (t0, t1) = (_mm_unpacklo_epi8(r0, r1), _mm_unpacklo_epi8(r2, r3));
-        let (t2, t3) = (_mm_unpacklo_epi8(r4, r5), _mm_unpacklo_epi8(r6, r7));
-        let (u0, u1) = (_mm_unpacklo_epi16(t0, t1), _mm_unpackhi_epi16(t0, t1));
-        let (u2, u3) = (_mm_unpacklo_epi16(t2, t3), _mm_unpackhi_epi16(t2, t3));
-        let mut bytes = [0u64; LANES];
-        for (k, v) in [
-            _mm_unpacklo_epi32(u0, u2),
-            _mm_unpackhi_epi32(u0, u2),
-            _mm_unpacklo_epi32(u1, u3),
-            _mm_unpackhi_epi32(u1, u3),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if let Some(d) = bytes.get_mut(2 * k..2 * k + 2) {
-                // SAFETY: 16 bytes written unaligned to two `u64`.
-                unsafe { _mm_storeu_si128(d.as_mut_ptr().cast(), v) };
+        let mut r = [_mm256_setzero_si256(); OC];
+        if let Some(consts) = self.consts.get(oc..oc + G) {
+            for ((r, &s), c) in r.iter_mut().zip(sums).zip(consts) {
+                *r = c.rq.apply(_mm256_add_epi32(s, c.bias));
             }
         }
+        let t = self.narrow.transpose(r);
         let n = self.n.saturating_sub(px).min(LANES);
+        let at = (self.first + px) * self.out_c + oc;
+        // All eight pixels' 8 bytes inside the output: stored from the
+        // registers, else through a stack copy, the output's last bytes one
+        // by one.
+        let span = (LANES - 1) * self.out_c + OC;
+        if n == LANES
+            && let Some(o) = self.out.get_mut(at..at + span)
+        {
+            let p = o.as_mut_ptr();
+            for (k, v) in t.into_iter().enumerate() {
+                let (lo, hi) = (_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+                // SAFETY: pixel `j < 8` of this group writes the 8 bytes at
+                // `j * out_c`, inside `o` (`span` bytes).
+                unsafe {
+                    let q = |j: usize| p.add((4 * k + j) * self.out_c).cast::<__m128i>();
+                    _mm_storel_epi64(q(0), lo);
+                    _mm_storel_epi64(q(1), _mm_unpackhi_epi64(lo, lo));
+                    _mm_storel_epi64(q(2), hi);
+                    _mm_storel_epi64(q(3), _mm_unpackhi_epi64(hi, hi));
+                }
+            }
+            return;
+        }
+        let mut bytes = [0u64; LANES];
+        for (d, v) in bytes.chunks_exact_mut(4).zip(t) {
+            // SAFETY: 32 bytes written unaligned to four `u64`.
+            unsafe { _mm256_storeu_si256(d.as_mut_ptr().cast(), v) };
+        }
         for (j, &v) in bytes.iter().take(n).enumerate() {
-            let at = (self.first + px + j) * self.out_c + oc;
+            let at = at + j * self.out_c;
             if let Some(o) = self.out.get_mut(at..at + 8) {
                 // SAFETY: 8 bytes written unaligned to `o`, 8 bytes long.
                 unsafe { o.as_mut_ptr().cast::<u64>().write_unaligned(v) };
