@@ -653,9 +653,12 @@ impl Out<'_, '_> {
         };
         // The requantized vectors, pixel by pixel, block by block.
         let mut v = [_mm256_setzero_si256(); 2 * PX];
-        for (i, px) in sums.iter().enumerate() {
-            for (n, (&s, c)) in px.iter().zip(self.consts).enumerate() {
-                if let Some(v) = v.get_mut(i * NB + n) {
+        for n in 0..NB {
+            let Some(c) = self.consts.get(n) else {
+                return false;
+            };
+            for (i, px) in sums.iter().enumerate() {
+                if let (Some(v), Some(&s)) = (v.get_mut(i * NB + n), px.get(n)) {
                     *v = c.rq.apply(_mm256_add_epi32(s, c.bias));
                 }
             }
