@@ -28,8 +28,11 @@
 //! `vpmaddwd`), with the same band, block constants and stores.
 //!
 //! Convolutions of one input channel (stride and dilation 1 along rows: the
-//! first layers of the zoo) take a loop with eight pixels per vector instead
-//! ([`single`]).
+//! first layers of the zoo) have their own weight layout (`[k_h][pair]
+//! [out_c][2]`). With whole blocks of channels (`out_c % 8 == 0`, ResNet-8's
+//! 16) the block loop above reads it in place (a block's 16 values of a pair
+//! are together there too, pairs `2 * out_c` apart); otherwise (LeNet-5's 6
+//! channels) a loop with eight pixels per vector runs them ([`single`]).
 //!
 //! One-group and depthwise convolutions with symmetric weights; everything
 //! else (other grouped convolutions, weight zero points), and CPUs without
@@ -310,6 +313,8 @@ unsafe fn run(a: &Args<'_>, out: &mut [i8]) -> bool {
         unsafe {
             match a.layout {
                 Avx2Layout::Depthwise => run_depthwise(a, out, &mut s),
+                // Whole blocks: the block loop reads the layout as it is.
+                Avx2Layout::Single if a.d.out_c.is_multiple_of(OC) => run_with(a, out, &mut s),
                 Avx2Layout::Single => single::run(a, out, &mut s),
                 Avx2Layout::Blocks => run_with(a, out, &mut s),
             }
@@ -459,6 +464,19 @@ fn run_with(a: &Args<'_>, out: &mut [i8], s: &mut Scratch) -> bool {
     if packed.len() != blocks * block_len {
         return false;
     }
+    // Where block `n` of pair `p` starts: `n * block + p * pair` (relative to
+    // the step's first block). The `Single` layout (`[k_h][pair][out_c][2]`,
+    // whole blocks only: `out_c % 8 == 0`, [`run`]) holds a block's 16
+    // values of a pair together too, pairs `2 * out_c` apart.
+    let single = a.layout == Avx2Layout::Single;
+    let (block, pair) = if single {
+        (2 * OC, 2 * out_c)
+    } else {
+        (block_len, 2 * OC)
+    };
+    if single && !out_c.is_multiple_of(OC) {
+        return false;
+    }
     consts.clear();
     consts.extend((0..blocks).map(|k| Block::new(k, a.bias, a.rq)));
     let narrow = Narrow8::new(a.rq);
@@ -470,15 +488,18 @@ fn run_with(a: &Args<'_>, out: &mut [i8], s: &mut Scratch) -> bool {
             let mut k = 0;
             while k < blocks {
                 let nb = if k + 1 < blocks { 2 } else { 1 };
-                let w = packed
-                    .get(k * block_len..(k + nb) * block_len)
-                    .unwrap_or_default();
+                let w = if single {
+                    packed.get(k * block..)
+                } else {
+                    packed.get(k * block_len..(k + nb) * block_len)
+                };
                 let t = Tile {
                     band: band.v,
                     offsets,
                     pairs: runs.pairs,
-                    w,
-                    block_len,
+                    w: w.unwrap_or_default(),
+                    block,
+                    pair,
                 };
                 let o = Out {
                     out: &mut *out,
@@ -492,7 +513,9 @@ fn run_with(a: &Args<'_>, out: &mut [i8], s: &mut Scratch) -> bool {
                 let first = ow * step;
                 // SAFETY: AVX2 (the caller); every pixel `ow + i < out_w` of
                 // the tile reads at most `reach` values into the band, and
-                // `w` holds `nb` whole packed blocks (both checked above).
+                // `w` holds the `nb` blocks of every pair (both checked
+                // above: `nb` whole packed blocks, or with `single`
+                // everything from block `k` on, `k + nb <= blocks`).
                 unsafe {
                     if nb == 2 {
                         t.steps::<2>(d.out_w - ow, first, step, o);
@@ -514,8 +537,10 @@ struct Tile<'a> {
     offsets: &'a [usize],
     pairs: usize,
     w: &'a [i16],
-    /// Packed values per block.
-    block_len: usize,
+    /// From a pair's block to the next block of the same pair, and from a
+    /// pair to the next (in `i16` values).
+    block: usize,
+    pair: usize,
 }
 
 impl Tile<'_> {
@@ -544,7 +569,8 @@ impl Tile<'_> {
     ///
     /// # Safety
     /// AVX2; `x[i] + offset + 2 * pairs <= band.len()` for every pixel and
-    /// run offset, and `w` holds `NB` blocks of `block_len` values.
+    /// run offset, and `w` holds the `NB` blocks of every pair (at `n * block
+    /// + p * pair`).
     #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn step<const P: usize, const NB: usize>(&self, x: [usize; P], o: Out<'_, '_>) {
@@ -557,7 +583,7 @@ impl Tile<'_> {
                 for (n, v) in wv.iter_mut().enumerate() {
                     // SAFETY: pair `j` of run `ro` of block `n` is inside `w`
                     // (the caller); 32 bytes read unaligned.
-                    *v = unsafe { _mm256_loadu_si256(wp.add(n * self.block_len).cast()) };
+                    *v = unsafe { _mm256_loadu_si256(wp.add(n * self.block).cast()) };
                 }
                 for (a, &xi) in acc.iter_mut().zip(&x) {
                     // SAFETY: the pair at `xi + ro + 2j` is inside the band
@@ -568,9 +594,9 @@ impl Tile<'_> {
                         *s = _mm256_add_epi32(*s, _mm256_madd_epi16(xv, v));
                     }
                 }
-                // SAFETY: the next pair of block 0, inside `w` while pairs
-                // remain (one past the end after the last, never read).
-                wp = unsafe { wp.add(2 * OC) };
+                // The next pair of block 0 (past the end after the last
+                // pair, never read).
+                wp = wp.wrapping_add(self.pair);
             }
         }
         o.store(acc);

@@ -22,7 +22,8 @@
 //!   last tap is paired with a zero weight;
 //! - [`Avx2Layout::Single`], one input channel: `[k_h][pair][out_c][2]`, pairs
 //!   of neighbouring taps of a kernel row, an odd row's last tap paired with a
-//!   zero weight.
+//!   zero weight (with `out_c % 8 == 0` the block loop reads it as it is: per
+//!   pair, each block's `[8][2]` values are contiguous).
 //!
 //! The Armv7E-M DSP conv and fc kernels ([`super::dsp`],
 //! `kernels::fc::dsp`) read [`dsp_rows_len`] values laid out by
