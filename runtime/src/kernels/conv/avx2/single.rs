@@ -277,6 +277,16 @@ impl Out<'_, '_> {
             // SAFETY: 32 bytes written unaligned to four `u64`.
             unsafe { _mm256_storeu_si256(d.as_mut_ptr().cast(), v) };
         }
+        self.store_bytes(at, &bytes, n, G);
+    }
+
+    /// The slow end of [`Out::store`] (a row's last vector, the output's
+    /// last pixels): pixel `j < n`'s 8 bytes `bytes[j]` at `at + j * out_c`,
+    /// or its first `g` bytes one by one where 8 do not fit. Out of line, so
+    /// that the store inlines into the loops.
+    #[cold]
+    #[inline(never)]
+    fn store_bytes(&mut self, at: usize, bytes: &[u64; LANES], n: usize, g: usize) {
         for (j, &v) in bytes.iter().take(n).enumerate() {
             let at = at + j * self.out_c;
             if let Some(o) = self.out.get_mut(at..at + 8) {
@@ -284,7 +294,7 @@ impl Out<'_, '_> {
                 unsafe { o.as_mut_ptr().cast::<u64>().write_unaligned(v) };
             } else {
                 let o = self.out.get_mut(at..).unwrap_or_default();
-                for (o, b) in o.iter_mut().zip(v.to_le_bytes()).take(G) {
+                for (o, b) in o.iter_mut().zip(v.to_le_bytes()).take(g) {
                     *o = b as i8;
                 }
             }
