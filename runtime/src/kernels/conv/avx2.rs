@@ -656,9 +656,7 @@ impl Out<'_, '_> {
             }
         }
     }
-}
 
-impl Out<'_, '_> {
     /// [`Out::store`] of whole blocks (`NB` of them, at most two, all inside
     /// `out_c`), all of whose bytes lie inside the output: requantized, then
     /// narrowed four vectors at a time ([`Narrow8::interleave4`]: each
@@ -695,11 +693,12 @@ impl Out<'_, '_> {
         let (quads, _) = v.as_chunks::<4>();
         for (q, &quad) in quads.iter().enumerate().take(units.div_ceil(4)) {
             let b = self.narrow.interleave4(quad);
-            // SAFETY (every store below): unit `u < units` is pixel `u / NB`
+            // Every store below: unit `u < units` is pixel `u / NB`
             // (< P), block `u % NB` (< NB); its 8 bytes start at
             // `(u / NB) * out_c + 8 * (u % NB)` and end inside `o` (`span`
             // bytes); when `dense`, that offset is `8 * u`.
             if dense && 4 * q + 4 <= units {
+                // SAFETY: units `4q..4q + 4`, bytes `32q..32q + 32` of `o`.
                 unsafe { _mm256_storeu_si256(p.add(32 * q).cast(), b) };
                 continue;
             }
@@ -708,6 +707,7 @@ impl Out<'_, '_> {
                 let u = 4 * q + 2 * h;
                 if NB == 2 && u + 2 <= units {
                     // Both blocks of pixel `u / 2`: 16 contiguous bytes.
+                    // SAFETY: units `u`, `u + 1` (above), inside `o`.
                     unsafe { _mm_storeu_si128(p.add((u / 2) * self.out_c).cast(), half) };
                     continue;
                 }
@@ -718,6 +718,7 @@ impl Out<'_, '_> {
                     let u = u + k;
                     if u < units {
                         let at = (u / NB) * self.out_c + OC * (u % NB);
+                        // SAFETY: unit `u` (above), inside `o`.
                         unsafe { _mm_storel_epi64(p.add(at).cast(), val) };
                     }
                 }
