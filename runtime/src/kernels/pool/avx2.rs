@@ -10,7 +10,9 @@
 //! channels (LeNet-5's and the detector's first pools) would leave most of a
 //! vector unused: for each output row, the maxima over its window rows are
 //! taken once for the whole input row, 32 bytes per step, then each window is
-//! the maximum of its columns' 16 bytes. The maxima of up to [`BUF`]
+//! the maximum of its columns' 16 bytes (a row whose windows all lie inside
+//! the input along columns in one loop, [`row_maxima`], without the per-pixel
+//! tap ranges and checks). The maxima of up to [`BUF`]
 //! values of whole pixels are collected, then converted at once:
 //! - with the identity requantization (`mult = 2^30`, `shift = 1`, which
 //!   `requantize` leaves unchanged) and `output_offset == input_zero_point`
@@ -128,6 +130,8 @@ fn max_pool(
     // The last vector read of a window, from its first cell.
     let reach = offsets.map_or(0, |o| o.last().copied().unwrap_or(0)) + (d.c - 1) / 32 * 32 + 32;
     let narrow = d.c <= 16 && d.in_w * d.c <= VROW;
+    // No window of a row reaches into the left or right padding.
+    let whole_cols = d.pad_left == 0 && (d.out_w - 1) * d.stride_w + (d.k_w - 1) * d.dil_w < d.in_w;
     // The column maxima of output row `k` (over all images) into `dst`;
     // `false` when the row takes the other path.
     let column_maxima = |k: usize, dst: &mut [i8; VROW + 16]| {
@@ -162,6 +166,19 @@ fn max_pool(
             *r = k + 1 < total && column_maxima(k + 1, next);
         }
         let vertical = ready.get(k % 2).copied().unwrap_or(false);
+        // Every window of the row inside the input along columns, and the
+        // whole row fits the buffer: the row's maxima in one loop, offsets
+        // and bounds worked out once.
+        if vertical && whole_cols && i + d.out_w <= per {
+            row_maxima(vrow, d, buf.get_mut(i * d.c..).unwrap_or_default());
+            i += d.out_w;
+            if i == per {
+                let o = out.get_mut(done..done + i * d.c).unwrap_or_default();
+                convert.apply(buf.get(..o.len()).unwrap_or_default(), o);
+                (done, i) = (done + i * d.c, 0);
+            }
+            continue;
+        }
         for ow in 0..d.out_w {
             let cols = taps(ow * d.stride_w, d.dil_w, d.k_w, d.pad_left, d.in_w);
             if vertical && !cols.is_empty() {
@@ -229,6 +246,34 @@ fn max_pool(
     }
     let o = out.get_mut(done..done + i * d.c).unwrap_or_default();
     convert.apply(buf.get(..o.len()).unwrap_or_default(), o);
+}
+
+/// The narrow-pixel maxima of a whole output row whose windows all lie
+/// inside the input along columns: pixel `ow`'s `c` values (16 bytes stored,
+/// the rest overwritten by the next pixel or slack) are the maximum of its
+/// columns' 16 bytes of `vrow`. Nothing is written when a read or write
+/// would leave `vrow` or `dst` (the caller's sizes rule that out).
+#[target_feature(enable = "avx2")]
+fn row_maxima(vrow: &[i8; VROW + 16], d: &Dims, dst: &mut [i8]) {
+    let (step, tap) = (d.stride_w * d.c, d.dil_w * d.c);
+    let last = (d.out_w - 1) * step + (d.k_w - 1) * tap;
+    if last + 16 > vrow.len() || (d.out_w - 1) * d.c + 16 > dst.len() {
+        return;
+    }
+    let (src, out) = (vrow.as_ptr(), dst.as_mut_ptr());
+    for ow in 0..d.out_w {
+        // SAFETY: `ow * step + kw * tap + 16 <= last + 16 <= vrow.len()` and
+        // `ow * c + 16 <= dst.len()` (checked above); 16 bytes each,
+        // unaligned.
+        unsafe {
+            let p = src.add(ow * step);
+            let mut m = _mm_loadu_si128(p.cast());
+            for kw in 1..d.k_w {
+                m = _mm_max_epi8(m, _mm_loadu_si128(p.add(kw * tap).cast()));
+            }
+            _mm_storeu_si128(out.add(ow * d.c).cast(), m);
+        }
+    }
 }
 
 /// `vrow[x]` = the maximum of `input[s + x]` over the row starts `s` in
