@@ -332,40 +332,45 @@ impl Narrow8 {
         _mm_packs_epi16(r16, r16)
     }
 
+    /// Four requantized vectors as int8, clamped, in the order the packs
+    /// leave them: dword `l` of lane `h` (of 4 per 128-bit lane) is lanes
+    /// `4h..4h + 4` of `r[l]`. Saturating narrowings first (`i32 -> i16`, the
+    /// zero point added with saturation, `i16 -> i8`), the clamp last, on
+    /// bytes: each step is monotonic and saturates only values outside
+    /// `[-128, 127]`, which the clamp maps to its bounds anyway, so every byte
+    /// equals [`Narrow8::apply`]'s (and the scalar `requant_out`'s). The
+    /// common step of [`Narrow8::interleave4`] and [`Narrow8::transpose`].
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn packed4(&self, r: [__m256i; 4]) -> __m256i {
+        let [r0, r1, r2, r3] = r;
+        let w = |a, b| _mm256_adds_epi16(_mm256_packs_epi32(a, b), self.offset16);
+        let b = _mm256_packs_epi16(w(r0, r1), w(r2, r3));
+        _mm256_min_epi8(_mm256_max_epi8(b, self.min8), self.max8)
+    }
+
     /// Four requantized vectors as int8, back to back: bytes `8i..8i + 8` are
-    /// `r[i]`'s eight lanes, in order. The same saturating steps and byte
-    /// clamp as [`Narrow8::transpose`] (so the same bytes as
-    /// [`Narrow8::apply`]), then one `vpermd` puts each vector's two halves
-    /// together.
+    /// `r[i]`'s eight lanes, in order ([`Narrow8::packed4`], then one `vpermd`
+    /// puts each vector's two halves together).
     #[inline]
     #[target_feature(enable = "avx2")]
     pub(crate) fn interleave4(&self, r: [__m256i; 4]) -> __m256i {
-        let [r0, r1, r2, r3] = r;
-        let w = |a, b| _mm256_adds_epi16(_mm256_packs_epi32(a, b), self.offset16);
-        // Dwords per lane `l`: lanes `4l..4l + 4` of r0, r1, r2, r3.
-        let b = _mm256_packs_epi16(w(r0, r1), w(r2, r3));
-        let b = _mm256_min_epi8(_mm256_max_epi8(b, self.min8), self.max8);
+        let b = self.packed4(r);
         _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
     }
 
     /// Eight requantized vectors `r[c]` (lane `p`: pixel `p` of channel `c`)
     /// as int8, transposed: `[pixels 0..4, pixels 4..8]`, each pixel's eight
-    /// channel bytes in order. Saturating narrowings first (`i32 -> i16`, the
-    /// zero point added with saturation, `i16 -> i8`), the clamp last, on
-    /// bytes: each step is monotonic and saturates only values outside
-    /// `[-128, 127]`, which the clamp maps to its bounds anyway, so every byte
-    /// equals [`Narrow8::apply`]'s (and the scalar `requant_out`'s).
+    /// channel bytes in order ([`Narrow8::packed4`] of each four channels,
+    /// then byte shuffles).
     #[inline]
     #[target_feature(enable = "avx2")]
     pub(crate) fn transpose(&self, r: [__m256i; 8]) -> [__m256i; 2] {
         let [r0, r1, r2, r3, r4, r5, r6, r7] = r;
-        let w = |a, b| _mm256_adds_epi16(_mm256_packs_epi32(a, b), self.offset16);
-        // Per 128-bit lane `l`: channels `c, c + 1` of pixels `4l..4l + 4`.
-        let (w01, w23, w45, w67) = (w(r0, r1), w(r2, r3), w(r4, r5), w(r6, r7));
-        let clamp = |v| _mm256_min_epi8(_mm256_max_epi8(v, self.min8), self.max8);
-        // Per lane: channels 0..4 (4..8) of its four pixels, channel-major.
-        let lo = clamp(_mm256_packs_epi16(w01, w23));
-        let hi = clamp(_mm256_packs_epi16(w45, w67));
+        // Per 128-bit lane `l`: channels 0..4 (4..8) of pixels `4l..4l + 4`,
+        // channel-major.
+        let lo = self.packed4([r0, r1, r2, r3]);
+        let hi = self.packed4([r4, r5, r6, r7]);
         // Per lane: pixel-major (a 4x4 byte transpose).
         let t = _mm256_setr_epi8(
             0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15, //
