@@ -385,8 +385,9 @@ fn model_with(bytes: &[u8], edit: impl Fn(&mut edgerun::format::schema::Op)) -> 
     )
 }
 
-/// The logits of the first vendored digits with kernel set `K`.
-fn lenet5_logits<K: edgerun::KernelSet>(model: &[u8]) -> Vec<Vec<f32>> {
+/// The logits of the first vendored digits with kernel set `K` (LeNet-5,
+/// ResNet-8: both read a 28x28 digit).
+fn digit_logits<K: edgerun::KernelSet>(model: &[u8]) -> Vec<Vec<f32>> {
     let model = Model::parse(model).unwrap();
     let mut arena = vec![0u8; model.arena_bytes_unaligned()];
     let mut interp = Interpreter::new(&model, &mut arena).unwrap();
@@ -430,12 +431,12 @@ fn packed_conv_weights_are_used_and_validated() {
         .count();
     assert_eq!(convs, 2);
     assert!(model.packed_bytes() > 0);
-    let want = lenet5_logits::<ReferenceKernels>(&shipped);
-    assert_eq!(lenet5_logits::<AllKernels>(&shipped), want);
+    let want = digit_logits::<ReferenceKernels>(&shipped);
+    assert_eq!(digit_logits::<AllKernels>(&shipped), want);
     let unpacked = lenet5_with(|p| p.packed = None);
     assert_eq!(Model::parse(&unpacked).unwrap().packed_bytes(), 0);
-    assert_eq!(lenet5_logits::<AllKernels>(&unpacked), want);
-    assert_eq!(lenet5_logits::<ReferenceKernels>(&unpacked), want);
+    assert_eq!(digit_logits::<AllKernels>(&unpacked), want);
+    assert_eq!(digit_logits::<ReferenceKernels>(&unpacked), want);
 
     let short = lenet5_with(|p| {
         if let Some(pw) = &mut p.packed {
@@ -458,6 +459,85 @@ fn packed_conv_weights_are_used_and_validated() {
         }
     });
     assert_eq!(Model::parse(&outside).err(), Some(Error::OutOfBounds));
+}
+
+/// The AVX2 family's packs (format 1.5): the compiler packs the 3x3
+/// convolutions that the Winograd loop runs and pays for
+/// (`kernels::conv::pack::winograd_pays`: ResNet-8's stride-1 layers of 32
+/// and 64 channels, not those of 16 at 28x28) in `PackKind::Avx2WinogradI16`
+/// and the others in `PackKind::Avx2I16`, and the shipped file is what it
+/// makes; the fastest kernels give the reference kernels' logits with the
+/// packs and without them; the validator refuses a Winograd pack of the wrong
+/// length, on a convolution the loop does not run, or named as the block
+/// loop's.
+#[test]
+fn winograd_packs_are_chosen_used_and_validated() {
+    use edgerun::format::schema::{Op, PackKind};
+    use edgerun::{AllKernels, ReferenceKernels};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let onnx = std::fs::read(root.join("models/resnet8.int8.onnx")).unwrap();
+    let compiled = edgerun_compiler::compile(&onnx, &Default::default())
+        .unwrap()
+        .bytes;
+    let shipped = std::fs::read(root.join("models/resnet8.edge")).unwrap();
+    assert_eq!(compiled, shipped);
+    let aligned = AlignedBytes::new(&shipped);
+    let model = Model::parse(&aligned).unwrap();
+    let convs: Vec<_> = model
+        .ops()
+        .filter_map(|r| match r.unwrap().op {
+            Op::ConvI8(p) => Some((
+                (p.geom.k_h, p.geom.stride_h, p.geom.in_c, p.geom.out_c),
+                p.packed.map(|p| p.kind),
+            )),
+            _ => None,
+        })
+        .collect();
+    for ((k, stride, in_c, out_c), kind) in &convs {
+        let winograd = (*k, *stride) == (3, 1) && *in_c >= 32;
+        let want = if winograd {
+            PackKind::Avx2WinogradI16
+        } else {
+            PackKind::Avx2I16
+        };
+        assert_eq!(*kind, Some(want), "{k}x{k} /{stride}, {in_c} -> {out_c}");
+    }
+    let winograd = |c: &&(_, Option<PackKind>)| c.1 == Some(PackKind::Avx2WinogradI16);
+    assert_eq!(convs.iter().filter(winograd).count(), 2);
+
+    let want = digit_logits::<ReferenceKernels>(&aligned);
+    assert_eq!(digit_logits::<AllKernels>(&aligned), want);
+    let unpacked = edgerun::format::write::without_packed(&shipped).unwrap();
+    assert_eq!(
+        digit_logits::<AllKernels>(&AlignedBytes::new(&unpacked)),
+        want
+    );
+
+    let edit = |f: fn(&mut edgerun::format::schema::ConvI8)| {
+        model_with(&shipped, move |op| {
+            if let Op::ConvI8(p) = op
+                && p.packed
+                    .is_some_and(|p| p.kind == PackKind::Avx2WinogradI16)
+            {
+                f(p);
+            }
+        })
+    };
+    let short = edit(|p| {
+        if let Some(pw) = &mut p.packed {
+            pw.buf.len -= 32;
+        }
+    });
+    assert_eq!(Model::parse(&short).err(), Some(Error::BadGeometry));
+    let as_blocks = edit(|p| {
+        if let Some(pw) = &mut p.packed {
+            pw.kind = PackKind::Avx2I16;
+        }
+    });
+    assert_eq!(Model::parse(&as_blocks).err(), Some(Error::BadGeometry));
+    // A weight zero point sends the convolution to the scalar kernel.
+    let foreign = edit(|p| p.weight_offset = 3);
+    assert_eq!(Model::parse(&foreign).err(), Some(Error::InvalidParameter));
 }
 
 /// A model packed for the Cortex-M DSP kernels (format 1.4): the compiler's
@@ -491,9 +571,9 @@ fn dsp_packs_of_the_compiler_and_the_writer_agree_and_are_validated() {
         })
         .collect();
     assert_eq!(kinds, vec![Some(PackKind::DspI16); 5]);
-    let want = lenet5_logits::<ReferenceKernels>(&AlignedBytes::new(&shipped));
-    assert_eq!(lenet5_logits::<ReferenceKernels>(&m4), want);
-    assert_eq!(lenet5_logits::<AllKernels>(&m4), want);
+    let want = digit_logits::<ReferenceKernels>(&AlignedBytes::new(&shipped));
+    assert_eq!(digit_logits::<ReferenceKernels>(&m4), want);
+    assert_eq!(digit_logits::<AllKernels>(&m4), want);
 
     let fc_pack = |edit: fn(&mut edgerun::format::schema::PackedWeights)| {
         model_with(&m4, move |op| {

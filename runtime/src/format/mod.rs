@@ -35,7 +35,8 @@ pub const VERSION_MAJOR: u16 = 1;
 /// 1: `Op::Nms` (ONNX NonMaxSuppression). 2: the detector record after `Meta`.
 /// 3: `ConvI8::packed` (weights packed ahead of time for a SIMD kernel).
 /// 4: `PackKind::DspI16` and `FcI8::packed` (the Cortex-M DSP kernels).
-pub const VERSION_MINOR: u16 = 4;
+/// 5: `PackKind::Avx2WinogradI16` (the AVX2 Winograd loop of 3x3 convolutions).
+pub const VERSION_MINOR: u16 = 5;
 pub const HEADER_LEN: usize = 32;
 /// Alignment of blob buffers and of arena offsets.
 pub const ALIGN: usize = 16;

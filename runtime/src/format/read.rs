@@ -280,7 +280,7 @@ enums! {
     DType { F32, I8, U8, I32 }
     Mem { Arena, Blob }
     PoolKind { Max, Avg }
-    PackKind { Avx2I16, DspI16 }
+    PackKind { Avx2I16, DspI16, Avx2WinogradI16 }
     BinaryKind { Add, Sub, Mul, Div, Max, Min }
     UnaryKind { Clamp, Sigmoid, Tanh, Exp, Neg, Abs }
     Op { ConvF32(ConvF32), ConvI8(ConvI8), PoolF32(PoolF32), PoolI8(PoolI8), FcF32(FcF32), FcI8(FcI8), MatMulF32(MatMulF32), BinaryF32(BinaryF32), BinaryI8(BinaryI8), UnaryF32(UnaryF32), Lut8(Lut8), SoftmaxF32(SoftmaxF32), SoftmaxI8(SoftmaxI8), CopyChunks(CopyChunks), Transpose(Transpose), Gather(Gather), Quantize(Quantize), Dequantize(Dequantize), ChannelAffineF32(ChannelAffineF32), Nms(NmsOp), LrnF32(LrnF32) }

@@ -252,6 +252,10 @@ pub enum PackKind {
     /// channels, per group of 4 reduction values, both channels' `SMLAD`
     /// operand words (`kernels::conv::pack::pack_dsp_rows`; format 1.4).
     DspI16,
+    /// The x86_64 AVX2 Winograd F(2x2, 3x3) loop's `i16` transformed 3x3
+    /// kernels (`kernels::conv::pack::pack_winograd`; format 1.5), for the
+    /// convolutions it runs (`kernels::conv::pack::winograd_runs`).
+    Avx2WinogradI16,
 }
 
 /// Weights packed ahead of time ([`PackKind`]), in the blob.

@@ -146,6 +146,12 @@ fn check_packed(
             }
             dsp_packed_len(g).ok_or(Error::Overflow)?
         }
+        PackKind::Avx2WinogradI16 => {
+            if !conv::pack::winograd_runs(g, weight_offset) {
+                return Err(Error::InvalidParameter);
+            }
+            conv::pack::winograd_len(g).ok_or(Error::Overflow)?
+        }
     };
     check_pack_buf(pw, len, limits)
 }

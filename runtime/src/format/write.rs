@@ -152,7 +152,7 @@ pub fn for_cortex_m(bytes: &[u8]) -> Result<Vec<u8>, crate::Error> {
 /// model without packs asked for none comes back as it is. The result is parsed
 /// (validated) before it is returned; `bytes` must parse too.
 pub fn repacked(bytes: &[u8], kind: Option<PackKind>) -> Result<Vec<u8>, crate::Error> {
-    if matches!(kind, Some(PackKind::Avx2I16)) {
+    if matches!(kind, Some(PackKind::Avx2I16 | PackKind::Avx2WinogradI16)) {
         return Err(crate::Error::InvalidParameter);
     }
     let encode = |_: WriteError| crate::Error::Overflow;
@@ -213,7 +213,11 @@ pub fn repacked(bytes: &[u8], kind: Option<PackKind>) -> Result<Vec<u8>, crate::
 
 /// Pack the weights of every operator of `ops` that the kernels of `kind` run
 /// and that has no pack yet (int8 convolutions, and for
-/// [`PackKind::DspI16`] fully connected layers; weights in the blob): the
+/// [`PackKind::DspI16`] fully connected layers; weights in the blob; the AVX2
+/// family, [`PackKind::Avx2I16`] or [`PackKind::Avx2WinogradI16`], packs the
+/// 3x3 convolutions its Winograd loop runs and pays for
+/// (`kernels::conv::pack::winograd_pays`) in that loop's kind and the others
+/// in [`PackKind::Avx2I16`]): the
 /// weights are read from `blob`, each pack is appended to it 16-byte aligned,
 /// and the operator points at it. The compiler's `--pack` and [`repacked`] both
 /// pack with it. Weights outside `blob` are [`crate::Error::OutOfBounds`].
@@ -226,7 +230,7 @@ pub fn append_packs<'a>(
     use crate::kernels::conv::pack;
     let overflow = |_| crate::Error::Overflow;
     for op in ops {
-        let values = {
+        let (kind, values) = {
             // The weights, or `None` when they are not constants.
             let weights = |b: Buf| -> Result<Option<&[i8]>, crate::Error> {
                 if b.mem != Mem::Blob {
@@ -242,16 +246,32 @@ pub fn append_packs<'a>(
                 continue;
             }
             match (&*op, kind) {
-                (Op::ConvI8(p), PackKind::Avx2I16) => match weights(p.weights)? {
-                    Some(w) => pack::packed_avx2(&p.geom, p.weight_offset, w)?,
-                    None => continue,
-                },
+                // The AVX2 family: the Winograd loop's pack for the
+                // convolutions it runs, the other loops' for the rest.
+                (Op::ConvI8(p), PackKind::Avx2I16 | PackKind::Avx2WinogradI16) => {
+                    match weights(p.weights)? {
+                        Some(w)
+                            if pack::winograd_runs(&p.geom, p.weight_offset)
+                                && pack::winograd_pays(&p.geom) =>
+                        {
+                            (
+                                PackKind::Avx2WinogradI16,
+                                pack::packed_winograd(&p.geom, p.weight_offset, w)?,
+                            )
+                        }
+                        Some(w) => (
+                            PackKind::Avx2I16,
+                            pack::packed_avx2(&p.geom, p.weight_offset, w)?,
+                        ),
+                        None => continue,
+                    }
+                }
                 (Op::ConvI8(p), PackKind::DspI16) => match weights(p.weights)? {
-                    Some(w) => pack::packed_dsp(&p.geom, p.weight_offset, w)?,
+                    Some(w) => (kind, pack::packed_dsp(&p.geom, p.weight_offset, w)?),
                     None => continue,
                 },
                 (Op::FcI8(p), PackKind::DspI16) => match weights(p.weights)? {
-                    Some(w) => pack::packed_dsp_fc(p, w)?,
+                    Some(w) => (kind, pack::packed_dsp_fc(p, w)?),
                     None => continue,
                 },
                 _ => continue,

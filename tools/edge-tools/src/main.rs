@@ -722,9 +722,9 @@ fn inspect(path: PathBuf) -> Result<()> {
     for rec in model.ops() {
         use edgerun::format::schema::PackKind;
         match rec?.op.packed().map(|p| (p.kind, p.buf.len as usize)) {
-            Some((PackKind::Avx2I16, n)) => avx2 += n,
-            Some((_, n)) => dsp += n,
-            None => {}
+            Some((PackKind::Avx2I16 | PackKind::Avx2WinogradI16, n)) => avx2 += n,
+            Some((PackKind::DspI16, n)) => dsp += n,
+            _ => {}
         }
     }
     let packs = match (avx2, dsp) {

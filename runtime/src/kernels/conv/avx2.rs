@@ -34,6 +34,13 @@
 //! are together there too, pairs `2 * out_c` apart); otherwise (LeNet-5's 6
 //! channels) a loop with eight pixels per vector runs them ([`single`]).
 //!
+//! 3x3 convolutions of stride and dilation 1 whose model carries the Winograd
+//! loop's pack (`PackKind::Avx2WinogradI16`, chosen by the compiler where
+//! `pack::winograd_pays`) take that loop ([`winograd`], [`conv_i8_winograd`]:
+//! F(2x2, 3x3) in exact integer arithmetic, 16 multiplications per 2x2
+//! pixels instead of 36, the same bytes), which multiplies with the block
+//! loop's step.
+//!
 //! One-group and depthwise convolutions with symmetric weights; everything
 //! else (other grouped convolutions, weight zero points), and CPUs without
 //! AVX2, run the scalar kernel.
@@ -51,6 +58,7 @@ use std::vec::Vec;
 extern crate std;
 
 mod single;
+mod winograd;
 
 /// Output channels per block (one vector of `i32` sums): the block of the
 /// packed layout ([`pack::BLOCK`]). A depthwise block is two of them.
@@ -122,6 +130,7 @@ pub fn conv_i8_packed(
                 input,
                 weights,
                 packed,
+                winograd: None,
                 bias,
                 input_offset,
                 rq,
@@ -136,6 +145,69 @@ pub fn conv_i8_packed(
         g,
         input,
         weights,
+        bias,
+        input_offset,
+        weight_offset,
+        rq,
+        out,
+    )
+}
+
+/// [`conv_i8`] of a convolution that [`pack::winograd_runs`] accepts, with
+/// its weights transformed ahead of time (`winograd`, as
+/// [`pack::pack_winograd`] writes them): the Winograd loop ([`winograd`]).
+/// Other geometries, a pack of another length, or a CPU without AVX2 run
+/// [`conv_i8_packed`] without packs. The values of `winograd` are trusted to
+/// be `weights`' (the model's checksum covers them).
+#[allow(clippy::too_many_arguments)]
+pub fn conv_i8_winograd(
+    g: &ConvGeom,
+    input: &[i8],
+    weights: &[i8],
+    winograd: &[i16],
+    bias: Option<&[i32]>,
+    input_offset: i32,
+    weight_offset: i32,
+    rq: &RequantParams<'_>,
+    out: &mut [i8],
+) -> Result<(), Error> {
+    let d = validate(
+        g,
+        input,
+        weights,
+        bias,
+        input_offset,
+        weight_offset,
+        rq,
+        out,
+    )?;
+    let fast = available()
+        && pack::winograd_runs(g, weight_offset)
+        && Some(winograd.len()) == pack::winograd_len(g)
+        && {
+            let a = Args {
+                g,
+                d: &d,
+                layout: Avx2Layout::Blocks,
+                input,
+                weights,
+                packed: None,
+                winograd: Some(winograd),
+                bias,
+                input_offset,
+                rq,
+            };
+            // SAFETY: `available()` checked that the CPU has AVX2.
+            unsafe { run(&a, out) }
+        };
+    if fast {
+        return Ok(());
+    }
+    conv_i8_packed(
+        g,
+        input,
+        weights,
+        None,
         bias,
         input_offset,
         weight_offset,
@@ -196,6 +268,10 @@ struct Scratch {
     runs: Vec<usize>,
     /// The pair band of the single-channel loop ([`single`]).
     pairs: Vec<i32>,
+    /// The transformed inputs and the products of the Winograd loop
+    /// ([`winograd`]).
+    wv: Vec<i16>,
+    wm: Vec<i32>,
 }
 
 std::thread_local! {
@@ -311,6 +387,9 @@ unsafe fn run(a: &Args<'_>, out: &mut [i8]) -> bool {
         };
         // SAFETY: the caller checked that the CPU has AVX2.
         unsafe {
+            if let Some(u) = a.winograd {
+                return winograd::run(a, u, out, &mut s);
+            }
             match a.layout {
                 Avx2Layout::Depthwise => run_depthwise(a, out, &mut s),
                 // Whole blocks: the block loop reads the layout as it is.
@@ -331,6 +410,8 @@ struct Args<'a> {
     input: &'a [i8],
     weights: &'a [i8],
     packed: Option<&'a [i16]>,
+    /// The Winograd loop's weights: that loop runs the call ([`winograd`]).
+    winograd: Option<&'a [i16]>,
     bias: Option<&'a [i32]>,
     input_offset: i32,
     rq: &'a RequantParams<'a>,
@@ -574,6 +655,18 @@ impl Tile<'_> {
     #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn step<const P: usize, const NB: usize>(&self, x: [usize; P], o: Out<'_, '_>) {
+        // SAFETY: forwarded.
+        o.store(unsafe { self.sums::<P, NB>(x) });
+    }
+
+    /// The sums of `P` pixels (band offsets `x`) by `NB` blocks, in registers
+    /// (inlined into the caller, which stores them).
+    ///
+    /// # Safety
+    /// As [`Tile::step`].
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sums<const P: usize, const NB: usize>(&self, x: [usize; P]) -> [[__m256i; NB]; P] {
         let mut acc = [[_mm256_setzero_si256(); NB]; P];
         let bp = self.band.as_ptr();
         let mut wp = self.w.as_ptr();
@@ -599,7 +692,7 @@ impl Tile<'_> {
                 wp = wp.wrapping_add(self.pair);
             }
         }
-        o.store(acc);
+        acc
     }
 }
 

@@ -111,7 +111,8 @@ impl<'a> Packed<'a> {
 }
 
 /// int8 convolution with the fastest kernel of this build: the DSP one on Armv7E-M,
-/// the AVX2 one on x86_64 with `std` (it checks the CPU at run time), the SDOT
+/// the AVX2 one on x86_64 with `std` (it checks the CPU at run time; its
+/// Winograd loop for 3x3 convolutions packed for it), the SDOT
 /// one on aarch64 with `std` when the CPU has it, else the NEON one on aarch64,
 /// else the scalar one. Same contract and results as [`scalar::conv_i8`].
 /// `packed`: the weights packed ahead of time, which the kernel of their kind
@@ -131,6 +132,19 @@ pub fn conv_i8(
 ) -> Result<(), Error> {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     {
+        if let Some(u) = Packed::of_kind(packed, PackKind::Avx2WinogradI16) {
+            return avx2::conv_i8_winograd(
+                g,
+                input,
+                weights,
+                u,
+                bias,
+                input_offset,
+                weight_offset,
+                rq,
+                out,
+            );
+        }
         let packed = Packed::of_kind(packed, PackKind::Avx2I16);
         avx2::conv_i8_packed(
             g,
@@ -250,6 +264,19 @@ pub(crate) const TWINS: &[crate::kernels::frame::Twin<ConvI8Fn>] = &[
         },
     },
     crate::kernels::frame::Twin {
+        name: "avx2-winograd",
+        probe: || {
+            #[cfg(target_arch = "x86_64")]
+            return if crate::kernels::avx2::available() {
+                Ok(avx2_winograd)
+            } else {
+                Err("this CPU has no AVX2")
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            Err("not an x86_64 build")
+        },
+    },
+    crate::kernels::frame::Twin {
         name: "neon",
         probe: || {
             #[cfg(edgerun_neon)]
@@ -350,4 +377,44 @@ fn avx2_prepacked(
         rq,
         out,
     )
+}
+
+/// The AVX2 twin given the Winograd loop's weights as the compiler packs them
+/// ([`pack::packed_winograd`]) for the geometries that loop runs, else as
+/// [`avx2_prepacked`].
+#[cfg(all(test, target_arch = "x86_64"))]
+#[allow(clippy::too_many_arguments)]
+fn avx2_winograd(
+    g: &ConvGeom,
+    input: &[i8],
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    input_offset: i32,
+    weight_offset: i32,
+    rq: &RequantParams<'_>,
+    out: &mut [i8],
+) -> Result<(), Error> {
+    match pack::packed_winograd(g, weight_offset, weights)? {
+        Some(u) => avx2::conv_i8_winograd(
+            g,
+            input,
+            weights,
+            &u,
+            bias,
+            input_offset,
+            weight_offset,
+            rq,
+            out,
+        ),
+        None => avx2_prepacked(
+            g,
+            input,
+            weights,
+            bias,
+            input_offset,
+            weight_offset,
+            rq,
+            out,
+        ),
+    }
 }

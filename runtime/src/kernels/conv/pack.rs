@@ -25,6 +25,18 @@
 //!   zero weight (with `out_c % 8 == 0` the block loop reads it as it is: per
 //!   pair, each block's `[8][2]` values are contiguous).
 //!
+//! The AVX2 Winograd loop (`super::avx2`'s `winograd`, [`winograd_runs`]:
+//! 3x3, stride and dilation 1, one group) reads its own pack
+//! ([`PackKind::Avx2WinogradI16`](crate::format::schema::PackKind)):
+//! per output channel and input channel, the 3x3 kernel `g` transformed into
+//! the 4x4 `U = G g G^T` of Winograd's F(2x2, 3x3) with
+//! `G = [[2, 0, 0], [1, 1, 1], [1, -1, 1], [0, 0, 2]]` (twice the textbook
+//! matrix, so that `U` is an integer: `|U| <= 9 * 128`, an `i16`), laid out
+//! `[position 16][block][pair][8][2]` (position `4 * row + column` of `U`,
+//! pairs of neighbouring input channels, `in_c` rounded up to whole vectors
+//! of [`WINOGRAD_CV`] channels with zero weights, zeros for output channels
+//! past `out_c`).
+//!
 //! The Armv7E-M DSP conv and fc kernels ([`super::dsp`],
 //! `kernels::fc::dsp`) read [`dsp_rows_len`] values laid out by
 //! [`pack_dsp_rows`]: per pair of output channels (an odd last channel paired
@@ -187,6 +199,142 @@ pub fn pack(
         }
     }
     Ok(())
+}
+
+/// Input channels per vector of the Winograd loop (its pack rounds `in_c` up
+/// to whole vectors).
+pub const WINOGRAD_CV: usize = 16;
+
+/// Most input channels of a convolution the Winograd loop runs: its sums are
+/// `4 *` the convolution's, which must fit an `i32` (`|sum| <= 9 * in_c * 255
+/// * 128 < 2^29`).
+pub const WINOGRAD_MAX_IN_C: u32 = 1024;
+/// Fewest input channels of a convolution the Winograd loop runs (with fewer,
+/// its transforms cost more than the multiplications it saves).
+pub const WINOGRAD_MIN_IN_C: u32 = 8;
+
+/// Whether the AVX2 Winograd loop runs the convolution `g` with weight offset
+/// `weight_offset` from [`pack_winograd`]'s weights: 3x3, stride and dilation
+/// 1, one group, symmetric weights, [`WINOGRAD_MIN_IN_C`] to
+/// [`WINOGRAD_MAX_IN_C`] input channels, some output.
+pub fn winograd_runs(g: &ConvGeom, weight_offset: i32) -> bool {
+    weight_offset == 0
+        && g.groups == 1
+        && (g.k_h, g.k_w) == (3, 3)
+        && (g.stride_h, g.stride_w) == (1, 1)
+        && (g.dil_h, g.dil_w) == (1, 1)
+        && (WINOGRAD_MIN_IN_C..=WINOGRAD_MAX_IN_C).contains(&g.in_c)
+        && g.out_c > 0
+        && g.out_h > 0
+        && g.out_w > 0
+}
+
+/// Whether the Winograd loop is worth its pack for the convolution `g` (which
+/// [`winograd_runs`]): the compiler's choice between it and the block loop
+/// for the AVX2 family (`format::write::append_packs`), not a condition of
+/// validity. Its cost model, in multiply-accumulates of the block loop:
+///
+/// ```text
+/// direct   = 9 * out_h * out_w * in_c * out_c'
+/// winograd = 16 * T * in_c' * out_c' + 160 * T * (in_c' + out_c')
+/// ```
+///
+/// with `T` tiles of 2x2 output pixels (odd sizes pay for whole tiles),
+/// `in_c'` and `out_c'` rounded up to whole vectors of the Winograd loop and
+/// blocks of both loops. The second term (the transforms, and the stores and
+/// set-up of the short products, per tile and channel) is a least-squares
+/// fit to the per-operator minimums of `edge-tools bench --report` for the
+/// eleven 3x3 layers of ResNet-8 and the detector on the x86_64 dev machine
+/// (AMD EPYC, AVX2): 17.8 ps per multiply-accumulate of either loop, 2.9 ns
+/// per tile and channel; its predictions are within 15% of those times. The
+/// loop runs where it is predicted to take at most 85% of the block loop's
+/// time: 32 or more channels at 14x14, 64 at 6x6; not 16 at 28x28 (a tie),
+/// nor 3x3 outputs (whose tiles are half padding).
+pub fn winograd_pays(g: &ConvGeom) -> bool {
+    let (oh, ow) = (u64::from(g.out_h), u64::from(g.out_w));
+    let ic = u64::from(g.in_c);
+    let tiles = oh.div_ceil(2) * ow.div_ceil(2);
+    let icp = ic.next_multiple_of(WINOGRAD_CV as u64);
+    let ocp = u64::from(g.out_c).next_multiple_of(BLOCK as u64);
+    let direct = 9 * oh * ow * ic * ocp;
+    let winograd = 16 * tiles * icp * ocp + 160 * tiles * (icp + ocp);
+    20 * winograd <= 17 * direct
+}
+
+/// Number of `i16` values of `g`'s weights in the Winograd layout (module
+/// docs); `None` on overflow.
+pub fn winograd_len(g: &ConvGeom) -> Option<usize> {
+    (g.out_c as usize)
+        .div_ceil(BLOCK)
+        .checked_mul((g.in_c as usize).div_ceil(WINOGRAD_CV))?
+        .checked_mul(16 * WINOGRAD_CV * BLOCK)
+}
+
+/// Pack `weights` (OHWI) of the 3x3 convolution `g` into `dst` in the
+/// Winograd layout (module docs). `dst` holds exactly [`winograd_len`] values,
+/// `weights` exactly the geometry's and the kernel is 3x3 with one group, else
+/// [`Error::BadGeometry`] (nothing written).
+pub fn pack_winograd(g: &ConvGeom, weights: &[i8], dst: &mut [i16]) -> Result<(), Error> {
+    let (_, w_len, _) = super::float::conv_lens(g)?;
+    if weights.len() != w_len
+        || (g.k_h, g.k_w, g.groups) != (3, 3, 1)
+        || Some(dst.len()) != winograd_len(g)
+    {
+        return Err(Error::BadGeometry);
+    }
+    const G: [[i32; 3]; 4] = [[2, 0, 0], [1, 1, 1], [1, -1, 1], [0, 0, 2]];
+    let (in_c, out_c) = (g.in_c as usize, g.out_c as usize);
+    let (blocks, pairs) = (
+        out_c.div_ceil(BLOCK),
+        in_c.div_ceil(WINOGRAD_CV) * WINOGRAD_CV / 2,
+    );
+    let w = |oc: usize, t: usize, ic: usize| {
+        weights
+            .get((oc * 9 + t) * in_c + ic)
+            .map_or(0, |&w| i32::from(w))
+    };
+    dst.fill(0);
+    for oc in 0..out_c {
+        for ic in 0..in_c {
+            // `G g G^T`, row `a`, column `b`.
+            for (a, ga) in G.iter().enumerate() {
+                for (b, gb) in G.iter().enumerate() {
+                    let mut u = 0;
+                    for (kh, &x) in ga.iter().enumerate() {
+                        for (kw, &y) in gb.iter().enumerate() {
+                            u += x * y * w(oc, 3 * kh + kw, ic);
+                        }
+                    }
+                    let pos = 4 * a + b;
+                    let at = ((pos * blocks + oc / BLOCK) * pairs + ic / 2) * 2 * BLOCK
+                        + (oc % BLOCK) * 2
+                        + ic % 2;
+                    // |u| <= 9 * 128: an `i16`.
+                    if let Some(v) = dst.get_mut(at) {
+                        *v = u as i16;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`pack_winograd`] into a new vector, for the compiler (`None` when
+/// [`winograd_runs`] says the Winograd loop does not run `g`).
+#[cfg(any(test, feature = "alloc"))]
+pub fn packed_winograd(
+    g: &ConvGeom,
+    weight_offset: i32,
+    weights: &[i8],
+) -> Result<Option<alloc::vec::Vec<i16>>, Error> {
+    if !winograd_runs(g, weight_offset) {
+        return Ok(None);
+    }
+    let len = winograd_len(g).ok_or(Error::Overflow)?;
+    let mut v = alloc::vec![0; len];
+    pack_winograd(g, weights, &mut v)?;
+    Ok(Some(v))
 }
 
 /// Longest window (`k_h * k_w * in_c`) the DSP conv kernel widens into its stack

@@ -193,7 +193,10 @@ fn axis(inp: u32, k: u32, s: u32, d: u32, pb: u32, pe: u32) -> (u32, u32) {
 /// 6 single-channel rows (one input channel, symmetric weights, rows of 1 to
 /// 40 input pixels: every tail of the eight- and sixteen-pixel steps of the
 /// AVX2 single-channel loop, 1 to 24 output channels: one partial group, whole
-/// groups, both).
+/// groups, both), 7 Winograd (3x3, stride and dilation 1, one group, symmetric
+/// weights, 8 to 40 input channels, 1 to 24 output channels, rows of 1 to 9
+/// input pixels: odd and even output sizes, every tail of the loop's tile
+/// steps).
 pub(crate) fn case(kind: u8) -> impl Strategy<Value = Case> {
     let dims = (
         1u32..=2, // n
@@ -252,6 +255,15 @@ pub(crate) fn case(kind: u8) -> impl Strategy<Value = Case> {
                     s.1 = 1;
                     d.1 = 1;
                 }
+            }
+            7 => {
+                gr = 1;
+                icg = 8 + (7 * x + icg) % 33; // 8..=40
+                ocg = 1 + (13 * x + 5 * ocg + icg) % 24;
+                iw = 1 + (x + 3 * iw) % 9;
+                k = (3, 3);
+                s = (1, 1);
+                d = (1, 1);
             }
             5 => {
                 gr = 1;
@@ -331,6 +343,16 @@ fn check_twins(c: &Case) -> Result<(), TestCaseError> {
 /// fastest twin of the build, as `Interpreter::invoke_threaded` runs them),
 /// and the reference's bytes for that image.
 fn in_row_parts(c: &Case, cuts: &[u32]) -> Result<(Vec<i8>, Vec<i8>), Error> {
+    in_row_parts_packed(c, cuts, None)
+}
+
+/// [`in_row_parts`] with every part given `packed` weights (the same for
+/// every part: they depend on the kernel and channels only).
+fn in_row_parts_packed(
+    c: &Case,
+    cuts: &[u32],
+    packed: Option<crate::kernels::conv::Packed<'_>>,
+) -> Result<(Vec<i8>, Vec<i8>), Error> {
     let mut one = c.clone();
     one.g.n = 1;
     one.input
@@ -348,7 +370,7 @@ fn in_row_parts(c: &Case, cuts: &[u32]) -> Result<(Vec<i8>, Vec<i8>), Error> {
             &part,
             &one.input[input],
             &one.weights,
-            None,
+            packed,
             one.bias.as_deref(),
             one.input_offset,
             one.weight_offset,
@@ -392,6 +414,64 @@ proptest! {
 
     #[test]
     fn twins_single_channel_rows(c in case(6)) { check_twins(&c)?; }
+
+    #[test]
+    fn twins_winograd(c in case(7)) { check_twins(&c)?; }
+
+    /// Output rows computed in parts with the Winograd loop's weights (as
+    /// `Interpreter::invoke_threaded` runs a model packed for it) give the
+    /// whole convolution's bytes: parts of odd heights end in half tiles.
+    #[test]
+    fn winograd_row_parts_give_the_whole(
+        c in case(7),
+        cuts in proptest::collection::vec(0u32..64, 0..4),
+    ) {
+        let u = crate::kernels::conv::pack::packed_winograd(&c.g, c.weight_offset, &c.weights)
+            .map_err(|e| TestCaseError::fail(std::format!("{e:?}")))?
+            .ok_or_else(|| TestCaseError::fail("not a Winograd geometry"))?;
+        let packed = crate::kernels::conv::Packed {
+            kind: crate::format::schema::PackKind::Avx2WinogradI16,
+            values: &u,
+        };
+        let (got, want) = in_row_parts_packed(&c, &cuts, Some(packed))
+            .map_err(|e| TestCaseError::fail(std::format!("{e:?}")))?;
+        prop_assert_eq!(got, want, "{:?} cut at {:?}", c.g, cuts);
+    }
+}
+
+/// The Winograd loop at the ends of its ranges: the most input channels it
+/// runs ([`crate::kernels::conv::pack::WINOGRAD_MAX_IN_C`]) with every
+/// product at its largest magnitude (`(x + input_offset) * w = -255 * -128`,
+/// and `-255 * 127`; a few pixels of 0), so that `4 *` each sum is as close to
+/// `2^31` as the loop allows, and the fewest.
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "SIMD blocking sizes: under Miri only the scalar kernel runs (the property tests cover it)"
+)]
+fn twins_winograd_extremes() {
+    use crate::kernels::conv::pack::{WINOGRAD_MAX_IN_C, WINOGRAD_MIN_IN_C};
+    for (in_c, sign) in [
+        (WINOGRAD_MAX_IN_C, -128i8),
+        (WINOGRAD_MAX_IN_C, 127),
+        (WINOGRAD_MIN_IN_C, -128),
+    ] {
+        let g = geom(4, in_c, 9, 3, 1);
+        let mut c = fixed_case(g, -127, 0, -8);
+        // -255 after the offset, and four pixels of 0.
+        c.input.fill(-128);
+        for at in [0, 5, 10, 15] {
+            let at = at * in_c as usize;
+            c.input[at..at + in_c as usize].fill(127);
+        }
+        c.weights.fill(sign);
+        c.mult.fill(1 << 30);
+        c.shift.fill(-24);
+        c.bias = None;
+        check_twins(&c).unwrap();
+        let sum = 9 * i64::from(in_c) * 255 * 128;
+        assert!(4 * sum < 1 << 31, "the case is within the loop's range");
+    }
 }
 
 /// A fixed case with deterministic pseudo-random data: the SIMD twins' fallbacks

@@ -51,6 +51,7 @@ pub(super) fn run(a: &Args<'_>, out: &mut [i8], s: &mut Scratch) -> bool {
         blocks: consts,
         runs: rows,
         pairs: qband,
+        ..
     } = s;
     let Some(packed) = a.packed(packed) else {
         return false;
