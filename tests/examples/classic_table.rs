@@ -72,7 +72,7 @@ fn tract(model: &Path, input: &Tensor, runs: usize) -> Result<f64> {
     })
 }
 
-fn row(dir: &Path, runs: usize) -> Result<Row> {
+fn row(dir: &Path, runs: usize, save: Option<&Path>) -> Result<Row> {
     let name = dir
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
@@ -94,6 +94,11 @@ fn row(dir: &Path, runs: usize) -> Result<Row> {
     let inputs = std::slice::from_ref(&input);
     let (q, _) = quantize(&onnx, inputs, &QuantizeOptions::default(), |_, _| {})?;
     let int8_edge = compile_model(&q, &Default::default())?;
+    if let Some(save) = save {
+        let to = save.join(format!("{name}.int8.edge"));
+        std::fs::write(&to, &int8_edge.bytes)?;
+        eprintln!("{name}: wrote {}", to.display());
+    }
     eprintln!("{name}: native int8 ...");
     let int8_ms = native(&int8_edge.bytes, &input, runs)?;
     eprintln!("{name}: tract f32 ...");
@@ -112,14 +117,19 @@ fn row(dir: &Path, runs: usize) -> Result<Row> {
 
 fn main() -> Result<()> {
     let mut runs = 3;
+    let mut save: Option<PathBuf> = None;
     let mut dirs: Vec<PathBuf> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--runs" {
             runs = args.next().ok_or("--runs needs a number")?.parse()?;
+        } else if a == "--save-int8" {
+            save = Some(PathBuf::from(
+                args.next().ok_or("--save-int8 needs a directory")?,
+            ));
         } else if a == "--help" || a == "-h" {
             println!(
-                "usage: classic_table DIR... [--runs N]  (DIR: a case or a directory of cases)"
+                "usage: classic_table DIR... [--runs N] [--save-int8 OUT_DIR]  (DIR: a case or a directory of cases; OUT_DIR receives each NAME.int8.edge it timed, for `edge-tools bench --report`)"
             );
             return Ok(());
         } else {
@@ -135,7 +145,7 @@ fn main() -> Result<()> {
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mb = |b: usize| format!("{:.1} MB", b as f64 / 1e6);
     for d in &dirs {
-        let r = row(d, runs).map_err(|e| format!("{}: {e}", d.display()))?;
+        let r = row(d, runs, save.as_deref()).map_err(|e| format!("{}: {e}", d.display()))?;
         println!(
             "| {} | {:.2} G | {:.2} M | {} | {} | {:.0} ms | {:.0} ms | {:.0} ms |",
             r.name,

@@ -136,21 +136,22 @@ fn check_packed(
     use super::schema::PackKind;
     use conv::pack::{avx2_layout, dsp_packed_len, dsp_runs, packed_len};
     let len = match pw.kind {
-        PackKind::Avx2I16 => {
+        PackKind::Avx2I16 | PackKind::Avx2WinogradI16 => {
             let layout = avx2_layout(g, weight_offset).ok_or(Error::InvalidParameter)?;
-            packed_len(g, layout).ok_or(Error::Overflow)?
+            let len = if pw.kind == PackKind::Avx2I16 {
+                packed_len(g, layout)
+            } else if layout == conv::pack::Avx2Layout::Blocks && conv::pack::winograd_shape(g) {
+                conv::pack::winograd_len(g)
+            } else {
+                return Err(Error::InvalidParameter);
+            };
+            len.ok_or(Error::Overflow)?
         }
         PackKind::DspI16 => {
             if !dsp_runs(g, weight_offset) {
                 return Err(Error::InvalidParameter);
             }
             dsp_packed_len(g).ok_or(Error::Overflow)?
-        }
-        PackKind::Avx2WinogradI16 => {
-            if !conv::pack::winograd_runs(g, weight_offset) {
-                return Err(Error::InvalidParameter);
-            }
-            conv::pack::winograd_len(g).ok_or(Error::Overflow)?
         }
     };
     check_pack_buf(pw, len, limits)

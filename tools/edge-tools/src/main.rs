@@ -173,11 +173,12 @@ struct QuantizeArgs {
 struct PackArg {
     /// Weights packed ahead of time for one target's kernels, stored beside
     /// the int8 weights: avx2 (x86_64 convolutions; i16, about twice their
-    /// weights' bytes; the runtime then never repacks them), dsp (Cortex-M4/M7
+    /// weights' bytes, 3.6 times for the 3x3 layers that run by Winograd's
+    /// F(2x2, 3x3); the runtime then never repacks them), dsp (Cortex-M4/M7
     /// convolutions and fully connected layers, i16; what a firmware's build
     /// bakes, its DSP kernels need them) or none (the smallest file; the NEON
-    /// kernels read the int8 weights, an x86_64 runtime packs at each call, a
-    /// Cortex-M runs its scalar kernels).
+    /// kernels read the int8 weights, an x86_64 runtime packs at each call
+    /// and runs no Winograd, a Cortex-M runs its scalar kernels).
     #[arg(long, value_enum, default_value_t = PackFor::Avx2)]
     pack: PackFor,
 }
@@ -749,8 +750,15 @@ fn inspect(path: PathBuf) -> Result<()> {
         let rec = rec?;
         let m = rec.op.macs();
         total += m;
+        // The kernel family its weights are packed for, if any.
+        let pack = match rec.op.packed().map(|p| p.kind) {
+            Some(edgerun::format::schema::PackKind::Avx2I16) => "  packed: avx2",
+            Some(edgerun::format::schema::PackKind::Avx2WinogradI16) => "  packed: avx2 winograd",
+            Some(edgerun::format::schema::PackKind::DspI16) => "  packed: dsp",
+            _ => "",
+        };
         println!(
-            "  {i:>4}  {:<20} {:<32} {:>12} MACs",
+            "  {i:>4}  {:<20} {:<32} {:>12} MACs{pack}",
             rec.op.kind().name(),
             rec.name,
             m

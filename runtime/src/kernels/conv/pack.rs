@@ -214,20 +214,25 @@ pub const WINOGRAD_MAX_IN_C: u32 = 1024;
 pub const WINOGRAD_MIN_IN_C: u32 = 8;
 
 /// Whether the AVX2 Winograd loop runs the convolution `g` with weight offset
-/// `weight_offset` from [`pack_winograd`]'s weights: 3x3, stride and dilation
-/// 1, one group, symmetric weights, [`WINOGRAD_MIN_IN_C`] to
-/// [`WINOGRAD_MAX_IN_C`] input channels, some output.
+/// `weight_offset` from [`pack_winograd`]'s weights: one the block loop runs
+/// ([`avx2_layout`]: one group, symmetric weights) with a 3x3 kernel, stride
+/// and dilation 1 and [`WINOGRAD_MIN_IN_C`] to [`WINOGRAD_MAX_IN_C`] input
+/// channels.
 pub fn winograd_runs(g: &ConvGeom, weight_offset: i32) -> bool {
-    weight_offset == 0
-        && g.groups == 1
-        && (g.k_h, g.k_w) == (3, 3)
-        && (g.stride_h, g.stride_w) == (1, 1)
-        && (g.dil_h, g.dil_w) == (1, 1)
+    avx2_layout(g, weight_offset) == Some(Avx2Layout::Blocks)
+        && winograd_shape(g)
         && (WINOGRAD_MIN_IN_C..=WINOGRAD_MAX_IN_C).contains(&g.in_c)
-        && g.out_c > 0
-        && g.out_h > 0
-        && g.out_w > 0
 }
+
+/// The kernel part of [`winograd_runs`]: 3x3, stride and dilation 1 (what a
+/// model's Winograd pack must be for, `format::validate`).
+pub fn winograd_shape(g: &ConvGeom) -> bool {
+    g.k_h == 3 && g.k_w == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1
+}
+
+/// Largest Winograd pack ([`winograd_pays`]): 2 MiB, the transformed 3x3
+/// kernels of 256 by 256 channels.
+pub const WINOGRAD_MAX_PACK_BYTES: u64 = 2 << 20;
 
 /// Whether the Winograd loop is worth its pack for the convolution `g` (which
 /// [`winograd_runs`]): the compiler's choice between it and the block loop
@@ -249,13 +254,19 @@ pub fn winograd_runs(g: &ConvGeom, weight_offset: i32) -> bool {
 /// per tile and channel; its predictions are within 15% of those times. The
 /// loop runs where it is predicted to take at most 85% of the block loop's
 /// time: 32 or more channels at 14x14, 64 at 6x6; not 16 at 28x28 (a tie),
-/// nor 3x3 outputs (whose tiles are half padding).
+/// nor 3x3 outputs (whose tiles are half padding). Its pack must also fit
+/// [`WINOGRAD_MAX_PACK_BYTES`]: the loop reads all of it once per row of
+/// tiles (ResNet-50's 512-channel layers at 7x7, 8 MiB, ran 25% slower than
+/// the block loop; its 256-channel ones at 14x14, 2 MiB, 35% faster).
 pub fn winograd_pays(g: &ConvGeom) -> bool {
     let (oh, ow) = (u64::from(g.out_h), u64::from(g.out_w));
     let ic = u64::from(g.in_c);
     let tiles = oh.div_ceil(2) * ow.div_ceil(2);
     let icp = ic.next_multiple_of(WINOGRAD_CV as u64);
     let ocp = u64::from(g.out_c).next_multiple_of(BLOCK as u64);
+    if 16 * icp * ocp * 2 > WINOGRAD_MAX_PACK_BYTES {
+        return false;
+    }
     let direct = 9 * oh * ow * ic * ocp;
     let winograd = 16 * tiles * icp * ocp + 160 * tiles * (icp + ocp);
     20 * winograd <= 17 * direct

@@ -176,8 +176,10 @@ pub struct CompileOptions {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Pack {
     /// x86_64 AVX2 (`edgerun::kernels::conv::pack`): `i16`, twice the bytes
-    /// of the int8 weights of the convolutions it runs (an x86_64 runtime
-    /// without them packs at each call).
+    /// of the int8 weights of the convolutions it runs, 32 / 9 times for the
+    /// 3x3 ones its Winograd loop runs (`PackKind::Avx2WinogradI16`, where
+    /// `pack::winograd_pays`); an x86_64 runtime without them packs at each
+    /// call, for its other loops.
     #[default]
     Avx2,
     /// Cortex-M4/M7 DSP (`edgerun::kernels::conv::pack::pack_dsp_rows`): `i16`,

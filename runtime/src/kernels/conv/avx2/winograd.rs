@@ -60,6 +60,10 @@ pub(super) fn run(a: &Args<'_>, u: &[i16], out: &mut [i8], s: &mut Scratch) -> b
     let d = a.d;
     let (in_c, out_c) = (d.in_c, d.out_c);
     let (tw, th) = (d.out_w.div_ceil(2), d.out_h.div_ceil(2));
+    if tw == 0 || th == 0 || d.n == 0 {
+        // No output.
+        return true;
+    }
     // `V` holds whole vectors of channels; the channels past `in_c` meet
     // zero weights.
     let cvs = in_c.div_ceil(CV);
