@@ -102,8 +102,8 @@ fn detector_record_round_trips() {
     let bytes = write(Some(&parts(&["cat", "dog"], &lv)));
     assert_eq!(
         &bytes[4..8],
-        &[1, 0, 4, 0],
-        "the writer's format, 1.4 (the record came in 1.2)"
+        &[1, 0, 5, 0],
+        "the writer's format, 1.5 (the record came in 1.2)"
     );
     let aligned = AlignedBytes::new(&bytes);
     let model = Model::parse(&aligned).unwrap();
