@@ -36,7 +36,9 @@ esac
 # the goal: the ceiling was 42 KiB until that is won back (issue 7). The DSP
 # kernels' packed weights, prepared requantization and the scalar depthwise
 # fast path (issue 8: ResNet-8 from 2.66 to 1.50 instructions per MAC) took
-# it to 43,448 bytes: the ceiling is 42.5 KiB.
+# it to 43,448 bytes: the ceiling was 42.5 KiB. Format 1.5's validation of
+# the AVX2 Winograd pack (which a firmware never reads, but parses) took it to
+# 43,572: the ceiling is 42.625 KiB.
 CODE_CEILING=43648
 
 step "tools"
