@@ -33,6 +33,12 @@ enum Conv {
     /// The AVX2 twin with the weights packed ahead of time.
     #[cfg(target_arch = "x86_64")]
     Avx2Packed,
+    /// The AVX2 twin's Winograd loop with its pack, for every 3x3 stride-1
+    /// case it runs (`conv::pack::winograd_runs`), whether or not the
+    /// compiler would choose it there (`winograd_pays`): the two loops side by
+    /// side.
+    #[cfg(target_arch = "x86_64")]
+    Avx2Winograd,
 }
 
 /// The scalar reference, then the SIMD twins this CPU runs (AVX2 on x86_64;
@@ -53,6 +59,13 @@ pub fn twins() -> Vec<Twin> {
             fc: fc::avx2::fc_i8,
             binary: Some(binary::avx2::binary_i8),
             pool: Some(pool::avx2::pool_i8),
+        });
+        v.push(Twin {
+            name: "avx2-winograd",
+            conv: Conv::Avx2Winograd,
+            fc: fc::avx2::fc_i8,
+            binary: None,
+            pool: None,
         });
     }
     #[cfg(target_arch = "aarch64")]
@@ -115,6 +128,9 @@ enum Operands {
         /// The weights packed for the AVX2 twin.
         #[cfg(target_arch = "x86_64")]
         packed: Option<Vec<i16>>,
+        /// The weights packed for its Winograd loop, where it runs.
+        #[cfg(target_arch = "x86_64")]
+        winograd: Option<Vec<i16>>,
         bias: Vec<i32>,
     },
     Fc {
@@ -200,6 +216,8 @@ impl Case {
                 // nothing.
                 #[cfg(target_arch = "x86_64")]
                 packed: conv::pack::packed_avx2(&g, 0, &weights).ok().flatten(),
+                #[cfg(target_arch = "x86_64")]
+                winograd: conv::pack::packed_winograd(&g, 0, &weights).ok().flatten(),
                 weights,
                 bias: vec![100; n],
             },
@@ -321,6 +339,17 @@ impl Case {
 
     /// Whether `twin` has a kernel for this case.
     pub fn has(&self, twin: &Twin) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if matches!(twin.conv, Conv::Avx2Winograd) {
+            // Only its convolutions (the fc, Add and pool are the AVX2 twin's).
+            return matches!(
+                &self.ops,
+                Operands::Conv {
+                    winograd: Some(_),
+                    ..
+                }
+            );
+        }
         match self.ops {
             Operands::Add { .. } => twin.binary.is_some(),
             Operands::Pool { .. } => twin.pool.is_some(),
@@ -344,6 +373,23 @@ impl Case {
             Operands::Conv {
                 g, weights, bias, ..
             } => match twin.conv {
+                #[cfg(target_arch = "x86_64")]
+                Conv::Avx2Winograd => match &self.ops {
+                    Operands::Conv {
+                        winograd: Some(u), ..
+                    } => conv::avx2::conv_i8_winograd(
+                        g,
+                        input,
+                        weights,
+                        u,
+                        Some(bias),
+                        5,
+                        0,
+                        &rq,
+                        out,
+                    ),
+                    _ => return Err(format!("{}: no Winograd pack", twin.name)),
+                },
                 Conv::Plain(f) => f(g, input, weights, Some(bias), 5, 0, &rq, out),
                 #[cfg(target_arch = "x86_64")]
                 Conv::Avx2Packed => conv::avx2::conv_i8_packed(
@@ -387,6 +433,7 @@ pub fn cases() -> Vec<Case> {
         Case::conv("resnet8 conv 3x3 32->32 16x16", 16, 32, 32, 3, 1, 1),
         Case::conv("resnet8 conv 3x3 64->64 8x8", 8, 64, 64, 3, 1, 1),
         Case::conv("resnet8 conv 1x1 32->64 s2", 16, 32, 64, 1, 2, 0),
+        Case::conv("detector conv 3x3 64->33 12x12", 12, 64, 33, 3, 1, 1),
         Case::add("add 16x28x28", 28, 16),
         Case::add("resnet8 add 32x32x16", 32, 16),
         Case::max_pool("lenet max pool 28x28x6", 28, 6),

@@ -463,8 +463,8 @@ fn packed_conv_weights_are_used_and_validated() {
 
 /// The AVX2 family's packs (format 1.5): the compiler packs the 3x3
 /// convolutions that the Winograd loop runs and pays for
-/// (`kernels::conv::pack::winograd_pays`: ResNet-8's stride-1 layers of 32
-/// and 64 channels, not those of 16 at 28x28) in `PackKind::Avx2WinogradI16`
+/// (`kernels::conv::pack::winograd_pays`: ResNet-8's stride-1 layers of 16 or
+/// more channels, not its first of one) in `PackKind::Avx2WinogradI16`
 /// and the others in `PackKind::Avx2I16`, and the shipped file is what it
 /// makes; the fastest kernels give the reference kernels' logits with the
 /// packs and without them; the validator refuses a Winograd pack of the wrong
@@ -494,7 +494,7 @@ fn winograd_packs_are_chosen_used_and_validated() {
         })
         .collect();
     for ((k, stride, in_c, out_c), kind) in &convs {
-        let winograd = (*k, *stride) == (3, 1) && *in_c >= 32;
+        let winograd = (*k, *stride) == (3, 1) && *in_c >= 16;
         let want = if winograd {
             PackKind::Avx2WinogradI16
         } else {
@@ -503,7 +503,7 @@ fn winograd_packs_are_chosen_used_and_validated() {
         assert_eq!(*kind, Some(want), "{k}x{k} /{stride}, {in_c} -> {out_c}");
     }
     let winograd = |c: &&(_, Option<PackKind>)| c.1 == Some(PackKind::Avx2WinogradI16);
-    assert_eq!(convs.iter().filter(winograd).count(), 2);
+    assert_eq!(convs.iter().filter(winograd).count(), 4);
 
     let want = digit_logits::<ReferenceKernels>(&aligned);
     assert_eq!(digit_logits::<AllKernels>(&aligned), want);

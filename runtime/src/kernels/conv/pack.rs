@@ -237,27 +237,30 @@ pub const WINOGRAD_MAX_PACK_BYTES: u64 = 2 << 20;
 /// Whether the Winograd loop is worth its pack for the convolution `g` (which
 /// [`winograd_runs`]): the compiler's choice between it and the block loop
 /// for the AVX2 family (`format::write::append_packs`), not a condition of
-/// validity. Its cost model, in multiply-accumulates of the block loop:
+/// validity. Its cost model, in units of one multiply-accumulate of the
+/// Winograd loop's product:
 ///
 /// ```text
-/// direct   = 9 * out_h * out_w * in_c * out_c'
-/// winograd = 16 * T * in_c' * out_c' + 160 * T * (in_c' + out_c')
+/// direct   = 0.73 * 9 * out_h * out_w * in_c * out_c'
+/// winograd = 16 * T * in_c' * out_c' + 55 * T * (in_c' + out_c')
 /// ```
 ///
 /// with `T` tiles of 2x2 output pixels (odd sizes pay for whole tiles),
 /// `in_c'` and `out_c'` rounded up to whole vectors of the Winograd loop and
 /// blocks of both loops. The second term (the transforms, and the stores and
-/// set-up of the short products, per tile and channel) is a least-squares
-/// fit to the per-operator minimums of `edge-tools bench --report` for the
-/// eleven 3x3 layers of ResNet-8 and the detector on the x86_64 dev machine
-/// (AMD EPYC, AVX2): 17.8 ps per multiply-accumulate of either loop, 2.9 ns
-/// per tile and channel; its predictions are within 15% of those times. The
-/// loop runs where it is predicted to take at most 85% of the block loop's
-/// time: 32 or more channels at 14x14, 64 at 6x6; not 16 at 28x28 (a tie),
-/// nor 3x3 outputs (whose tiles are half padding). Its pack must also fit
-/// [`WINOGRAD_MAX_PACK_BYTES`]: the loop reads all of it once per row of
-/// tiles (ResNet-50's 512-channel layers at 7x7, 8 MiB, ran 25% slower than
-/// the block loop; its 256-channel ones at 14x14, 2 MiB, 35% faster).
+/// set-up of the short products, per tile and channel) and the block loop's
+/// cost per multiply-accumulate are a least-squares fit (of the logarithms of
+/// the ratios) to the per-operator minimums of `edge-tools bench --report`,
+/// each loop in turn, for the 17 3x3 stride-1 layers of ResNet-8, the
+/// detector, VGG and AlexNet on the x86_64 dev machine (AMD EPYC, AVX2); its
+/// ratios are within 20% of the measured ones (from 0.63 to 1.29). The loop
+/// runs where it is predicted to take at most 90% of the block loop's time:
+/// 16 or more channels at 28x28 (0.87), 32 at 14x14 (0.74), 64 at 6x6; not
+/// 3x3 outputs, whose tiles are half padding (1.23 and more). Its pack must
+/// also fit [`WINOGRAD_MAX_PACK_BYTES`]: the loop reads all of it once per
+/// row of tiles (ResNet-50's 512-channel layers at 7x7, 8 MiB, ran 25%
+/// slower than the block loop; its 256-channel ones at 14x14, 2 MiB, 35%
+/// faster).
 pub fn winograd_pays(g: &ConvGeom) -> bool {
     let (oh, ow) = (u64::from(g.out_h), u64::from(g.out_w));
     let ic = u64::from(g.in_c);
@@ -268,8 +271,9 @@ pub fn winograd_pays(g: &ConvGeom) -> bool {
         return false;
     }
     let direct = 9 * oh * ow * ic * ocp;
-    let winograd = 16 * tiles * icp * ocp + 160 * tiles * (icp + ocp);
-    20 * winograd <= 17 * direct
+    let winograd = 16 * tiles * icp * ocp + 55 * tiles * (icp + ocp);
+    // winograd <= 0.9 * 0.73 * direct
+    1000 * winograd <= 657 * direct
 }
 
 /// Number of `i16` values of `g`'s weights in the Winograd layout (module

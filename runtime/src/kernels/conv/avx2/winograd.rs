@@ -160,14 +160,18 @@ unsafe fn input_transform(band: &[i16], row: usize, in_c: usize, g: &Geo, wv: &m
                 p.wrapping_add(2 * row),
                 p.wrapping_add(3 * row),
             ];
-            // SAFETY: `2 * t * in_c + CV * c + r * row + j * in_c + 16 <=
-            // band.len()` for `r, j < 4` (the caller); 32 bytes read
-            // unaligned.
-            let ld =
-                |r: &*const i16, j: usize| unsafe { _mm256_loadu_si256(r.add(j * in_c).cast()) };
             // `B^T d` per column `j` (`e[j][i]`: row `i`), then `(B^T d) B`
-            // per row.
-            let e = [0, 1, 2, 3].map(|j| bt(rows.each_ref().map(|r| ld(r, j))));
+            // per row. (No closures here: LLVM called them out of line.)
+            // SAFETY: `2 * t * in_c + CV * c + r * row + j * in_c + 16 <=
+            // band.len()` for `r, j < 4` (the caller).
+            let e = unsafe {
+                [
+                    bt(load4(rows, 0)),
+                    bt(load4(rows, in_c)),
+                    bt(load4(rows, 2 * in_c)),
+                    bt(load4(rows, 3 * in_c)),
+                ]
+            };
             let [
                 [a0, a1, a2, a3],
                 [b0, b1, b2, b3],
@@ -190,6 +194,45 @@ unsafe fn input_transform(band: &[i16], row: usize, in_c: usize, g: &Geo, wv: &m
             }
             vp = vp.wrapping_add(VB);
         }
+    }
+}
+
+/// The four vectors at `off` values from each of `rows`.
+///
+/// # Safety
+/// AVX2; 16 values from each `rows[i] + off` are readable.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn load4(rows: [*const i16; 4], off: usize) -> [__m256i; 4] {
+    let [r0, r1, r2, r3] = rows;
+    // SAFETY: the caller's; 32 bytes read unaligned from each.
+    unsafe {
+        [
+            _mm256_loadu_si256(r0.add(off).cast()),
+            _mm256_loadu_si256(r1.add(off).cast()),
+            _mm256_loadu_si256(r2.add(off).cast()),
+            _mm256_loadu_si256(r3.add(off).cast()),
+        ]
+    }
+}
+
+/// Column `j` of a tile's `M` (positions `j`, `4 + j`, `8 + j`, `12 + j`;
+/// `[position][OC]` from `mp`).
+///
+/// # Safety
+/// AVX2; `mp` points to `MB` values, `j < 4`.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn column(mp: *const i32, j: usize) -> [__m256i; 4] {
+    // SAFETY: `(12 + j) * 8 + 8 <= MB` (the caller); 32 bytes read
+    // unaligned from each position.
+    unsafe {
+        [
+            _mm256_loadu_si256(mp.add(j * OC).cast()),
+            _mm256_loadu_si256(mp.add((4 + j) * OC).cast()),
+            _mm256_loadu_si256(mp.add((8 + j) * OC).cast()),
+            _mm256_loadu_si256(mp.add((12 + j) * OC).cast()),
+        ]
     }
 }
 
@@ -340,16 +383,24 @@ fn output_transform(g: &Geo, wm: &[i32], mut o: Rows<'_, '_>) {
 #[target_feature(enable = "avx2")]
 unsafe fn tile_out(m: &[i32], o: &mut Rows<'_, '_>, t: usize, k: usize) {
     let mp = m.as_ptr();
-    // SAFETY: `8 * pos + 8 <= MB` for `pos < 16` (the caller); 32 bytes
-    // read unaligned.
-    let ld = |pos: usize| unsafe { _mm256_loadu_si256(mp.add(pos * OC).cast()) };
     // `A^T M` per column `j` (`s[j][r]`: row `r`), then `(A^T M) A` per
-    // row: `y[2 * r + c]`, shifted back by 2.
-    let s = [0, 1, 2, 3].map(|j| at([ld(j), ld(4 + j), ld(8 + j), ld(12 + j)]));
+    // row, shifted back by 2. (No closures here: LLVM called them out of
+    // line.)
+    // SAFETY: `m` is `MB` long (the caller), `j < 4`.
+    let s = unsafe {
+        [
+            at(column(mp, 0)),
+            at(column(mp, 1)),
+            at(column(mp, 2)),
+            at(column(mp, 3)),
+        ]
+    };
     let [[a0, b0], [a1, b1], [a2, b2], [a3, b3]] = s;
     let ([y00, y01], [y10, y11]) = (at([a0, a1, a2, a3]), at([b0, b1, b2, b3]));
-    let y = [y00, y01, y10, y11].map(|v| _mm256_srai_epi32::<2>(v));
-    let [y00, y01, y10, y11] = y;
+    let y00 = _mm256_srai_epi32::<2>(y00);
+    let y01 = _mm256_srai_epi32::<2>(y01);
+    let y10 = _mm256_srai_epi32::<2>(y10);
+    let y11 = _mm256_srai_epi32::<2>(y11);
     let d = o.d;
     let ow = 2 * t;
     let at = ((o.first_row * d.out_w) + ow) * d.out_c + k * OC;
@@ -360,9 +411,8 @@ unsafe fn tile_out(m: &[i32], o: &mut Rows<'_, '_>, t: usize, k: usize) {
         o.consts.get(k),
         o.out.get_mut(at..at + below + d.out_c + OC),
     ) {
-        let b = o
-            .narrow
-            .interleave4(y.map(|v| c.rq.apply(_mm256_add_epi32(v, c.bias))));
+        let r = |v| c.rq.apply(_mm256_add_epi32(v, c.bias));
+        let b = o.narrow.interleave4([r(y00), r(y01), r(y10), r(y11)]);
         let (top, bottom) = (_mm256_castsi256_si128(b), _mm256_extracti128_si256::<1>(b));
         let p = dst.as_mut_ptr();
         // SAFETY: the four pixels' 8 bytes start at 0, `out_c`, `below`
