@@ -25,15 +25,22 @@
 //! - the four input rows its tiles read are widened once into the band (the
 //!   block loop's, with the geometry of a 4x4 window at stride 2);
 //! - input transform: per tile and 16 input channels, `V` (16 vectors of
-//!   `i16`, additions only) into `V[position][tile][channel]`;
+//!   `i16`, additions only) into `V[tile][vector of channels][position][16]`;
 //! - per position, a product of the tiles' `V` with `U` (the compiler's pack,
 //!   `[position][block][pair][8][2]`: [`pack::pack_winograd`]) by the block
 //!   loop's step ([`Tile::sums`]: four tiles by two blocks of eight output
-//!   channels, a broadcast channel pair and a `vpmaddwd` per tile and block)
-//!   into `M[position][tile][channel]` (`i32`);
-//! - output transform: per tile and two blocks, `Y` from the 16 positions of
-//!   `M` (additions only), shifted by 2, then bias, [`Requant8`] and
-//!   [`Narrow8`] as every loop of the kernel ([`Out`]).
+//!   channels, a broadcast channel pair and a `vpmaddwd` per tile and block,
+//!   one run per vector of channels) into `M[tile][block][position][8]`
+//!   (`i32`);
+//! - output transform: per tile and block, `Y` from the 16 positions of `M`
+//!   (additions only), shifted by 2, then bias, [`Requant8`] and [`Narrow8`]
+//!   as every loop of the kernel, the four pixels' bytes stored together
+//!   (the tiles at the output's edges, and a last partial block, through
+//!   [`Out`]).
+//!
+//! Every position's `M` is stored and read back once: the price of the
+//! transforms, which is why the compiler chooses this loop per layer
+//! (`pack::winograd_pays`).
 //!
 //! [`Requant8`]: crate::kernels::avx2::Requant8
 //! [`Narrow8`]: crate::kernels::avx2::Narrow8
