@@ -110,55 +110,20 @@ pub fn conv_i8_packed(
     rq: &RequantParams<'_>,
     out: &mut [i8],
 ) -> Result<(), Error> {
-    let d = validate(
-        g,
-        input,
-        weights,
-        bias,
-        input_offset,
-        weight_offset,
-        rq,
-        out,
-    )?;
-    let layout = pack::avx2_layout(g, weight_offset);
-    let fast = available()
-        && layout.is_some_and(|layout| {
-            let a = Args {
-                g,
-                d: &d,
-                layout,
-                input,
-                weights,
-                packed,
-                winograd: None,
-                bias,
-                input_offset,
-                rq,
-            };
-            // SAFETY: `available()` checked that the CPU has AVX2.
-            unsafe { run(&a, out) }
-        });
-    if fast {
-        return Ok(());
-    }
-    scalar::conv_i8(
-        g,
-        input,
-        weights,
-        bias,
-        input_offset,
-        weight_offset,
-        rq,
-        out,
-    )
+    let w = Weights {
+        ohwi: weights,
+        packed,
+        winograd: None,
+    };
+    conv_i8_with(g, input, w, bias, input_offset, weight_offset, rq, out)
 }
 
 /// [`conv_i8`] of a convolution that [`pack::winograd_runs`] accepts, with
 /// its weights transformed ahead of time (`winograd`, as
 /// [`pack::pack_winograd`] writes them): the Winograd loop ([`winograd`]).
-/// Other geometries, a pack of another length, or a CPU without AVX2 run
-/// [`conv_i8_packed`] without packs. The values of `winograd` are trusted to
-/// be `weights`' (the model's checksum covers them).
+/// Other geometries, or a pack of another length, run the other loops (which
+/// pack `weights` at the call). The values of `winograd` are trusted to be
+/// `weights`' (the model's checksum covers them).
 #[allow(clippy::too_many_arguments)]
 pub fn conv_i8_winograd(
     g: &ConvGeom,
@@ -171,49 +136,66 @@ pub fn conv_i8_winograd(
     rq: &RequantParams<'_>,
     out: &mut [i8],
 ) -> Result<(), Error> {
-    let d = validate(
-        g,
-        input,
-        weights,
-        bias,
-        input_offset,
-        weight_offset,
-        rq,
-        out,
-    )?;
+    let w = Weights {
+        ohwi: weights,
+        packed: None,
+        winograd: Some(winograd),
+    };
+    conv_i8_with(g, input, w, bias, input_offset, weight_offset, rq, out)
+}
+
+/// A convolution's weights: the OHWI ones, and those packed ahead of time
+/// for the block loops or the Winograd loop.
+#[derive(Clone, Copy)]
+struct Weights<'a> {
+    ohwi: &'a [i8],
+    packed: Option<&'a [i16]>,
+    winograd: Option<&'a [i16]>,
+}
+
+/// [`conv_i8_packed`] and [`conv_i8_winograd`]: the Winograd loop when its
+/// pack fits the geometry, else the loop [`pack::avx2_layout`] gives, else
+/// (and on CPUs without AVX2) the scalar kernel.
+#[allow(clippy::too_many_arguments)]
+fn conv_i8_with(
+    g: &ConvGeom,
+    input: &[i8],
+    w: Weights<'_>,
+    bias: Option<&[i32]>,
+    input_offset: i32,
+    weight_offset: i32,
+    rq: &RequantParams<'_>,
+    out: &mut [i8],
+) -> Result<(), Error> {
+    let d = validate(g, input, w.ohwi, bias, input_offset, weight_offset, rq, out)?;
+    let winograd = w.winograd.filter(|u| {
+        pack::winograd_runs(g, weight_offset) && Some(u.len()) == pack::winograd_len(g)
+    });
+    let layout = match winograd {
+        Some(_) => Some(Avx2Layout::Blocks),
+        None => pack::avx2_layout(g, weight_offset),
+    };
     let fast = available()
-        && pack::winograd_runs(g, weight_offset)
-        && Some(winograd.len()) == pack::winograd_len(g)
-        && {
+        && layout.is_some_and(|layout| {
             let a = Args {
                 g,
                 d: &d,
-                layout: Avx2Layout::Blocks,
+                layout,
                 input,
-                weights,
-                packed: None,
-                winograd: Some(winograd),
+                weights: w.ohwi,
+                packed: w.packed,
+                winograd,
                 bias,
                 input_offset,
                 rq,
             };
             // SAFETY: `available()` checked that the CPU has AVX2.
             unsafe { run(&a, out) }
-        };
+        });
     if fast {
         return Ok(());
     }
-    conv_i8_packed(
-        g,
-        input,
-        weights,
-        None,
-        bias,
-        input_offset,
-        weight_offset,
-        rq,
-        out,
-    )
+    scalar::conv_i8(g, input, w.ohwi, bias, input_offset, weight_offset, rq, out)
 }
 
 /// The constants of one block of output channels.

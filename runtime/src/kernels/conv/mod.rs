@@ -241,11 +241,7 @@ pub(crate) const TWINS: &[crate::kernels::frame::Twin<ConvI8Fn>] = &[
         name: "avx2",
         probe: || {
             #[cfg(target_arch = "x86_64")]
-            return if crate::kernels::avx2::available() {
-                Ok(avx2::conv_i8)
-            } else {
-                Err("this CPU has no AVX2")
-            };
+            return crate::kernels::frame::if_avx2(avx2::conv_i8);
             #[cfg(not(target_arch = "x86_64"))]
             Err("not an x86_64 build")
         },
@@ -254,11 +250,7 @@ pub(crate) const TWINS: &[crate::kernels::frame::Twin<ConvI8Fn>] = &[
         name: "avx2-prepacked",
         probe: || {
             #[cfg(target_arch = "x86_64")]
-            return if crate::kernels::avx2::available() {
-                Ok(avx2_prepacked)
-            } else {
-                Err("this CPU has no AVX2")
-            };
+            return crate::kernels::frame::if_avx2(avx2_prepacked);
             #[cfg(not(target_arch = "x86_64"))]
             Err("not an x86_64 build")
         },
@@ -267,11 +259,7 @@ pub(crate) const TWINS: &[crate::kernels::frame::Twin<ConvI8Fn>] = &[
         name: "avx2-winograd",
         probe: || {
             #[cfg(target_arch = "x86_64")]
-            return if crate::kernels::avx2::available() {
-                Ok(avx2_winograd)
-            } else {
-                Err("this CPU has no AVX2")
-            };
+            return crate::kernels::frame::if_avx2(avx2_winograd);
             #[cfg(not(target_arch = "x86_64"))]
             Err("not an x86_64 build")
         },

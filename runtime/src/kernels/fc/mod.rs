@@ -112,11 +112,7 @@ pub(crate) const TWINS: &[crate::kernels::frame::Twin<FcI8Fn>] = &[
         name: "avx2",
         probe: || {
             #[cfg(target_arch = "x86_64")]
-            return if crate::kernels::avx2::available() {
-                Ok(avx2::fc_i8)
-            } else {
-                Err("this CPU has no AVX2")
-            };
+            return crate::kernels::frame::if_avx2(avx2::fc_i8);
             #[cfg(not(target_arch = "x86_64"))]
             Err("not an x86_64 build")
         },

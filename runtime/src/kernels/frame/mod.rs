@@ -39,6 +39,16 @@ pub struct Twin<F> {
     pub probe: fn() -> Result<F, &'static str>,
 }
 
+/// The probe of an AVX2 twin: `Ok(f)` when this CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn if_avx2<F>(f: F) -> Result<F, &'static str> {
+    if crate::kernels::avx2::available() {
+        Ok(f)
+    } else {
+        Err("this CPU has no AVX2")
+    }
+}
+
 /// The probe of an `sdot` twin: `Ok(f)` when this CPU has SDOT.
 #[cfg(edgerun_neon)]
 pub(crate) fn if_sdot<F>(f: F) -> Result<F, &'static str> {
