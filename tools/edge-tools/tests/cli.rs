@@ -291,3 +291,26 @@ fn bench_threads_are_reported_and_refused_with_report() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// A reader that stops early (`edge-tools inspect m.edge | head -1`) ends the
+/// process quietly, by SIGPIPE as it ends other Unix tools, not with a panic
+/// in `println!`.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edge-tools"))
+        .current_dir(root())
+        .args(["inspect", "models/detector.edge"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The read end closed before the process writes its 40-odd lines.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    // SIGPIPE is 13 on Linux and macOS.
+    assert_eq!(o.status.signal(), Some(13), "{:?}: {err}", o.status);
+}
