@@ -1040,6 +1040,7 @@ fn json_box(b: [f32; 4]) -> String {
 }
 
 fn main() {
+    edgerun_report::cli::default_sigpipe();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => std::process::exit(code),

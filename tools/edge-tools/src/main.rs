@@ -168,21 +168,6 @@ struct QuantizeArgs {
     pack: PackArg,
 }
 
-/// SIGPIPE back to its default action: a closed pipe (`edge-tools inspect
-/// m.edge | head`) ends the process quietly, as it ends other Unix tools,
-/// instead of making `println!` panic (Rust's start-up ignores SIGPIPE).
-#[cfg(unix)]
-fn default_sigpipe() {
-    // SAFETY: called first thing in `main`, before any other thread exists;
-    // the default action runs no code of this process.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
-#[cfg(not(unix))]
-fn default_sigpipe() {}
-
 /// `--pack` of `compile` and `quantize`.
 #[derive(Clone, Copy, clap::Args)]
 struct PackArg {
@@ -248,7 +233,7 @@ enum DataCmd {
 }
 
 fn main() {
-    default_sigpipe();
+    edgerun_report::cli::default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Train(a) => train::train_cmd(a),

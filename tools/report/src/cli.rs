@@ -6,6 +6,20 @@ use crate::render::{Format, render};
 use crate::{Report, ReportError, firmware};
 use std::path::PathBuf;
 
+/// SIGPIPE back to its default action, first thing in the `main` of each host
+/// binary (`edge-tools`, `edge-run`, `edgerun-report`): a reader that stops
+/// early (`edge-tools inspect m.edge | head`) ends the process quietly, as it
+/// ends other Unix tools, instead of making `println!` panic (Rust's start-up
+/// ignores SIGPIPE). Nothing elsewhere.
+pub fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread exists;
+    // the default action runs no code of this process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Render benchmark reports side by side.
 #[derive(Debug, clap::Args)]
 pub struct ReportCmd {

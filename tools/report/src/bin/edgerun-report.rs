@@ -35,6 +35,7 @@ enum Cmd {
 }
 
 fn main() {
+    edgerun_report::cli::default_sigpipe();
     let result = match Cli::parse().cmd {
         Cmd::Render(c) => report_cmd(&c).map(|s| println!("{s}")),
         Cmd::Bench(c) => bench_cmd(&c).map(|s| println!("{s}")),
