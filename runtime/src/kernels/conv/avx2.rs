@@ -206,6 +206,14 @@ struct Block {
 }
 
 impl Block {
+    /// Bias and requantization of one vector of sums with the block's
+    /// constants (every loop's outputs, before [`Narrow8`]).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn requant(&self, sums: __m256i) -> __m256i {
+        self.rq.apply(_mm256_add_epi32(sums, self.bias))
+    }
+
     /// Block `k`'s constants. Channels past `out_c` (never stored) get the
     /// constants of the block's first channel, so that they do not keep the
     /// block off [`Requant8`]'s short path.
@@ -705,7 +713,7 @@ impl Out<'_, '_> {
         }
         for (i, px) in sums.iter().enumerate() {
             for (n, (&s, c)) in px.iter().zip(self.consts).enumerate() {
-                let r = self.narrow.apply(c.rq.apply(_mm256_add_epi32(s, c.bias)));
+                let r = self.narrow.apply(c.requant(s));
                 let oc = OC * (self.block + n);
                 let at = (self.first + i) * self.out_c + oc;
                 if let Some(o) = self
@@ -758,7 +766,7 @@ impl Out<'_, '_> {
             };
             for (i, px) in sums.iter().enumerate() {
                 if let (Some(v), Some(&s)) = (v.get_mut(i * NB + n), px.get(n)) {
-                    *v = c.rq.apply(_mm256_add_epi32(s, c.bias));
+                    *v = c.requant(s);
                 }
             }
         }

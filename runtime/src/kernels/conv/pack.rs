@@ -210,7 +210,7 @@ pub const WINOGRAD_CV: usize = 16;
 /// * 128 < 2^29`).
 pub const WINOGRAD_MAX_IN_C: u32 = 1024;
 /// Fewest input channels of a convolution the Winograd loop runs (with fewer,
-/// its transforms cost more than the multiplications it saves).
+/// more than half of its vector of [`WINOGRAD_CV`] channels is padding).
 pub const WINOGRAD_MIN_IN_C: u32 = 8;
 
 /// Whether the AVX2 Winograd loop runs the convolution `g` with weight offset

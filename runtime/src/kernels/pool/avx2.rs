@@ -173,9 +173,8 @@ fn max_pool(
             row_maxima(vrow, d, buf.get_mut(i * d.c..).unwrap_or_default());
             i += d.out_w;
             if i == per {
-                let o = out.get_mut(done..done + i * d.c).unwrap_or_default();
-                convert.apply(buf.get(..o.len()).unwrap_or_default(), o);
-                (done, i) = (done + i * d.c, 0);
+                convert.flush(buf, out, &mut done, i * d.c);
+                i = 0;
             }
             continue;
         }
@@ -238,14 +237,12 @@ fn max_pool(
             }
             i += 1;
             if i == per {
-                let o = out.get_mut(done..done + i * d.c).unwrap_or_default();
-                convert.apply(buf.get(..o.len()).unwrap_or_default(), o);
-                (done, i) = (done + i * d.c, 0);
+                convert.flush(buf, out, &mut done, i * d.c);
+                i = 0;
             }
         }
     }
-    let o = out.get_mut(done..done + i * d.c).unwrap_or_default();
-    convert.apply(buf.get(..o.len()).unwrap_or_default(), o);
+    convert.flush(buf, out, &mut done, i * d.c);
 }
 
 /// The narrow-pixel maxima of a whole output row whose windows all lie
@@ -356,6 +353,17 @@ impl Convert {
             rq: Requant8::new(mult, shift),
             narrow: Narrow8::new(rq),
         }
+    }
+
+    /// The `len` collected values at the start of `buf` converted into `out`
+    /// from `*done` on (nothing when that would leave `out`, which the
+    /// caller's sizes rule out), and `*done` moved past them.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn flush(&self, buf: &[i8], out: &mut [i8], done: &mut usize, len: usize) {
+        let o = out.get_mut(*done..*done + len).unwrap_or_default();
+        self.apply(buf.get(..o.len()).unwrap_or_default(), o);
+        *done += len;
     }
 
     /// `out[i]` from the maximum `max[i]` (same lengths).

@@ -245,7 +245,7 @@ impl Out<'_, '_> {
         let mut r = [_mm256_setzero_si256(); OC];
         if let Some(consts) = self.consts.get(oc..oc + G) {
             for ((r, &s), c) in r.iter_mut().zip(sums).zip(consts) {
-                *r = c.rq.apply(_mm256_add_epi32(s, c.bias));
+                *r = c.requant(s);
             }
         }
         let t = self.narrow.transpose(r);

@@ -418,8 +418,12 @@ unsafe fn tile_out(m: &[i32], o: &mut Rows<'_, '_>, t: usize, k: usize) {
         o.consts.get(k),
         o.out.get_mut(at..at + below + d.out_c + OC),
     ) {
-        let r = |v| c.rq.apply(_mm256_add_epi32(v, c.bias));
-        let b = o.narrow.interleave4([r(y00), r(y01), r(y10), r(y11)]);
+        let b = o.narrow.interleave4([
+            c.requant(y00),
+            c.requant(y01),
+            c.requant(y10),
+            c.requant(y11),
+        ]);
         let (top, bottom) = (_mm256_castsi256_si128(b), _mm256_extracti128_si256::<1>(b));
         let p = dst.as_mut_ptr();
         // SAFETY: the four pixels' 8 bytes start at 0, `out_c`, `below`
